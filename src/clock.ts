@@ -1,0 +1,97 @@
+/**
+ * Time as a parameter. Stores, pools, the `time` module and the test harness read time
+ * from a Clock so tests move time instead of sleeping.
+ */
+export interface Clock {
+  /** Milliseconds since the Unix epoch; may be fractional. */
+  now(): number;
+  /**
+   * Resolves after `ms` milliseconds of this clock's time. `signal` cancels the wait
+   * (the promise then rejects with the signal's reason).
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real wall clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep(ms, signal) {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+};
+
+interface Sleeper {
+  until: number;
+  resolve: () => void;
+}
+
+/**
+ * A clock that only moves when told to. `sleep` resolves as soon as `advance`/`set`
+ * moves time past its deadline, so `time.sleep(3600)` under the harness returns at once
+ * once the harness advances time (and {@link ManualClock.autoAdvance} makes sleeps jump
+ * the clock forward by themselves).
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #sleepers: Sleeper[] = [];
+  /** When true, a sleep moves the clock forward to its own deadline and resolves at once. */
+  autoAdvance: boolean;
+
+  constructor(startMs = 0, options?: { autoAdvance?: boolean }) {
+    this.#now = startMs;
+    this.autoAdvance = options?.autoAdvance ?? false;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Moves time forward by `ms` (must be >= 0) and wakes sleepers whose deadline passed. */
+  advance(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`advance: expected ms >= 0, got ${ms}`);
+    this.set(this.#now + ms);
+  }
+
+  /** Sets the time (may move backwards, which wakes nobody). */
+  set(ms: number): void {
+    if (!Number.isFinite(ms)) throw new RangeError(`set: expected a finite time, got ${ms}`);
+    this.#now = ms;
+    const due = this.#sleepers.filter((s) => s.until <= ms);
+    if (due.length === 0) return;
+    this.#sleepers = this.#sleepers.filter((s) => s.until > ms);
+    for (const s of due) s.resolve();
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const until = this.#now + Math.max(0, ms);
+    if (this.autoAdvance) {
+      if (until > this.#now) this.set(until);
+      return Promise.resolve();
+    }
+    if (until <= this.#now) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const sleeper: Sleeper = { until, resolve };
+      this.#sleepers.push(sleeper);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+}

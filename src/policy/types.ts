@@ -1,0 +1,56 @@
+/**
+ * Policy engine contract. All strings that reach `decide` (actor id and meta values, action,
+ * resource, key, prefix) are byte strings (see src/bytes.ts); policy literals are converted
+ * to byte strings when compiled, so comparisons are byte-exact.
+ */
+export type MetaValue = string | number | boolean;
+
+/** Who runs a script: an id and free-form metadata (tenant, role, ...). */
+export interface Actor {
+  id: string;
+  meta: Readonly<Record<string, MetaValue>>;
+}
+
+/** Request attributes beyond actor/action/resource, seen by policies as `meta.<name>`. */
+export interface RequestMeta {
+  key?: string;
+  prefix?: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /**
+   * IDs of the policies that decided: every matching deny when denied by policy, every
+   * matching allow when allowed, empty for the default deny.
+   */
+  policyIds: readonly string[];
+}
+
+/** One policy's verdict on a request, for `explain`. */
+export interface PolicyTrace {
+  id: string;
+  effect: "allow" | "deny";
+  matched: boolean;
+  /** Why it did not match (first failing part), when it did not. */
+  reason?: string;
+}
+
+export interface Explanation extends Decision {
+  /** The policies indexed under the action, in file order, with their verdicts. */
+  considered: PolicyTrace[];
+}
+
+/** Policies specialized for one actor: templates over actor fields are already evaluated. */
+export interface ActorPolicy {
+  readonly actor: Actor;
+  decide(action: string, resource: string, meta?: RequestMeta): Decision;
+}
+
+export interface PolicyEngine {
+  /** Number of policies loaded. */
+  readonly size: number;
+  decide(actor: Actor, action: string, resource: string, meta?: RequestMeta): Decision;
+  /** Binds an actor once per run so each check skips template evaluation. */
+  bind(actor: Actor): ActorPolicy;
+  explain(actor: Actor, action: string, resource: string, meta?: RequestMeta): Explanation;
+}
