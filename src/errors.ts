@@ -15,10 +15,20 @@ export const ErrorKind = {
   TIMEOUT: "Timeout",
   RATE_LIMITED: "RateLimited",
   CANCELED: "Canceled",
+  /** A Lua runtime error raised by the script (`error("x")`, a bad argument, ...). */
+  RUNTIME: "RuntimeError",
+  /** The script does not compile. */
+  SYNTAX: "SyntaxError",
   /** The run spent its instruction budget. */
   INSTRUCTION_LIMIT: "InstructionLimit",
-  /** The run went past a resource limit (memory, string size, store operations, output). */
-  RESOURCE_EXHAUSTED: "ResourceExhausted",
+  /** The run's heap went past its memory limit. */
+  MEMORY_LIMIT: "MemoryLimit",
+  /** The script tried to build a string longer than the largest allowed. */
+  STRING_LIMIT: "StringLimit",
+  /** The run made more store operations than allowed. */
+  STORE_OPS_LIMIT: "StoreOpsLimit",
+  /** The run printed more output than allowed. */
+  OUTPUT_LIMIT: "OutputLimit",
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 

@@ -88,6 +88,8 @@ declare module "fengari" {
     export function lua_getglobal(L: lua_State, name: LuaString | string): number;
     export function lua_geti(L: lua_State, idx: number, n: number): number;
     export function lua_getmetatable(L: lua_State, idx: number): boolean;
+    export function lua_getstack(L: lua_State, level: number, ar: lua_Debug): number;
+    export const lua_Debug: { new (): lua_Debug };
     export function lua_gettop(L: lua_State): number;
     export function lua_getuservalue(L: lua_State, idx: number): number;
     export function lua_insert(L: lua_State, idx: number): void;
@@ -164,6 +166,7 @@ declare module "fengari" {
     export const LUA_NOREF: number;
     export const LUA_PRELOAD_TABLE: Uint8Array;
     export const LUA_REFNIL: number;
+    export function luaL_typename(L: lua_State, idx: number): LuaString;
     export function luaL_argerror(L: lua_State, arg: number, extramsg: LuaString | string): never;
     export function luaL_checkany(L: lua_State, arg: number): void;
     export function luaL_checkinteger(L: lua_State, arg: number): number;
@@ -177,7 +180,7 @@ declare module "fengari" {
     export function luaL_getmetatable(L: lua_State, tname: LuaString | string): number;
     export function luaL_getsubtable(L: lua_State, idx: number, fname: LuaString | string): boolean;
     export function luaL_len(L: lua_State, idx: number): number;
-    export function luaL_loadbufferx(L: lua_State, buff: LuaString, name: LuaString | string | null, mode: LuaString | string | null): number;
+    export function luaL_loadbufferx(L: lua_State, buff: LuaString, size: number, name: LuaString | string | null, mode: LuaString | string | null): number;
     export function luaL_loadstring(L: lua_State, s: LuaString): number;
     export function luaL_newlib(L: lua_State, l: Record<string, JSFunction>): void;
     export function luaL_newmetatable(L: lua_State, tname: LuaString | string): boolean;

@@ -54,3 +54,42 @@ export interface PolicyEngine {
   bind(actor: Actor): ActorPolicy;
   explain(actor: Actor, action: string, resource: string, meta?: RequestMeta): Explanation;
 }
+
+/** What a policy does when it matches. */
+export type Effect = "allow" | "deny";
+
+/**
+ * A policy file as parsed YAML (or as an object handed to `loadPolicies`/`compilePolicies`).
+ * Strings here are ordinary text; they are UTF-8 encoded to byte strings when compiled.
+ */
+export interface PolicyDocument {
+  version: "1.0";
+  policies: PolicyRule[];
+}
+
+/** One policy as written in a policy file. */
+export interface PolicyRule {
+  /** Unique across every loaded file. */
+  id: string;
+  description?: string;
+  effect: Effect;
+  /** Actor-id patterns; absent means every actor. */
+  actors?: string[];
+  /** Action patterns (`*` matches any run of characters), e.g. `store.key.*`. */
+  actions: string[];
+  /** Resource (store ID) patterns, e.g. `app:cache` or `app:*`. */
+  resources: string[];
+  /** All must hold; absent means always. */
+  conditions?: PolicyCondition[];
+}
+
+/** One condition of a policy: `field operator value` (or `value_from` another field). */
+export interface PolicyCondition {
+  /** `actor.id`, `actor.meta.<name>`, `action`, `resource`, `meta.key` or `meta.prefix`. */
+  field: string;
+  operator: string;
+  /** A literal, a list (`in`/`nin`), or a string with `${actor.id}` / `${actor.meta.<name>}` templates. */
+  value?: MetaValue | MetaValue[];
+  /** Compare against another field instead of `value`. */
+  value_from?: string;
+}

@@ -41,3 +41,33 @@ export interface RegistryConfig {
   /** Directory that relative paths in the registry resolve against. */
   baseDir: string;
 }
+
+/** Fields every entry of a registry document accepts, as registry.yaml writes them. */
+export interface CommonEntryDocument {
+  name: string;
+  max_size?: number;
+  /** Seconds, or a string like "250ms", "30s", "5m", "1h", "1m30s". */
+  cleanup_interval?: number | string;
+  max_key_length?: number;
+  /** Bytes, or a string like "64KiB", "1MiB". */
+  max_value_size?: number | string;
+  pool?: { max?: number };
+}
+
+export interface MemoryEntryDocument extends CommonEntryDocument {
+  kind: "store.memory";
+  eviction?: "none" | "lru";
+}
+
+/** One entry of a registry document. Later kinds join this union with their own fields. */
+export type RegistryEntryDocument = MemoryEntryDocument;
+
+/**
+ * One registry document as registry.yaml writes it, for callers that build the registry in code.
+ * It is validated exactly like YAML; the types only help callers write it right.
+ */
+export interface RegistryDocument {
+  version: "1.0";
+  namespace: string;
+  entries: readonly RegistryEntryDocument[];
+}

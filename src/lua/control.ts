@@ -1,0 +1,254 @@
+/**
+ * Control flow a script cannot escape from once a limit is hit.
+ *
+ * fengari runs the count hook between instructions; an error raised there can be caught by
+ * `pcall`, so the kill must stick: the killed thread's hook fires on every instruction and
+ * re-raises, and our `pcall`, `xpcall`, `coroutine.resume` and `coroutine.wrap` re-raise
+ * after any call that ended while the run was killed. The coroutine functions also share one
+ * instruction countdown across threads and carry a host wait (an async store call made inside
+ * a coroutine) up to the run loop and back down.
+ */
+import { lua, lauxlib, type lua_State, type KFunction } from "fengari";
+import { ErrorKind } from "../errors.js";
+import { attachRun, getHookCount, runOf, setHookCount } from "./internals.js";
+import type { RunContext } from "./run-context.js";
+
+/** Instructions between two runs of the count hook. Measured: cheap at this period. */
+export const HOOK_INTERVAL = 1000;
+
+/** The value raised when a run is killed; never visible as a normal error. */
+const KILL = Object.freeze({ luastoreKill: true });
+
+/** Raises the kill value in `L`. */
+export function raiseKill(L: lua_State): never {
+  lua.lua_pushlightuserdata(L, KILL);
+  return lua.lua_error(L);
+}
+
+/** True when the value at `idx` is the kill value. */
+export function isKillValue(L: lua_State, idx: number): boolean {
+  return lua.lua_type(L, idx) === lua.LUA_TLIGHTUSERDATA && lua.lua_touserdata(L, idx) === KILL;
+}
+
+/** Stops the run for good: records why (first reason wins) and raises in `L`. */
+export function killRun(L: lua_State, kind: ErrorKind, message: string): never {
+  const run = runOf(L);
+  if (run.killed === null) run.killed = { kind, message };
+  lua.lua_sethook(L, countHook, lua.LUA_MASKCOUNT, 1);
+  return raiseKill(L);
+}
+
+/** The count hook: charges the instruction budget and checks the wall-clock deadline. */
+export function countHook(L: lua_State): void {
+  const run = runOf(L);
+  if (run.killed !== null) {
+    lua.lua_sethook(L, countHook, lua.LUA_MASKCOUNT, 1);
+    raiseKill(L);
+  }
+  run.instructions += HOOK_INTERVAL;
+  if (run.instructions > run.limits.maxInstructions) {
+    killRun(L, ErrorKind.INSTRUCTION_LIMIT, `instruction limit exceeded (${run.limits.maxInstructions} instructions)`);
+  }
+  if (performance.now() > run.deadline) {
+    killRun(L, ErrorKind.TIMEOUT, `timeout: run exceeded ${run.limits.timeoutMs} ms`);
+  }
+}
+
+/** Installs the run on the state and the count hook on `L` (new threads inherit it). */
+export function installLimits(L: lua_State, run: RunContext): void {
+  attachRun(L, run);
+  lua.lua_sethook(L, countHook, lua.LUA_MASKCOUNT, HOOK_INTERVAL);
+}
+
+// ---- pcall / xpcall --------------------------------------------------------------------
+
+const finishPcall: KFunction = (L, status, extra) => {
+  if (runOf(L).killed !== null) raiseKill(L);
+  if (status !== lua.LUA_OK && status !== lua.LUA_YIELD) {
+    lua.lua_pushboolean(L, false);
+    lua.lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua.lua_gettop(L) - (extra as number);
+};
+
+function pcall(L: lua_State): number {
+  lauxlib.luaL_checkany(L, 1);
+  lua.lua_pushboolean(L, true);
+  lua.lua_insert(L, 1);
+  const status = lua.lua_pcallk(L, lua.lua_gettop(L) - 2, lua.LUA_MULTRET, 0, 0, finishPcall);
+  return finishPcall(L, status, 0);
+}
+
+function xpcall(L: lua_State): number {
+  const n = lua.lua_gettop(L);
+  lauxlib.luaL_checktype(L, 2, lua.LUA_TFUNCTION);
+  lua.lua_pushboolean(L, true);
+  lua.lua_pushvalue(L, 1);
+  lua.lua_rotate(L, 3, 2);
+  const status = lua.lua_pcallk(L, n - 2, lua.LUA_MULTRET, 2, 2, finishPcall);
+  return finishPcall(L, status, 2);
+}
+
+// ---- coroutines ------------------------------------------------------------------------
+
+interface HostWaitContinuation {
+  co: lua_State;
+  base: number;
+  wrap: boolean;
+}
+
+/**
+ * Resumes `co` with `narg` values already moved onto it. Returns the number of results moved
+ * onto L, or -1 with an error value on top of L. A host wait inside `co` yields L as well.
+ */
+function resumeStep(L: lua_State, co: lua_State, narg: number, wrap: boolean): number {
+  const run = runOf(L);
+  setHookCount(co, getHookCount(L));
+  const status = lua.lua_resume(co, L, narg);
+  setHookCount(L, getHookCount(co));
+  if (run.killed !== null) raiseKill(L);
+  if (status === lua.LUA_YIELD && run.pending !== null) {
+    // A host function inside `co` is waiting on a promise: wait with it, one level up.
+    const k: HostWaitContinuation = { co, base: lua.lua_gettop(L), wrap };
+    return lua.lua_yieldk(L, 0, k, afterHostWait);
+  }
+  if (status === lua.LUA_OK || status === lua.LUA_YIELD) {
+    const nres = lua.lua_gettop(co);
+    if (!lua.lua_checkstack(L, nres + 1)) {
+      lua.lua_pop(co, nres);
+      lua.lua_pushliteral(L, "too many results to resume");
+      return -1;
+    }
+    lua.lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua.lua_xmove(co, L, 1);
+  return -1;
+}
+
+/** Continuation after a host wait: hand the results down to the coroutine and go on. */
+const afterHostWait: KFunction = (L, _status, ctx) => {
+  const k = ctx as HostWaitContinuation;
+  const n = lua.lua_gettop(L) - k.base;
+  lua.lua_xmove(L, k.co, n);
+  const r = resumeStep(L, k.co, n, k.wrap);
+  return k.wrap ? finishWrap(L, r) : finishResume(L, r);
+};
+
+function auxResume(L: lua_State, co: lua_State, narg: number, wrap: boolean): number {
+  if (!lua.lua_checkstack(co, narg)) {
+    lua.lua_pushliteral(L, "too many arguments to resume");
+    return -1;
+  }
+  if (lua.lua_status(co) === lua.LUA_OK && lua.lua_gettop(co) === 0) {
+    lua.lua_pushliteral(L, "cannot resume dead coroutine");
+    return -1;
+  }
+  lua.lua_xmove(L, co, narg);
+  return resumeStep(L, co, narg, wrap);
+}
+
+function finishResume(L: lua_State, r: number): number {
+  if (r < 0) {
+    lua.lua_pushboolean(L, false);
+    lua.lua_insert(L, -2);
+    return 2;
+  }
+  lua.lua_pushboolean(L, true);
+  lua.lua_insert(L, -(r + 1));
+  return r + 1;
+}
+
+function finishWrap(L: lua_State, r: number): number {
+  if (r < 0) {
+    if (lua.lua_type(L, -1) === lua.LUA_TSTRING) {
+      lauxlib.luaL_where(L, 1);
+      lua.lua_insert(L, -2);
+      lua.lua_concat(L, 2);
+    }
+    return lua.lua_error(L);
+  }
+  return r;
+}
+
+function getCo(L: lua_State): lua_State {
+  const co = lua.lua_tothread(L, 1);
+  if (co === null) lauxlib.luaL_argerror(L, 1, "thread expected");
+  return co!;
+}
+
+function coResume(L: lua_State): number {
+  const co = getCo(L);
+  return finishResume(L, auxResume(L, co, lua.lua_gettop(L) - 1, false));
+}
+
+function auxWrap(L: lua_State): number {
+  const co = lua.lua_tothread(L, lua.lua_upvalueindex(1))!;
+  return finishWrap(L, auxResume(L, co, lua.lua_gettop(L), true));
+}
+
+function coCreate(L: lua_State): number {
+  lauxlib.luaL_checktype(L, 1, lua.LUA_TFUNCTION);
+  const NL = lua.lua_newthread(L);
+  lua.lua_pushvalue(L, 1);
+  lua.lua_xmove(L, NL, 1);
+  return 1;
+}
+
+function coWrap(L: lua_State): number {
+  coCreate(L);
+  lua.lua_pushcclosure(L, auxWrap, 1);
+  return 1;
+}
+
+function coYield(L: lua_State): number {
+  if (L === runOf(L).mainThread) return lauxlib.luaL_error(L, "attempt to yield from outside a coroutine");
+  return lua.lua_yield(L, lua.lua_gettop(L));
+}
+
+function coStatus(L: lua_State): number {
+  const co = getCo(L);
+  if (L === co) lua.lua_pushliteral(L, "running");
+  else {
+    switch (lua.lua_status(co)) {
+      case lua.LUA_YIELD:
+        lua.lua_pushliteral(L, "suspended");
+        break;
+      case lua.LUA_OK: {
+        const ar = new lua.lua_Debug();
+        if (lua.lua_getstack(co, 0, ar) > 0) lua.lua_pushliteral(L, "normal");
+        else if (lua.lua_gettop(co) === 0) lua.lua_pushliteral(L, "dead");
+        else lua.lua_pushliteral(L, "suspended");
+        break;
+      }
+      default:
+        lua.lua_pushliteral(L, "dead");
+    }
+  }
+  return 1;
+}
+
+function coRunning(L: lua_State): number {
+  lua.lua_pushthread(L);
+  lua.lua_pushboolean(L, L === runOf(L).mainThread);
+  return 2;
+}
+
+function coIsYieldable(L: lua_State): number {
+  lua.lua_pushboolean(L, L !== runOf(L).mainThread && lua.lua_isyieldable(L));
+  return 1;
+}
+
+/** The `coroutine` library, kill-aware and budget-sharing. */
+export const coroutineFunctions = {
+  create: coCreate,
+  resume: coResume,
+  wrap: coWrap,
+  yield: coYield,
+  status: coStatus,
+  running: coRunning,
+  isyieldable: coIsYieldable,
+};
+
+export const protectedCallFunctions = { pcall, xpcall };

@@ -1,0 +1,61 @@
+/** Per-run limits: defaults, validation at the edge, and merging of host and per-run values. */
+import { OptionsError } from "../errors.js";
+
+export interface RunLimits {
+  /** Lua VM instructions one run may execute (coroutines included). @default 50_000_000 */
+  maxInstructions: number;
+  /** Wall-clock milliseconds one run may take, sleeps and store waits included. @default 5000 */
+  timeoutMs: number;
+  /** Store operations one run may make. @default 1_000_000 */
+  maxStoreOps: number;
+  /** Bytes one run may print. @default 1 MiB */
+  maxOutputBytes: number;
+  /** Largest single string a script may build, in bytes. @default 16 MiB */
+  maxStringBytes: number;
+  /** Heap of one run's worker in MiB (worker isolation only). @default 256 */
+  maxMemoryMb: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<RunLimits> = Object.freeze({
+  maxInstructions: 50_000_000,
+  timeoutMs: 5_000,
+  maxStoreOps: 1_000_000,
+  maxOutputBytes: 1 << 20,
+  maxStringBytes: 16 << 20,
+  maxMemoryMb: 256,
+});
+
+const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
+  maxInstructions: [1, 1e12],
+  timeoutMs: [1, 24 * 3600 * 1000],
+  maxStoreOps: [0, 1e12],
+  maxOutputBytes: [0, 1 << 30],
+  maxStringBytes: [16, 1 << 30],
+  maxMemoryMb: [16, 64 * 1024],
+};
+
+/** Validates a partial set of limits (from host options, run options or CLI flags). */
+export function validateLimits(partial: Partial<RunLimits> | undefined, where: string): Partial<RunLimits> {
+  if (partial === undefined) return {};
+  if (typeof partial !== "object" || partial === null) throw new OptionsError(`${where}: limits must be an object`);
+  const out: Partial<RunLimits> = {};
+  for (const [name, value] of Object.entries(partial)) {
+    if (!(name in BOUNDS)) {
+      throw new OptionsError(`${where}: unknown limit '${name}' (known: ${Object.keys(BOUNDS).join(", ")})`);
+    }
+    if (value === undefined) continue;
+    const [min, max] = BOUNDS[name as keyof RunLimits];
+    if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+      throw new OptionsError(`${where}: limit '${name}' must be a number from ${min} to ${max}, got ${String(value)}`);
+    }
+    out[name as keyof RunLimits] = value;
+  }
+  return out;
+}
+
+/** Host limits over defaults, then per-run limits over those. */
+export function resolveLimits(...layers: (Partial<RunLimits> | undefined)[]): RunLimits {
+  const limits: RunLimits = { ...DEFAULT_LIMITS };
+  for (const layer of layers) if (layer) Object.assign(limits, layer);
+  return limits;
+}

@@ -1,0 +1,39 @@
+/**
+ * The Lua `time` module: `time.now()` reads the host clock (the harness's virtual clock under
+ * test); `time.sleep(seconds)` suspends the script without blocking the host and counts
+ * toward the run's wall-clock limit.
+ */
+import { lua, lauxlib, type lua_State, type JSFunction } from "fengari";
+import { ErrorKind } from "../../errors.js";
+import { runOf } from "../internals.js";
+import { failWith } from "./errors.js";
+
+const now: JSFunction = (L) => {
+  lua.lua_pushnumber(L, runOf(L).clock.now() / 1000);
+  return 1;
+};
+
+const sleep: JSFunction = (L) => {
+  const seconds = lauxlib.luaL_checknumber(L, 1);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    return failWith(L, ErrorKind.INVALID, `sleep: seconds must be a finite number >= 0, got ${String(seconds)}`);
+  }
+  if (!lua.lua_isyieldable(L)) {
+    return failWith(L, ErrorKind.INTERNAL, "sleep: cannot sleep here (inside a metamethod or library callback)");
+  }
+  const run = runOf(L);
+  run.pending = {
+    promise: run.clock.sleep(seconds * 1000),
+    push: (L2) => {
+      lua.lua_pushboolean(L2, true);
+      return 1;
+    },
+  };
+  return lua.lua_yield(L, 0);
+};
+
+export function openTime(L: lua_State): number {
+  lua.lua_createtable(L, 0, 2);
+  lauxlib.luaL_setfuncs(L, { now, sleep }, 0);
+  return 1;
+}

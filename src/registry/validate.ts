@@ -1,0 +1,239 @@
+/**
+ * Validates registry documents given as plain values (from YAML or from code) against the field
+ * tables of src/registry/kinds.ts. It never stops at the first problem: every problem is collected,
+ * positioned through a `Locator` that knows where each path came from.
+ */
+import type { Problem, SourcePosition } from "../errors.js";
+import type { StoreConfig, StoreKind } from "./types.js";
+import { describeValue, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
+import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, STORE_KINDS, isStoreKind } from "./kinds.js";
+
+/** Keys and sequence indexes from a document's root to a value, e.g. `["entries", 0, "pool", "max"]`. */
+export type Path = readonly (string | number)[];
+
+/** Turns paths of one document into positioned problems; one implementation per kind of input. */
+export interface Locator {
+  /** A problem at the value (or, with `"key"`, the key) at `path`, or at its nearest existing ancestor. */
+  problem(path: Path, message: string, at?: "key" | "value"): Problem;
+  /** How a message names the field at `path`, e.g. `max_size` or `entries[0].max_size`. */
+  label(path: Path): string;
+  /** Where the value at `path` is, for a message about another place ("registry.yaml:4:11"). */
+  describe(path: Path): string;
+  /** The position of the value at `path`. */
+  position(path: Path): SourcePosition;
+}
+
+/** What validation accumulates across every document of a registry. */
+export interface ValidationState {
+  problems: Problem[];
+  /** Entries without problems, in declaration order. */
+  entries: StoreConfig[];
+  /** Where each ID was first declared, so that a duplicate can say so. */
+  firstDeclared: Map<string, string>;
+}
+
+const DOCUMENT_KEYS = ["version", "namespace", "entries"] as const;
+const SUPPORTED_VERSION = "1.0";
+const IDENTIFIER = /^[A-Za-z0-9_.-]+$/;
+
+type Mapping = Readonly<Record<string, unknown>>;
+
+/** Validates one document, adding its problems and its valid entries to `state`. */
+export function validateDocument(raw: unknown, locator: Locator, state: ValidationState): void {
+  const check = new Checker(locator, state.problems);
+  if (!isMapping(raw)) {
+    const expected = "a registry document must be a mapping of version, namespace and entries";
+    check.fieldProblem([], `${expected}, got ${describeValue(raw)}`);
+    return;
+  }
+  check.unknownKeys(raw, [], DOCUMENT_KEYS);
+  check.version(raw);
+  const namespace = check.identifier(raw, [], "namespace");
+  const entries = own(raw, "entries");
+  if (entries === undefined) {
+    check.missing([], "entries");
+  } else if (!Array.isArray(entries)) {
+    check.fieldProblem(["entries"], `must be a list of entries, got ${describeValue(entries)}`);
+  } else {
+    entries.forEach((entry: unknown, index) => validateEntry(entry, ["entries", index], namespace, check, state));
+  }
+}
+
+function validateEntry(
+  raw: unknown,
+  path: Path,
+  namespace: string | undefined,
+  check: Checker,
+  state: ValidationState,
+): void {
+  if (!isMapping(raw)) {
+    check.fieldProblem(path, `an entry must be a mapping with name and kind, got ${describeValue(raw)}`);
+    return;
+  }
+  const problemsBefore = state.problems.length;
+  const name = check.identifier(raw, path, "name");
+  const kind = check.kind(raw, path);
+  // With an unknown kind the other keys may well be that kind's fields: reporting them would be noise.
+  if (kind !== undefined) {
+    const known = [...IDENTITY_KEYS, ...fieldKeys(COMMON_FIELDS), ...fieldKeys(KIND_FIELDS[kind])];
+    check.unknownKeys(raw, path, known);
+  }
+  const common = check.fields(COMMON_FIELDS, raw, path);
+  const specific = kind === undefined ? {} : check.fields(KIND_FIELDS[kind], raw, path);
+
+  if (namespace === undefined || name === undefined) return;
+  const id = `${namespace}:${name}`;
+  const namePath = [...path, "name"];
+  const first = state.firstDeclared.get(id);
+  if (first !== undefined) {
+    check.fieldProblem(namePath, `duplicate id '${id}' (first declared at ${first})`);
+    return;
+  }
+  state.firstDeclared.set(id, check.locator.describe(namePath));
+
+  if (kind === undefined || state.problems.length > problemsBefore) return;
+  // The field tables are typed per property (FieldTable<CommonSettings>, FieldTable<KindSettings<K>>),
+  // so the values read from them have exactly the properties of the kind's config.
+  const entry = { kind, id, namespace, name, ...common, ...specific, source: check.locator.position(path) };
+  state.entries.push(entry as StoreConfig);
+}
+
+/** Problem reporting and the checks shared by documents, entries and sections. */
+class Checker {
+  constructor(
+    readonly locator: Locator,
+    private readonly problems: Problem[],
+  ) {}
+
+  /** A problem about the field at `path`, named by its label: `max_size: must be ...`. */
+  fieldProblem(path: Path, detail: string, at?: "key" | "value"): void {
+    const label = this.locator.label(path);
+    this.problems.push(this.locator.problem(path, label === "" ? detail : `${label}: ${detail}`, at));
+  }
+
+  /** A required `key` is absent from the mapping at `path`; points at the mapping. */
+  missing(path: Path, key: string): void {
+    this.problems.push(this.locator.problem(path, `${this.locator.label([...path, key])}: required field is missing`));
+  }
+
+  unknownKeys(map: Mapping, path: Path, known: readonly string[]): void {
+    for (const key of Object.keys(map)) {
+      if (known.includes(key)) continue;
+      const guess = closest(key, known);
+      const hint = guess === undefined ? `known: ${known.join(", ")}` : `did you mean '${guess}'?`;
+      this.fieldProblem([...path, key], `unknown field (${hint})`, "key");
+    }
+  }
+
+  version(document: Mapping): void {
+    const version = own(document, "version");
+    if (version === undefined) {
+      this.missing([], "version");
+    } else if (typeof version === "number") {
+      // YAML reads `version: 1.0` as the number 1, which would print confusingly as "1".
+      const quoted = JSON.stringify(SUPPORTED_VERSION);
+      this.fieldProblem(["version"], `must be the string ${quoted}, got a number (quote it: version: ${quoted})`);
+    } else if (typeof version !== "string") {
+      this.fieldProblem(["version"], `must be the string "${SUPPORTED_VERSION}", got ${describeValue(version)}`);
+    } else if (version !== SUPPORTED_VERSION) {
+      this.fieldProblem(["version"], `unsupported version ${JSON.stringify(version)} (supported: "${SUPPORTED_VERSION}")`);
+    }
+  }
+
+  /** A namespace or name: a non-empty string of `[A-Za-z0-9_.-]`. */
+  identifier(map: Mapping, path: Path, key: "namespace" | "name"): string | undefined {
+    const value = own(map, key);
+    const valuePath = [...path, key];
+    if (value === undefined) {
+      this.missing(path, key);
+    } else if (typeof value !== "string") {
+      this.fieldProblem(valuePath, `must be a string, got ${describeValue(value)}`);
+    } else if (value === "") {
+      this.fieldProblem(valuePath, "must not be empty");
+    } else if (!IDENTIFIER.test(value)) {
+      const colon = value.includes(":") ? "; ':' separates namespace and name in an id" : "";
+      this.fieldProblem(valuePath, `${JSON.stringify(value)} may only contain letters, digits, '_', '.' and '-'${colon}`);
+    } else {
+      return value;
+    }
+    return undefined;
+  }
+
+  kind(entry: Mapping, path: Path): StoreKind | undefined {
+    const kind = own(entry, "kind");
+    if (kind === undefined) {
+      this.missing(path, "kind");
+    } else if (typeof kind !== "string") {
+      this.fieldProblem([...path, "kind"], `must be a string, got ${describeValue(kind)}`);
+    } else if (!isStoreKind(kind)) {
+      this.fieldProblem([...path, "kind"], `unknown kind '${kind}' (known: ${STORE_KINDS.join(", ")})`);
+    } else {
+      return kind;
+    }
+    return undefined;
+  }
+
+  /** Reads the fields of `table` from `map`, applying defaults; values with problems are left out. */
+  fields(table: AnyFieldTable, map: Mapping, path: Path): Record<string, unknown> {
+    const values: Record<string, unknown> = {};
+    for (const [property, field] of Object.entries(table)) {
+      const fieldPath = [...path, field.key];
+      const raw = own(map, field.key);
+      if (isSectionField(field)) {
+        if (raw !== undefined && !isMapping(raw)) {
+          this.fieldProblem(fieldPath, `must be a mapping, got ${describeValue(raw)}`);
+          continue;
+        }
+        const section = raw ?? {};
+        this.unknownKeys(section, fieldPath, fieldKeys(field.fields));
+        values[property] = this.fields(field.fields, section, fieldPath);
+      } else if (raw === undefined) {
+        if ("default" in field) values[property] = field.default;
+        else this.missing(path, field.key);
+      } else {
+        const parsed = field.parse(raw);
+        if (parsed.ok) values[property] = parsed.value;
+        else this.fieldProblem(fieldPath, parsed.message);
+      }
+    }
+    return values;
+  }
+}
+
+function isMapping(value: unknown): value is Mapping {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** An own property only: `constructor` or `toString` must read as absent, not as Object's. */
+function own(map: Mapping, key: string): unknown {
+  return Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** The known key a typo most likely meant, if any: one edit per three characters, at most two. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, Math.max(1, Math.floor(key.length / 3))) + 1;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
