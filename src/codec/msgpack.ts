@@ -276,11 +276,14 @@ function map(n: number, depth: number): Record<string, unknown> | Map<unknown, u
   if (!allText) {
     const out = new Map<unknown, unknown>();
     for (let i = 0; i < keys.length; i++) out.set(keys[i], values[i]);
+    // Uint8Array keys are compared by identity, so repeated bin keys are not caught here.
+    if (out.size !== keys.length) malformed("duplicate map key");
     return out;
   }
   const out: Record<string, unknown> = {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
+    if (Object.hasOwn(out, key)) malformed(`duplicate map key ${JSON.stringify(key)}`);
     // Plain assignment of "__proto__" would replace the prototype instead of adding a key.
     if (key === "__proto__") {
       Object.defineProperty(out, key, { value: values[i], enumerable: true, writable: true, configurable: true });

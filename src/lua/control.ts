@@ -80,9 +80,28 @@ function pcall(L: lua_State): number {
   return finishPcall(L, status, 0);
 }
 
+/**
+ * xpcall's message handler runs inside luaG_errormsg; when the error was raised by the count
+ * hook, fengari still has hooks disabled there, so a looping handler would never be stopped.
+ * The wrapper skips the user's handler once the run is killed.
+ */
+function guardedHandler(L: lua_State): number {
+  if (runOf(L).killed !== null) {
+    lua.lua_pushlightuserdata(L, KILL);
+    return 1;
+  }
+  lua.lua_pushvalue(L, lua.lua_upvalueindex(1));
+  lua.lua_insert(L, 1);
+  lua.lua_call(L, lua.lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 function xpcall(L: lua_State): number {
   const n = lua.lua_gettop(L);
   lauxlib.luaL_checktype(L, 2, lua.LUA_TFUNCTION);
+  lua.lua_pushvalue(L, 2);
+  lua.lua_pushcclosure(L, guardedHandler, 1);
+  lua.lua_replace(L, 2);
   lua.lua_pushboolean(L, true);
   lua.lua_pushvalue(L, 1);
   lua.lua_rotate(L, 3, 2);

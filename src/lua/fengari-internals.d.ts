@@ -40,6 +40,8 @@ declare module "fengari/src/lstring.js" {
   }
   /** Wraps `bytes` as a Lua string without copying; the caller gives up the right to mutate them. */
   export function luaS_bless(L: lua_State, bytes: Uint8Array): TString;
+  /** The string's table-key hash, computed on first use and cached in `ts.hash`. */
+  export function luaS_hashlongstr(ts: TString): string;
 }
 
 declare module "fengari/src/lobject.js" {

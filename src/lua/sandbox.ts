@@ -10,7 +10,7 @@
  */
 import { lua, lauxlib, lualib, to_luastring, type lua_State, type JSFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
-import { pushError } from "./modules/errors.js";
+import { pushError, registerErrorMetatable } from "./modules/errors.js";
 import { coroutineFunctions, installLimits, killRun, protectedCallFunctions } from "./control.js";
 import { runOf } from "./internals.js";
 import type { RunContext } from "./run-context.js";
@@ -199,6 +199,7 @@ export interface SandboxOptions {
 export function createSandbox(run: RunContext, options: SandboxOptions): lua_State {
   const L = lauxlib.luaL_newstate();
   lua.lua_atnativeerror(L, onNativeError);
+  registerErrorMetatable(L);
 
   openLibrary(L, "_G", lualib.luaopen_base);
   lua.lua_pop(L, 1);

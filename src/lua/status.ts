@@ -19,7 +19,14 @@ function clip(text: string, max: number): string {
 
 /** The Lua traceback of `thread` (where it stopped), as text. */
 function tracebackOf(L: lua_State, thread: lua_State): string {
-  lauxlib.luaL_traceback(L, thread, null, 0);
+  // A thread suspended inside a JS function (a host wait) has that frame's func moved by
+  // fengari's lua_yield, and lua_getinfo asserts on it: start above it.
+  const level = lua.lua_status(thread) === lua.LUA_YIELD ? 1 : 0;
+  try {
+    lauxlib.luaL_traceback(L, thread, null, level);
+  } catch {
+    return "stack traceback unavailable";
+  }
   const tb = lua.lua_tolstring(L, -1);
   const text = tb === null ? "" : luaStringToJs(tb.length > MAX_TRACEBACK ? tb.subarray(0, MAX_TRACEBACK) : tb);
   lua.lua_pop(L, 1);

@@ -61,17 +61,17 @@ const MAX_CACHED_CHECKS_PER_ACTOR = 1024;
 
 const EMPTY_BUCKET: ActionBucket = { all: [], byResource: new Map(), anyResource: [] };
 
-function decisionOf(allowed: boolean, policyIds: string[]): Decision {
+function frozenDecision(allowed: boolean, policyIds: string[]): Decision {
   return Object.freeze({ allowed, policyIds: Object.freeze(policyIds) });
 }
 
 /** The decision for a set of matching policies (in load order). */
-function decide(matched: readonly IndexedPolicy[]): Decision {
+function decisionFor(matched: readonly IndexedPolicy[]): Decision {
   const denies = matched.filter((p) => p.effect === "deny");
   const deciding = denies.length > 0 ? denies : matched;
   if (deciding.length === 0) return DEFAULT_DENY;
   if (deciding.length === 1) return deciding[0]!.decision;
-  return decisionOf(denies.length === 0, deciding.map((p) => p.id));
+  return frozenDecision(denies.length === 0, deciding.map((p) => p.id));
 }
 
 /** Merges two lists sorted by load order. */
@@ -116,7 +116,7 @@ export class CompiledPolicyEngine implements PolicyEngine {
       const policy: IndexedPolicy = {
         ...definition,
         index,
-        decision: decisionOf(definition.effect === "allow", [definition.id]),
+        decision: frozenDecision(definition.effect === "allow", [definition.id]),
       };
       if (!allExact(policy.actions)) {
         this.anyAction.push(policy);
@@ -147,7 +147,7 @@ export class CompiledPolicyEngine implements PolicyEngine {
       matched.push(policy);
       return { id: policy.id, effect: policy.effect, matched: true };
     });
-    const { allowed, policyIds } = decide(matched);
+    const { allowed, policyIds } = decisionFor(matched);
     return { allowed, policyIds, considered };
   }
 
@@ -210,7 +210,7 @@ class BoundActorPolicy implements ActorPolicy {
       if (rule !== undefined) rules.push(rule);
     }
     const constant = rules.every((rule) => rule.conditions.length === 0);
-    const check: Check = { decision: constant ? decide(rules.map((rule) => rule.policy)) : null, rules };
+    const check: Check = { decision: constant ? decisionFor(rules.map((rule) => rule.policy)) : null, rules };
     if (this.cachedChecks < MAX_CACHED_CHECKS_PER_ACTOR) {
       let byResource = this.checks.get(action);
       if (byResource === undefined) this.checks.set(action, (byResource = new Map()));
@@ -253,8 +253,8 @@ function evaluate(rules: readonly BoundRule[], action: string, resource: string,
       (allowIds ??= [allow.id]).push(policy.id);
     }
   }
-  if (deny !== undefined) return denyIds === undefined ? deny.decision : decisionOf(false, denyIds);
-  if (allow !== undefined) return allowIds === undefined ? allow.decision : decisionOf(true, allowIds);
+  if (deny !== undefined) return denyIds === undefined ? deny.decision : frozenDecision(false, denyIds);
+  if (allow !== undefined) return allowIds === undefined ? allow.decision : frozenDecision(true, allowIds);
   return DEFAULT_DENY;
 }
 

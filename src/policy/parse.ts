@@ -111,7 +111,7 @@ class DocumentReader {
     }
     const policies = this.required(root, "policies", this.document.contents, "");
     if (policies === undefined) return;
-    const items = this.sequence(policies, "policies", "a list of policies");
+    const items = this.sequence(policies, "policies", "a list of policies", true);
     items?.forEach((item, i) => this.policy(item, `policies[${i}]`));
   }
 
@@ -178,7 +178,7 @@ class DocumentReader {
     if (operatorName !== undefined) {
       operator = OPERATORS.get(operatorName);
       if (operator === undefined) {
-        this.report(operatorNode, `${path}.operator`, `unknown operator ${JSON.stringify(operatorName)} (expected one of ${OPERATOR_NAMES})`);
+        this.report(operatorNode, `${path}.operator`, `unknown operator ${JSON.stringify(operatorName)}${didYouMean(operatorName, [...OPERATORS.keys()])} (expected one of ${OPERATOR_NAMES})`);
       }
     }
     if (value !== undefined && valueFrom !== undefined) {
@@ -363,7 +363,7 @@ class DocumentReader {
         this.report(pair.key, path, "field names must be strings");
         continue;
       }
-      entries.set(key, { key: pair.key, value: pair.value ?? undefined });
+      entries.set(key, { key: pair.key, value: pair.value });
     }
     return entries;
   }
@@ -381,7 +381,7 @@ class DocumentReader {
   private required(fields: Map<string, Entry>, name: string, parent: unknown, path: string): unknown {
     const entry = fields.get(name);
     if (entry === undefined || entry.value === null) {
-      this.report(entry?.key ?? parent, path === "" ? name : `${path}.${name}`, `missing required field "${name}"`);
+      this.report(entry?.key ?? parent, path, `missing required field "${name}"`);
       return undefined;
     }
     return entry.value;
@@ -390,7 +390,8 @@ class DocumentReader {
   private unknownFields(fields: Map<string, Entry>, path: string, known: readonly string[]): void {
     for (const [name, entry] of fields) {
       if (!known.includes(name)) {
-        this.report(entry.key, path === "" ? name : `${path}.${name}`, `unknown field "${name}" (expected one of ${known.join(", ")})`);
+        const field = path === "" ? name : `${path}.${name}`;
+        this.report(entry.key, field, `unknown field "${name}"${didYouMean(name, known)} (expected one of ${known.join(", ")})`);
       }
     }
   }
@@ -423,3 +424,27 @@ function toJS(node: unknown): unknown {
   return null;
 }
 
+
+/** ` (did you mean "x"?)` for the known name within two edits of `name`, else "". */
+function didYouMean(name: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best === undefined ? "" : ` (did you mean "${best}"?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

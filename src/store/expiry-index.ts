@@ -9,23 +9,35 @@ export class ExpiryIndex {
   readonly #buckets = new Map<number, Set<string>>();
   /** Min-heap of bucket times present in #buckets. */
   readonly #heap: number[] = [];
+  #size = 0;
+  #visited = 0;
 
+  /** `quantumMs`: the width of a bucket; a sweep looks at the keys of at most one unexpired bucket. */
   constructor(quantumMs = 100) {
+    if (!(quantumMs > 0)) throw new RangeError(`quantumMs must be > 0, got ${quantumMs}`);
     this.#quantumMs = quantumMs;
   }
 
   /** Number of keys indexed. */
   get size(): number {
-    let n = 0;
-    for (const b of this.#buckets.values()) n += b.size;
-    return n;
+    return this.#size;
+  }
+
+  /** Keys looked at by all sweeps so far: the measure of sweep cost (expired keys plus at most one partial bucket each). */
+  get visited(): number {
+    return this.#visited;
+  }
+
+  /** Bucket times still in the heap, including emptied buckets not popped yet (for tests). */
+  get bucketCount(): number {
+    return this.#heap.length;
   }
 
   #bucketOf(expiresAt: number): number {
     return Math.ceil(expiresAt / this.#quantumMs) * this.#quantumMs;
   }
 
-  /** Indexes `key` as expiring at `expiresAt` (ms). */
+  /** Indexes `key` as expiring at `expiresAt` (ms); the key must not be indexed already. */
   add(key: string, expiresAt: number): void {
     const t = this.#bucketOf(expiresAt);
     let bucket = this.#buckets.get(t);
@@ -34,7 +46,9 @@ export class ExpiryIndex {
       this.#buckets.set(t, bucket);
       this.#push(t);
     }
+    const before = bucket.size;
     bucket.add(key);
+    this.#size += bucket.size - before;
   }
 
   /** Removes `key` from the bucket of its previous expiry time. */
@@ -42,7 +56,7 @@ export class ExpiryIndex {
     const t = this.#bucketOf(expiresAt);
     const bucket = this.#buckets.get(t);
     if (bucket === undefined) return;
-    bucket.delete(key);
+    if (bucket.delete(key)) this.#size--;
     // An empty bucket stays in the heap until popped; popping skips it cheaply.
   }
 
@@ -58,6 +72,8 @@ export class ExpiryIndex {
       const bucket = this.#buckets.get(t);
       this.#buckets.delete(t);
       if (bucket === undefined) continue;
+      this.#size -= bucket.size;
+      this.#visited += bucket.size;
       for (const key of bucket) {
         expire(key);
         n++;
@@ -68,9 +84,11 @@ export class ExpiryIndex {
       if (next - this.#quantumMs < now) {
         const bucket = this.#buckets.get(next);
         if (bucket !== undefined) {
+          this.#visited += bucket.size;
           for (const key of bucket) {
             if (isExpired(key)) {
               bucket.delete(key);
+              this.#size--;
               expire(key);
               n++;
             }
@@ -84,6 +102,7 @@ export class ExpiryIndex {
   clear(): void {
     this.#buckets.clear();
     this.#heap.length = 0;
+    this.#size = 0;
   }
 
   #push(t: number): void {

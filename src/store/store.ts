@@ -11,21 +11,99 @@ import type { StoreConfig } from "../registry/types.js";
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/** A Lua number: its value and whether Lua sees it as a float (`math.type`) or an integer. */
+export interface LuaNumber {
+  value: number;
+  float: boolean;
+}
+
 /** Per-store counters, readable from the host. */
 export interface StoreCounters {
+  /** Value reads (get, getMany per key, entry) that found a live key. */
   hits: number;
+  /** Value reads that found no live key. */
   misses: number;
+  /** Writes that stored a value: set, add, replace, incr, put, and each key of setMany. */
   sets: number;
+  /** `delete` calls that removed a live key. */
   deletes: number;
+  /** Entries removed because their TTL passed (found on access or by a sweep). */
   expired: number;
+  /** Entries removed to make room (LRU eviction). */
   evicted: number;
 }
 
 export interface StoreStats extends StoreCounters {
-  /** Live (not yet swept) entries. */
+  /** Entries held, including expired ones not yet swept. */
   size: number;
-  /** Encoded bytes held: key bytes plus value bytes. */
+  /** Encoded bytes held: key bytes plus value bytes plus metadata bytes. */
   bytes: number;
+}
+
+/** A key as `list` returns it, with its metadata (MessagePack bytes) when it has some. */
+export interface ListedKey {
+  key: string;
+  metadata?: Uint8Array;
+}
+
+export interface ListOptions {
+  /** Only keys starting with these bytes. @default "" */
+  prefix: string;
+  /** Only keys sorting strictly after this one (a cursor from a previous page). */
+  after?: string;
+  /** Page size, an integer 1..1000; others are refused with StoreError INVALID. */
+  limit: number;
+}
+
+export interface ListPage {
+  /**
+   * Live keys sorted by their bytes. A page may hold fewer than `limit` keys, even none, while
+   * `hasMore` is true (a backend may stop early, e.g. after stepping over many expired keys):
+   * callers go on while `hasMore`, never until a short page.
+   */
+  keys: ListedKey[];
+  /** Feeds `after` for the next page (the last key looked at); absent on the last page. */
+  cursor?: string;
+  hasMore: boolean;
+}
+
+/** A key's full record, for `entry`. */
+export interface EntryRecord {
+  value: Uint8Array;
+  /**
+   * Changes on every mutation of the key (every write, and `expire`), and is never reused by
+   * the store, not even after delete + recreate or `clear`. Compare for equality only.
+   */
+  version: string;
+  /** Expiry as clock milliseconds since the epoch; 0 = never. */
+  expiresAt: number;
+  metadata?: Uint8Array;
+}
+
+export interface PutOptions {
+  /** 0 = no expiry (an earlier TTL is removed, as with `set`). */
+  ttlMs: number;
+  /** Write only when the key is missing (else "exists"). */
+  onlyIfAbsent: boolean;
+  /** Write only when the key exists with this version (else "missing" or "conflict"). */
+  ifVersion?: string;
+  /**
+   * MessagePack bytes kept with the entry, returned by `entry` and `list`. Like Cloudflare KV,
+   * every write replaces the metadata with the one it carries: a write without metadata (and
+   * every set/add/replace/incr/setMany) removes it; `expire` keeps it.
+   */
+  metadata?: Uint8Array;
+}
+
+/** How a conditional put ended. */
+export type PutOutcome = "ok" | "exists" | "conflict" | "missing";
+
+export interface StoreInfo {
+  /** Live entries (expired ones excluded). */
+  size: number;
+  maxSize: number;
+  /** The eviction policy, e.g. "none" or "lru". */
+  eviction: string;
 }
 
 export interface Store {
@@ -43,6 +121,49 @@ export interface Store {
   has(key: string): MaybePromise<boolean>;
   /** True when the key existed (and was not expired). */
   delete(key: string): MaybePromise<boolean>;
+
+  /** Set-if-absent: true when written, false when the key exists. */
+  add(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean>;
+  /** Set-if-present: true when written, false when the key is absent. Replaces the TTL like set. */
+  replace(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean>;
+  /**
+   * Adds `by` to the number stored at `key` and returns the new value's MessagePack bytes (what
+   * the Lua side pushes, so `math.type` survives). A missing or expired key starts from `init` and
+   * gets `initTtlMs` (0 = none) only when created; an existing key keeps its TTL. A stored value
+   * that is not a number fails with StoreError INVALID. The result is a float when the current
+   * number or `by` is a float, or when an integer sum leaves the 32-bit range (fengari integers
+   * are 32-bit; never wrapped), else an integer. A write: the version changes, metadata is
+   * removed, `sets` counts it. The rules and encoding live in ./numbers.ts for every backend.
+   */
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): MaybePromise<Uint8Array>;
+  /** Milliseconds left; 0 for no expiry; undefined when missing. */
+  ttl(key: string): MaybePromise<number | undefined>;
+  /**
+   * Sets (ttlMs > 0) or removes (ttlMs = 0) the expiry; false when the key is missing. Changes
+   * the version (every mutation does) but keeps the value and metadata.
+   */
+  expire(key: string, ttlMs: number): MaybePromise<boolean>;
+  /** Values in the order of `keys` (undefined for missing ones). */
+  getMany(keys: readonly string[]): MaybePromise<(Uint8Array | undefined)[]>;
+  /**
+   * Writes all entries or none: when the new keys do not fit (eviction none), or there are more
+   * distinct keys than max_size, it fails as a whole (UNAVAILABLE retryable, resp. INVALID) before
+   * writing anything. With LRU eviction it evicts as many other keys as it needs. A repeated key:
+   * the last value wins.
+   */
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): MaybePromise<void>;
+  /**
+   * One page of live keys in byte order; never holds the store for long. A walk that feeds each
+   * page's cursor to the next returns every key present for the whole walk exactly once.
+   */
+  list(options: ListOptions): MaybePromise<ListPage>;
+  entry(key: string): MaybePromise<EntryRecord | undefined>;
+  /**
+   * Conditional write (compare-and-set); see PutOutcome. `onlyIfAbsent` together with
+   * `ifVersion` is refused with StoreError INVALID. A new key that does not fit fails as `set`.
+   */
+  put(key: string, value: Uint8Array, options: PutOptions): MaybePromise<PutOutcome>;
+  info(): MaybePromise<StoreInfo>;
 
   /** Live entries right now (expired ones excluded). */
   size(): MaybePromise<number>;

@@ -147,9 +147,12 @@ const moduleFunctions: Record<string, (L: lua_State) => number> = {
   },
 };
 
-/** Registers the error metatable and pushes the `errors` module table. */
-export function openErrors(L: lua_State): number {
-  lauxlib.luaL_newmetatable(L, ERROR_META);
+/** Registers the metatable of error values (every sandbox does this first: host calls make errors). */
+export function registerErrorMetatable(L: lua_State): void {
+  if (!lauxlib.luaL_newmetatable(L, ERROR_META)) {
+    lua.lua_pop(L, 1);
+    return;
+  }
   lauxlib.luaL_setfuncs(L, metamethods, 0);
   lua.lua_createtable(L, 0, 4);
   lauxlib.luaL_setfuncs(L, methods, 0);
@@ -159,7 +162,11 @@ export function openErrors(L: lua_State): number {
   lua.lua_pushboolean(L, false);
   lua.lua_setfield(L, -2, "__metatable");
   lua.lua_pop(L, 1);
+}
 
+/** Pushes the `errors` module table. */
+export function openErrors(L: lua_State): number {
+  registerErrorMetatable(L);
   lua.lua_createtable(L, 0, 16);
   lauxlib.luaL_setfuncs(L, moduleFunctions, 0);
   for (const [name, value] of Object.entries(ErrorKind)) {

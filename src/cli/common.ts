@@ -1,0 +1,54 @@
+/** What the CLI commands share: the registry/policy/actor flags and their defaults. */
+import { LuastoreError, formatProblems, PolicyError, RegistryError } from "../errors.js";
+import type { Actor } from "../policy/types.js";
+import { parseMeta, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+
+/** The actor `run`, `test` and `explain` use when --actor is not given; the shipped policies grant it the app stores. */
+export const DEFAULT_ACTOR_ID = "service:cli";
+
+export const CONFIG_FLAGS: Record<string, FlagSpec> = {
+  registry: { kind: "string" },
+  policies: { kind: "string" },
+};
+
+export const ACTOR_FLAGS: Record<string, FlagSpec> = {
+  actor: { kind: "string" },
+  meta: { kind: "list" },
+};
+
+export function configPaths(args: ParsedArgs): { registry: string; policies: string } {
+  return {
+    registry: (args.flags.get("registry") as string | undefined) ?? "registry.yaml",
+    policies: (args.flags.get("policies") as string | undefined) ?? "policies",
+  };
+}
+
+export function actorFrom(args: ParsedArgs): Actor {
+  const id = (args.flags.get("actor") as string | undefined) ?? DEFAULT_ACTOR_ID;
+  if (id.length === 0) throw new UsageError("--actor must not be empty");
+  return { id, meta: parseMeta(args.flags.get("meta") as string[] | undefined) };
+}
+
+/** Output streams, injectable for tests. */
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export const processIO: CliIO = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+};
+
+/** Reports a configuration error (registry, policy, options) and returns exit code 2. */
+export function reportConfigError(err: unknown, io: CliIO): number {
+  if (err instanceof RegistryError || err instanceof PolicyError) {
+    io.stderr(`${err.name === "RegistryError" ? "registry" : "policies"}: ${err.problems.length} problem(s)\n${formatProblems(err.problems)}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError || err instanceof LuastoreError) {
+    io.stderr(`error: ${err.message}\n`);
+    return 2;
+  }
+  throw err;
+}

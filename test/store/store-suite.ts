@@ -1,0 +1,1317 @@
+/**
+ * The conformance suite every store backend runs: `storeSuite(name, factory, options)` registers
+ * the same vitest cases against stores made by `factory` (the shape of unstorage's `testDriver`
+ * and hono's `runTest`). A backend that cannot honour a case skips it by title, with a reason
+ * that shows in the report:
+ *
+ * ```ts
+ * storeSuite("store.redis", ({ config }) => makeRedisStore(config), {
+ *   realTime: true,
+ *   skip: [{ reason: "Redis LRU is approximate", tests: ["with lru, a get makes a key recently used"] }],
+ * });
+ * ```
+ *
+ * Time: by default every case gets a fresh ManualClock and TTL cases move it. A backend that
+ * keeps its own time (Redis) passes `realTime: true`: TTL cases then use short real TTLs and
+ * wait for real, and cases that need exact time are skipped with a reason.
+ */
+import { Buffer } from "node:buffer";
+import { describe, expect, it } from "vitest";
+import { ManualClock, systemClock, type Clock } from "../../src/clock.js";
+import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
+import { ErrorKind, StoreError } from "../../src/errors.js";
+import type { CommonStoreConfig } from "../../src/registry/types.js";
+import type { LuaNumber, MaybePromise, Store } from "../../src/store/store.js";
+
+/** Per-case overrides of the store config; the factory fills in the rest. */
+export interface SuiteStoreConfig {
+  maxSize?: number;
+  eviction?: "none" | "lru";
+  maxKeyLength?: number;
+  maxValueSize?: number;
+  cleanupIntervalMs?: number;
+}
+
+export interface StoreFactoryContext {
+  /** The clock the store must read time from (a ManualClock unless the suite runs in real time). */
+  clock: Clock;
+  config: SuiteStoreConfig;
+}
+
+/** Makes a fresh, empty store with its counters at zero; the suite closes it after the case. */
+export type StoreFactory = (context: StoreFactoryContext) => MaybePromise<Store>;
+
+export interface StoreSuiteOptions {
+  /** Cases (by title) this backend skips, each group with the reason shown in the report. */
+  skip?: { reason: string; tests: string[] }[];
+  /** The backend keeps its own time: TTL cases use short real TTLs and real waiting. @default false */
+  realTime?: boolean;
+}
+
+/** The common store config with `overrides` applied, for factories to build their own config on. */
+export function commonStoreConfig(overrides: SuiteStoreConfig = {}): CommonStoreConfig {
+  return {
+    id: "suite:store",
+    namespace: "suite",
+    name: "store",
+    maxSize: overrides.maxSize ?? 10_000,
+    cleanupIntervalMs: overrides.cleanupIntervalMs ?? 300_000,
+    maxKeyLength: overrides.maxKeyLength ?? 1024,
+    maxValueSize: overrides.maxValueSize ?? 2 * 1024 * 1024,
+    pool: { max: 64 },
+    source: { file: "<store-suite>", line: 0, column: 0 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+/** How a case moves time: a manual clock jumps, real time sleeps. */
+export interface TimeControl {
+  readonly clock: Clock;
+  /** A TTL that outlives a handful of store calls: 1000 ms on a manual clock, 300 ms in real time. */
+  readonly unit: number;
+  /** True when time moves only through `advance` (so TTL arithmetic is exact). */
+  readonly exact: boolean;
+  /** Lets `ms` of store time pass. */
+  advance(ms: number): Promise<void>;
+}
+
+/** A fixed, realistic start time (2023-11-14), so expiry times are not small integers. */
+const START_MS = 1_700_000_000_000;
+/** Real-time waits sleep this much longer, so a TTL of `ms` has surely passed. */
+const REAL_SLACK_MS = 25;
+
+export function manualTime(): TimeControl {
+  const clock = new ManualClock(START_MS);
+  return {
+    clock,
+    unit: 1000,
+    exact: true,
+    advance: async (ms) => clock.advance(ms),
+  };
+}
+
+export function realTime(): TimeControl {
+  return {
+    clock: systemClock,
+    unit: 300,
+    exact: false,
+    advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms + REAL_SLACK_MS)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------------
+
+interface CaseContext {
+  time: TimeControl;
+  /** A fresh store from the factory, closed after the case. */
+  open(config?: SuiteStoreConfig): Promise<Store>;
+  /** Milliseconds: exact on a manual clock, within half a time unit below `expected` in real time. */
+  expectMs(actual: number | undefined, expected: number): void;
+}
+
+interface SuiteCase {
+  group: string;
+  title: string;
+  needsManualClock: boolean;
+  run(t: CaseContext): Promise<void>;
+}
+
+const cases: SuiteCase[] = [];
+let currentGroup = "";
+
+function group(name: string, define: () => void): void {
+  currentGroup = name;
+  define();
+}
+
+function test(title: string, run: (t: CaseContext) => Promise<void>, needs?: { manualClock: true }): void {
+  if (cases.some((c) => c.title === title)) throw new Error(`store suite: duplicate case title ${JSON.stringify(title)}`);
+  cases.push({ group: currentGroup, title, needsManualClock: needs?.manualClock ?? false, run });
+}
+
+/**
+ * Registers the conformance cases for one backend under `describe(name)`. Fails at collection
+ * when a skip names a case the suite does not have (a renamed case must not silently run).
+ */
+export function storeSuite(name: string, factory: StoreFactory, options: StoreSuiteOptions = {}): void {
+  const skipReasons = new Map<string, string>();
+  for (const { reason, tests } of options.skip ?? []) {
+    for (const title of tests) skipReasons.set(title, reason);
+  }
+  const unknown = [...skipReasons.keys()].filter((title) => !cases.some((c) => c.title === title));
+  if (unknown.length > 0) throw new Error(`storeSuite(${name}): skip names unknown cases: ${unknown.join(", ")}`);
+  const useRealTime = options.realTime ?? false;
+
+  describe(name, () => {
+    const groups = [...new Set(cases.map((c) => c.group))];
+    for (const groupName of groups) {
+      describe(groupName, () => {
+        for (const c of cases.filter((x) => x.group === groupName)) {
+          const reason =
+            skipReasons.get(c.title) ??
+            (c.needsManualClock && useRealTime ? "needs a manual clock; this backend runs in real time" : undefined);
+          if (reason !== undefined) {
+            it.skip(`${c.title} (skipped: ${reason})`, () => {});
+            continue;
+          }
+          it(c.title, async () => {
+            const time = useRealTime ? realTime() : manualTime();
+            const opened: Store[] = [];
+            const context: CaseContext = {
+              time,
+              async open(config = {}) {
+                const store = await factory({ clock: time.clock, config });
+                opened.push(store);
+                return store;
+              },
+              expectMs(actual, expected) {
+                if (time.exact) {
+                  expect(actual).toBe(expected);
+                } else {
+                  expect(actual).toBeDefined();
+                  expect(actual!).toBeLessThanOrEqual(expected);
+                  expect(actual!).toBeGreaterThan(expected - time.unit / 2);
+                }
+              },
+            };
+            try {
+              await c.run(context);
+            } finally {
+              for (const store of opened) await store.close();
+            }
+          });
+        }
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** MessagePack bytes of a JS value (what the codec would store). */
+function v(value: unknown): Uint8Array {
+  return encodeValue(value);
+}
+
+/** MessagePack float64 bytes of `x` (JS cannot make an integral float through encodeValue). */
+function f64(x: number): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = 0xcb;
+  new DataView(out.buffer).setFloat64(1, x);
+  return out;
+}
+
+function int(value: number): LuaNumber {
+  return { value, float: false };
+}
+
+function float(value: number): LuaNumber {
+  return { value, float: true };
+}
+
+function hex(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+function expectBytes(actual: Uint8Array | undefined, expected: Uint8Array): void {
+  expect(actual).toBeInstanceOf(Uint8Array);
+  if (expected.length > 4096) {
+    expect(actual!.length).toBe(expected.length);
+    expect(Buffer.compare(actual!, expected)).toBe(0);
+  } else {
+    expect(hex(actual)).toBe(hex(expected));
+  }
+}
+
+async function expectStoreError(call: () => unknown, kind: ErrorKind, retryable?: boolean): Promise<StoreError> {
+  let caught: unknown;
+  try {
+    await call();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(StoreError);
+  expect(caught).toMatchObject({ code: "STORE_ERROR", kind, ...(retryable === undefined ? {} : { retryable }) });
+  return caught as StoreError;
+}
+
+/** Every key a full walk over `prefix` returns, page by page with `limit`. */
+async function walk(store: Store, prefix: string, limit: number): Promise<string[]> {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (let pages = 0; pages < 100_000; pages++) {
+    const page = await store.list(after === undefined ? { prefix, limit } : { prefix, after, limit });
+    keys.push(...page.keys.map((k) => k.key));
+    if (!page.hasMore) return keys;
+    expect(page.cursor).toBeDefined();
+    after = page.cursor;
+  }
+  throw new Error("walk did not end");
+}
+
+/** A small deterministic PRNG (mulberry32), so randomized cases replay. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function versionOf(store: Store, key: string): Promise<string> {
+  const record = await store.entry(key);
+  expect(record).toBeDefined();
+  return record!.version;
+}
+
+// ---------------------------------------------------------------------------------------------
+// get / set / has / delete
+// ---------------------------------------------------------------------------------------------
+
+group("get, set, has, delete", () => {
+  test("get of a missing key is undefined", async ({ open }) => {
+    const store = await open();
+    expect(await store.get("nope")).toBeUndefined();
+  });
+
+  test("a value set is read back", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v("hello"), 0);
+    expectBytes(await store.get("a"), v("hello"));
+  });
+
+  test("set overwrites the previous value", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    await store.set("a", v({ x: 2 }), 0);
+    expectBytes(await store.get("a"), v({ x: 2 }));
+  });
+
+  test("has tells whether a key is present", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    expect(await store.has("a")).toBe(true);
+    expect(await store.has("b")).toBe(false);
+  });
+
+  test("delete removes a key and tells whether it was there", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    expect(await store.delete("a")).toBe(true);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.delete("a")).toBe(false);
+  });
+
+  test("keys are compared as bytes", async ({ open }) => {
+    const store = await open();
+    const keys = ["\xff", "\xfe", "\x00", "a", "a\x00", "A", "\xc3\xa9", "\xe9"];
+    for (const [i, key] of keys.entries()) await store.set(key, v(i), 0);
+    for (const [i, key] of keys.entries()) expectBytes(await store.get(key), v(i));
+    expect(await store.size()).toBe(keys.length);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// add / replace
+// ---------------------------------------------------------------------------------------------
+
+group("add, replace", () => {
+  test("add writes a missing key and refuses an existing one", async ({ open }) => {
+    const store = await open();
+    expect(await store.add("a", v(1), 0)).toBe(true);
+    expect(await store.add("a", v(2), 0)).toBe(false);
+    expectBytes(await store.get("a"), v(1));
+  });
+
+  test("add writes over an expired key", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.add("a", v(2), 0)).toBe(true);
+    expectBytes(await store.get("a"), v(2));
+  });
+
+  test("replace writes an existing key and refuses a missing one", async ({ open }) => {
+    const store = await open();
+    expect(await store.replace("a", v(1), 0)).toBe(false);
+    expect(await store.has("a")).toBe(false);
+    await store.set("a", v(1), 0);
+    expect(await store.replace("a", v(2), 0)).toBe(true);
+    expectBytes(await store.get("a"), v(2));
+  });
+
+  test("replace refuses an expired key", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.replace("a", v(2), 0)).toBe(false);
+    expect(await store.has("a")).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// incr
+// ---------------------------------------------------------------------------------------------
+
+group("incr", () => {
+  test("incr of a missing key starts from init", async ({ open }) => {
+    const store = await open();
+    expectBytes(await store.incr("n", int(5), int(10), 0), v(15));
+    expectBytes(await store.get("n"), v(15));
+  });
+
+  test("incr of integers gives an integer", async ({ open }) => {
+    const store = await open();
+    await store.set("n", v(41), 0);
+    const result = await store.incr("n", int(1), int(0), 0);
+    expect(hex(result)).toBe("2a");
+    expectBytes(await store.get("n"), result);
+  });
+
+  test("incr by a float gives a float", async ({ open }) => {
+    const store = await open();
+    await store.set("n", v(1), 0);
+    expectBytes(await store.incr("n", float(0.5), int(0), 0), f64(1.5));
+    expectBytes(await store.incr("n", float(0.5), int(0), 0), f64(2));
+  });
+
+  test("incr of a stored float gives a float even when the sum is integral", async ({ open }) => {
+    const store = await open();
+    await store.set("n", f64(1), 0);
+    expectBytes(await store.incr("n", int(1), int(0), 0), f64(2));
+  });
+
+  test("incr from a float init gives a float", async ({ open }) => {
+    const store = await open();
+    expectBytes(await store.incr("n", int(1), float(0), 0), f64(1));
+  });
+
+  test("an integer sum past 2^31-1 becomes a float instead of wrapping", async ({ open }) => {
+    const store = await open();
+    await store.set("n", v(2147483647), 0);
+    expectBytes(await store.incr("n", int(1), int(0), 0), f64(2147483648));
+    await store.set("m", v(-2147483648), 0);
+    expectBytes(await store.incr("m", int(-1), int(0), 0), f64(-2147483649));
+  });
+
+  test("sums at the 32-bit bounds stay integers", async ({ open }) => {
+    const store = await open();
+    await store.set("n", v(2147483646), 0);
+    expect(hex(await store.incr("n", int(1), int(0), 0))).toBe("ce7fffffff");
+    await store.set("m", v(-2147483647), 0);
+    expect(hex(await store.incr("m", int(-1), int(0), 0))).toBe("d280000000");
+  });
+
+  test("incr reads every MessagePack number encoding", async ({ open }) => {
+    const store = await open();
+    const float32 = Uint8Array.of(0xca, 0x3f, 0xc0, 0x00, 0x00); // 1.5
+    const stored: [Uint8Array, Uint8Array][] = [
+      [Uint8Array.of(0x05), v(6)],
+      [Uint8Array.of(0xff), v(0)], // negative fixint -1
+      [Uint8Array.of(0xcc, 0xc8), v(201)],
+      [Uint8Array.of(0xcd, 0x01, 0x00), v(257)],
+      [Uint8Array.of(0xce, 0x00, 0x01, 0x00, 0x00), v(65537)],
+      [Uint8Array.of(0xce, 0x80, 0x00, 0x00, 0x00), f64(2147483649)], // uint32 beyond int32: a float
+      [Uint8Array.of(0xd0, 0x80), v(-127)],
+      [Uint8Array.of(0xd1, 0x80, 0x00), v(-32767)],
+      [Uint8Array.of(0xd2, 0xff, 0xff, 0xff, 0xfe), v(-1)],
+      [Uint8Array.of(0xd3, 0, 0, 0, 0, 0, 0, 0, 5), v(6)], // int64 within int32: an integer
+      [Uint8Array.of(0xcf, 0, 0, 0, 1, 0, 0, 0, 0), f64(4294967297)],
+      [float32, f64(2.5)],
+      [f64(-0.5), f64(0.5)],
+    ];
+    for (const [i, [bytes, expected]] of stored.entries()) {
+      await store.set(`n${i}`, bytes, 0);
+      expectBytes(await store.incr(`n${i}`, int(1), int(0), 0), expected);
+    }
+  });
+
+  test("incr by zero returns the current number", async ({ open }) => {
+    const store = await open();
+    await store.set("n", v(7), 0);
+    expectBytes(await store.incr("n", int(0), int(0), 0), v(7));
+  });
+
+  test("incr of a value that is not a number fails as Invalid and leaves it unchanged", async ({ open }) => {
+    const store = await open();
+    const values = [v("12"), v({ a: 1 }), v([1]), v({}), v(true), Uint8Array.of(0xc0), Uint8Array.of(0x01, 0x02)];
+    for (const [i, bytes] of values.entries()) {
+      await store.set(`k${i}`, bytes, 0);
+      await expectStoreError(() => store.incr(`k${i}`, int(1), int(0), 0), ErrorKind.INVALID, false);
+      expectBytes(await store.get(`k${i}`), bytes);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// TTL
+// ---------------------------------------------------------------------------------------------
+
+group("TTL", () => {
+  test("an expired key is invisible at once to every read", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(2), 0);
+    await time.advance(time.unit);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.has("a")).toBe(false);
+    expect(await store.ttl("a")).toBeUndefined();
+    expect(await store.entry("a")).toBeUndefined();
+    expect(await store.getMany(["a", "b"])).toEqual([undefined, expect.any(Uint8Array)]);
+    expect((await store.list({ prefix: "", limit: 10 })).keys.map((k) => k.key)).toEqual(["b"]);
+    expect(await store.size()).toBe(1);
+    expect(await store.delete("a")).toBe(false);
+  });
+
+  test("a key lives until the clock reaches its expiry time", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), 1000);
+    await time.advance(999);
+    expect(await store.has("a")).toBe(true);
+    await time.advance(1);
+    expect(await store.has("a")).toBe(false);
+  }, { manualClock: true });
+
+  test("set without a TTL removes an earlier TTL", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("a", v(2), 0);
+    expect(await store.ttl("a")).toBe(0);
+    await time.advance(time.unit);
+    expectBytes(await store.get("a"), v(2));
+  });
+
+  test("set with a TTL replaces an earlier TTL", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("a", v(2), 3 * time.unit);
+    expectMs(await store.ttl("a"), 3 * time.unit);
+    await time.advance(time.unit);
+    expectBytes(await store.get("a"), v(2));
+  });
+
+  test("replace sets the TTL like set", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    expect(await store.replace("a", v(2), 0)).toBe(true);
+    expect(await store.ttl("a")).toBe(0);
+    expect(await store.replace("a", v(3), 2 * time.unit)).toBe(true);
+    expectMs(await store.ttl("a"), 2 * time.unit);
+    await time.advance(2 * time.unit);
+    expect(await store.has("a")).toBe(false);
+  });
+
+  test("add, put and setMany give their keys the TTL", async ({ open, time }) => {
+    const store = await open();
+    await store.add("a", v(1), time.unit);
+    await store.put("b", v(2), { ttlMs: time.unit, onlyIfAbsent: false });
+    await store.setMany([["c", v(3)], ["d", v(4)]], time.unit);
+    await store.set("keep", v(0), 0);
+    for (const key of ["a", "b", "c", "d"]) expect(await store.ttl(key)).toBeGreaterThan(0);
+    await time.advance(time.unit);
+    for (const key of ["a", "b", "c", "d"]) expect(await store.has(key)).toBe(false);
+    expect(await store.has("keep")).toBe(true);
+  });
+
+  test("ttl tells the milliseconds left, 0 without expiry, undefined when missing", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("a", v(1), 2 * time.unit);
+    await store.set("b", v(1), 0);
+    expectMs(await store.ttl("a"), 2 * time.unit);
+    await time.advance(time.unit / 2);
+    expectMs(await store.ttl("a"), 1.5 * time.unit);
+    expect(await store.ttl("b")).toBe(0);
+    expect(await store.ttl("c")).toBeUndefined();
+  });
+
+  test("expire sets a TTL on a key without one", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    expect(await store.expire("a", time.unit)).toBe(true);
+    expectMs(await store.ttl("a"), time.unit);
+    await time.advance(time.unit);
+    expect(await store.has("a")).toBe(false);
+  });
+
+  test("expire with 0 removes the TTL", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    expect(await store.expire("a", 0)).toBe(true);
+    expect(await store.ttl("a")).toBe(0);
+    await time.advance(time.unit);
+    expectBytes(await store.get("a"), v(1));
+  });
+
+  test("expire of a missing or expired key returns false", async ({ open, time }) => {
+    const store = await open();
+    expect(await store.expire("nope", time.unit)).toBe(false);
+    expect(await store.has("nope")).toBe(false);
+    await store.set("a", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.expire("a", 0)).toBe(false);
+    expect(await store.has("a")).toBe(false);
+  });
+
+  test("expire keeps the value and the metadata", async ({ open, time }) => {
+    const store = await open();
+    await store.put("a", v(1), { ttlMs: 0, onlyIfAbsent: false, metadata: v({ m: 1 }) });
+    await store.expire("a", 2 * time.unit);
+    const record = await store.entry("a");
+    expectBytes(record?.value, v(1));
+    expectBytes(record?.metadata, v({ m: 1 }));
+  });
+
+  test("incr keeps the TTL of an existing key", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("n", v(1), 2 * time.unit);
+    await store.incr("n", int(1), int(0), 10 * time.unit);
+    expectMs(await store.ttl("n"), 2 * time.unit);
+    await time.advance(2 * time.unit);
+    expect(await store.has("n")).toBe(false);
+  });
+
+  test("incr gives initTtlMs only to the key it creates", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.incr("n", int(1), int(0), 2 * time.unit);
+    expectMs(await store.ttl("n"), 2 * time.unit);
+    await time.advance(time.unit);
+    await store.incr("n", int(1), int(0), 10 * time.unit);
+    expectMs(await store.ttl("n"), time.unit);
+    await store.incr("plain", int(1), int(0), 0);
+    expect(await store.ttl("plain")).toBe(0);
+  });
+
+  test("incr of an expired key starts over from init with initTtlMs", async ({ open, time, expectMs }) => {
+    const store = await open();
+    await store.set("n", v(100), time.unit);
+    await time.advance(time.unit);
+    expectBytes(await store.incr("n", int(1), int(0), 2 * time.unit), v(1));
+    expectMs(await store.ttl("n"), 2 * time.unit);
+  });
+
+  test("entry tells expiresAt in clock time, 0 without expiry", async ({ open, time }) => {
+    const store = await open();
+    const before = time.clock.now();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(1), 0);
+    const expiresAt = (await store.entry("a"))!.expiresAt;
+    if (time.exact) expect(expiresAt).toBe(before + time.unit);
+    else {
+      expect(expiresAt).toBeGreaterThanOrEqual(before + time.unit - 5);
+      expect(expiresAt).toBeLessThanOrEqual(time.clock.now() + time.unit + 5);
+    }
+    expect((await store.entry("b"))!.expiresAt).toBe(0);
+  });
+
+  test("sweep removes expired keys and returns how many", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(1), time.unit);
+    await store.set("c", v(1), 10 * time.unit);
+    await store.set("d", v(1), 0);
+    await time.advance(time.unit);
+    expect(await store.sweep()).toBe(2);
+    expect(await store.sweep()).toBe(0);
+    expect((await store.stats()).size).toBe(2);
+    expect(await store.has("c")).toBe(true);
+    expect(await store.has("d")).toBe(true);
+  });
+
+  test("size excludes expired keys", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(1), 0);
+    expect(await store.size()).toBe(2);
+    await time.advance(time.unit);
+    expect(await store.size()).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// getMany / setMany
+// ---------------------------------------------------------------------------------------------
+
+group("getMany, setMany", () => {
+  test("getMany returns values in the order of the keys, undefined for missing ones", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v("A"), 0);
+    await store.set("c", v("C"), 0);
+    const values = await store.getMany(["c", "b", "a", "c"]);
+    expect(values.length).toBe(4);
+    expectBytes(values[0], v("C"));
+    expect(values[1]).toBeUndefined();
+    expectBytes(values[2], v("A"));
+    expectBytes(values[3], v("C"));
+    expect(await store.getMany([])).toEqual([]);
+  });
+
+  test("setMany writes every entry", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v("old"), 0);
+    await store.setMany([["a", v(1)], ["b", v(2)], ["\xff", v(3)]], 0);
+    expectBytes(await store.get("a"), v(1));
+    expectBytes(await store.get("b"), v(2));
+    expectBytes(await store.get("\xff"), v(3));
+    expect(await store.size()).toBe(3);
+  });
+
+  test("setMany with a repeated key keeps the last value", async ({ open }) => {
+    const store = await open();
+    await store.setMany([["a", v(1)], ["a", v(2)]], 0);
+    expectBytes(await store.get("a"), v(2));
+    expect(await store.size()).toBe(1);
+  });
+
+  test("setMany without entries writes nothing", async ({ open }) => {
+    const store = await open();
+    await store.setMany([], 0);
+    expect(await store.size()).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// entry, versions
+// ---------------------------------------------------------------------------------------------
+
+group("entry, versions", () => {
+  test("entry returns the value, version, expiry and metadata", async ({ open }) => {
+    const store = await open();
+    await store.put("a", v({ x: 1 }), { ttlMs: 0, onlyIfAbsent: false, metadata: v("meta") });
+    const record = await store.entry("a");
+    expectBytes(record?.value, v({ x: 1 }));
+    expect(typeof record?.version).toBe("string");
+    expect(record?.version.length).toBeGreaterThan(0);
+    expect(record?.expiresAt).toBe(0);
+    expectBytes(record?.metadata, v("meta"));
+    await store.set("b", v(1), 0);
+    expect((await store.entry("b"))?.metadata).toBeUndefined();
+  });
+
+  test("entry of a missing key is undefined", async ({ open }) => {
+    const store = await open();
+    expect(await store.entry("nope")).toBeUndefined();
+  });
+
+  test("the version changes on every mutation of the key", async ({ open, time }) => {
+    const store = await open();
+    const seen = new Set<string>();
+    const mutations: (() => unknown)[] = [
+      () => store.set("a", v(1), 0),
+      () => store.set("a", v(1), 0), // the same bytes again is still a write
+      () => store.replace("a", v(2), 0),
+      () => store.incr("a", int(1), int(0), 0),
+      () => store.put("a", v(3), { ttlMs: 0, onlyIfAbsent: false }),
+      () => store.setMany([["a", v(4)]], 0),
+      () => store.expire("a", 10 * time.unit),
+      () => store.expire("a", 0),
+    ];
+    for (const mutate of mutations) {
+      await mutate();
+      seen.add(await versionOf(store, "a"));
+    }
+    expect(seen.size).toBe(mutations.length);
+  });
+
+  test("reads do not change the version", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const version = await versionOf(store, "a");
+    await store.get("a");
+    await store.has("a");
+    await store.ttl("a");
+    await store.getMany(["a"]);
+    await store.list({ prefix: "", limit: 10 });
+    await store.add("a", v(2), 0); // refused: no write
+    expect(await versionOf(store, "a")).toBe(version);
+  });
+
+  test("a key deleted and created again gets a new version", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const first = await versionOf(store, "a");
+    await store.delete("a");
+    await store.set("a", v(1), 0);
+    expect(await versionOf(store, "a")).not.toBe(first);
+  });
+
+  test("clear does not make versions repeat", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const first = await versionOf(store, "a");
+    await store.clear();
+    await store.set("a", v(1), 0);
+    expect(await versionOf(store, "a")).not.toBe(first);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// put (compare-and-set)
+// ---------------------------------------------------------------------------------------------
+
+group("put", () => {
+  test("put writes and returns ok", async ({ open }) => {
+    const store = await open();
+    expect(await store.put("a", v(1), { ttlMs: 0, onlyIfAbsent: false })).toBe("ok");
+    expect(await store.put("a", v(2), { ttlMs: 0, onlyIfAbsent: false })).toBe("ok");
+    expectBytes(await store.get("a"), v(2));
+  });
+
+  test("put onlyIfAbsent of an existing key returns exists and writes nothing", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const version = await versionOf(store, "a");
+    expect(await store.put("a", v(2), { ttlMs: 0, onlyIfAbsent: true })).toBe("exists");
+    expectBytes(await store.get("a"), v(1));
+    expect(await versionOf(store, "a")).toBe(version);
+  });
+
+  test("put onlyIfAbsent writes a missing or expired key", async ({ open, time }) => {
+    const store = await open();
+    expect(await store.put("a", v(1), { ttlMs: 0, onlyIfAbsent: true })).toBe("ok");
+    await store.set("b", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.put("b", v(2), { ttlMs: 0, onlyIfAbsent: true })).toBe("ok");
+    expectBytes(await store.get("b"), v(2));
+  });
+
+  test("put ifVersion with the current version writes", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const version = await versionOf(store, "a");
+    expect(await store.put("a", v(2), { ttlMs: 0, onlyIfAbsent: false, ifVersion: version })).toBe("ok");
+    expectBytes(await store.get("a"), v(2));
+    expect(await versionOf(store, "a")).not.toBe(version);
+  });
+
+  test("put ifVersion with a stale version returns conflict and writes nothing", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const stale = await versionOf(store, "a");
+    await store.set("a", v(2), 0);
+    expect(await store.put("a", v(3), { ttlMs: 0, onlyIfAbsent: false, ifVersion: stale })).toBe("conflict");
+    expectBytes(await store.get("a"), v(2));
+    expect(await store.put("a", v(3), { ttlMs: 0, onlyIfAbsent: false, ifVersion: "not a version" })).toBe("conflict");
+  });
+
+  test("put ifVersion of a missing or expired key returns missing", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    const version = await versionOf(store, "a");
+    expect(await store.put("b", v(1), { ttlMs: 0, onlyIfAbsent: false, ifVersion: version })).toBe("missing");
+    await time.advance(time.unit);
+    expect(await store.put("a", v(2), { ttlMs: 0, onlyIfAbsent: false, ifVersion: version })).toBe("missing");
+    expect(await store.has("a")).toBe(false);
+    expect(await store.has("b")).toBe(false);
+  });
+
+  test("put with both onlyIfAbsent and ifVersion is refused as Invalid", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const version = await versionOf(store, "a");
+    await expectStoreError(
+      () => store.put("a", v(2), { ttlMs: 0, onlyIfAbsent: true, ifVersion: version }),
+      ErrorKind.INVALID,
+    );
+    expectBytes(await store.get("a"), v(1));
+  });
+
+  test("a write without metadata removes the metadata", async ({ open }) => {
+    const store = await open();
+    const meta = { ttlMs: 0, onlyIfAbsent: false, metadata: v({ tag: "x" }) };
+    const writes: [string, () => unknown][] = [
+      ["set", () => store.set("a", v(1), 0)],
+      ["replace", () => store.replace("a", v(1), 0)],
+      ["incr", () => store.incr("a", int(1), int(0), 0)],
+      ["setMany", () => store.setMany([["a", v(1)]], 0)],
+      ["put", () => store.put("a", v(1), { ttlMs: 0, onlyIfAbsent: false })],
+    ];
+    for (const [name, write] of writes) {
+      await store.put("a", v(1), meta);
+      expectBytes((await store.entry("a"))?.metadata, v({ tag: "x" }));
+      await write();
+      expect((await store.entry("a"))?.metadata, name).toBeUndefined();
+    }
+    await store.delete("a");
+    await store.put("a", v(1), meta);
+    await store.delete("a");
+    await store.add("a", v(1), 0);
+    expect((await store.entry("a"))?.metadata).toBeUndefined();
+  });
+
+  test("put with a TTL expires like set", async ({ open, time }) => {
+    const store = await open();
+    await store.put("a", v(1), { ttlMs: time.unit, onlyIfAbsent: false });
+    expect(await store.ttl("a")).toBeGreaterThan(0);
+    await store.set("b", v(1), time.unit);
+    expect(await store.put("b", v(2), { ttlMs: 0, onlyIfAbsent: false })).toBe("ok");
+    await time.advance(time.unit);
+    expect(await store.has("a")).toBe(false);
+    expect(await store.has("b")).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// list
+// ---------------------------------------------------------------------------------------------
+
+group("list", () => {
+  const mixedKeys = ["b", "a", "a\x00", "ab", "\x00", "\xff", "\xff\xff", "\x7f", "\x80", "B", "a\xff", "\x00\x00"];
+
+  test("list of an empty store is an empty last page", async ({ open }) => {
+    const store = await open();
+    expect(await store.list({ prefix: "", limit: 10 })).toEqual({ keys: [], hasMore: false });
+  });
+
+  test("list returns keys in byte order", async ({ open }) => {
+    const store = await open();
+    for (const key of mixedKeys) await store.set(key, v(1), 0);
+    const page = await store.list({ prefix: "", limit: 100 });
+    expect(page.keys.map((k) => k.key)).toEqual([...mixedKeys].sort(byteOrder));
+    expect(page.hasMore).toBe(false);
+    expect(page.cursor).toBeUndefined();
+  });
+
+  test("list with a prefix returns only keys starting with those bytes", async ({ open }) => {
+    const store = await open();
+    for (const key of [...mixedKeys, "user:1", "user:2", "user;", "use"]) await store.set(key, v(1), 0);
+    const keysOf = async (prefix: string) => (await store.list({ prefix, limit: 100 })).keys.map((k) => k.key);
+    expect(await keysOf("user:")).toEqual(["user:1", "user:2"]);
+    expect(await keysOf("a")).toEqual(["a", "a\x00", "ab", "a\xff"]);
+    expect(await keysOf("\xff")).toEqual(["\xff", "\xff\xff"]);
+    expect(await keysOf("\x00")).toEqual(["\x00", "\x00\x00"]);
+    expect(await keysOf("zzz")).toEqual([]);
+  });
+
+  test("list after a key starts strictly after it", async ({ open }) => {
+    const store = await open();
+    for (const key of ["a", "b", "c", "d"]) await store.set(key, v(1), 0);
+    const keysAfter = async (after: string) => (await store.list({ prefix: "", after, limit: 100 })).keys.map((k) => k.key);
+    expect(await keysAfter("b")).toEqual(["c", "d"]);
+    expect(await keysAfter("bb")).toEqual(["c", "d"]); // need not be a key
+    expect(await keysAfter("d")).toEqual([]);
+    expect(await keysAfter("")).toEqual(["a", "b", "c", "d"]);
+  });
+
+  test("list after a key before the prefix starts at the prefix", async ({ open }) => {
+    const store = await open();
+    for (const key of ["a", "p1", "p2", "q"]) await store.set(key, v(1), 0);
+    const page = await store.list({ prefix: "p", after: "a", limit: 100 });
+    expect(page.keys.map((k) => k.key)).toEqual(["p1", "p2"]);
+    const beyond = await store.list({ prefix: "p", after: "pz", limit: 100 });
+    expect(beyond).toEqual({ keys: [], hasMore: false });
+  });
+
+  test("list pages by limit with a cursor at the last key returned", async ({ open }) => {
+    const store = await open();
+    for (const key of ["a", "b", "c", "d", "e"]) await store.set(key, v(1), 0);
+    const first = await store.list({ prefix: "", limit: 2 });
+    expect(first).toEqual({ keys: [{ key: "a" }, { key: "b" }], cursor: "b", hasMore: true });
+    const second = await store.list({ prefix: "", after: "b", limit: 2 });
+    expect(second).toEqual({ keys: [{ key: "c" }, { key: "d" }], cursor: "d", hasMore: true });
+    const last = await store.list({ prefix: "", after: "d", limit: 2 });
+    expect(last).toEqual({ keys: [{ key: "e" }], hasMore: false });
+  });
+
+  test("a page that takes the last keys says there is no more", async ({ open }) => {
+    const store = await open();
+    for (const key of ["a", "b", "x"]) await store.set(key, v(1), 0);
+    expect(await store.list({ prefix: "", limit: 3 })).toEqual({ keys: [{ key: "a" }, { key: "b" }, { key: "x" }], hasMore: false });
+    expect(await store.list({ prefix: "", limit: 2, after: "a" })).toEqual({ keys: [{ key: "b" }, { key: "x" }], hasMore: false });
+  });
+
+  test("a walk with writes between pages returns every key present throughout exactly once", async ({ open }) => {
+    const store = await open();
+    const random = prng(7);
+    const initial = Array.from({ length: 200 }, (_, i) => `k${String(i).padStart(3, "0")}`);
+    for (const key of initial) await store.set(key, v(1), 0);
+    const stable = new Set(initial.filter((_, i) => i % 2 === 0));
+    const doomed = initial.filter((_, i) => i % 2 === 1);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.list(after === undefined ? { prefix: "k", limit: 7 } : { prefix: "k", after, limit: 7 });
+      seen.push(...page.keys.map((k) => k.key));
+      // Between pages: delete some keys, add new ones before and after the cursor, rewrite others.
+      for (let i = 0; i < 3 && doomed.length > 0; i++) {
+        await store.delete(doomed.splice(Math.floor(random() * doomed.length), 1)[0]!);
+      }
+      await store.set(`k${String(Math.floor(random() * 200)).padStart(3, "0")}x`, v(2), 0);
+      await store.set(`k${String(Math.floor(random() * 200)).padStart(3, "0")}`, v(3), 0);
+      if (!page.hasMore) break;
+      after = page.cursor;
+    }
+    expect([...seen].sort(byteOrder)).toEqual(seen);
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const key of stable) expect(seen).toContain(key);
+  });
+
+  test("list skips expired keys", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), time.unit);
+    await store.set("c", v(1), time.unit);
+    await store.set("d", v(1), 0);
+    await time.advance(time.unit);
+    expect(await walk(store, "", 1)).toEqual(["a", "d"]);
+    expect(await walk(store, "", 10)).toEqual(["a", "d"]);
+  });
+
+  test("list returns the metadata of the keys that have it", async ({ open }) => {
+    const store = await open();
+    await store.put("a", v(1), { ttlMs: 0, onlyIfAbsent: false, metadata: v({ n: 1 }) });
+    await store.set("b", v(2), 0);
+    const page = await store.list({ prefix: "", limit: 10 });
+    expect(page.keys.length).toBe(2);
+    expect(page.keys[0]?.key).toBe("a");
+    expectBytes(page.keys[0]?.metadata, v({ n: 1 }));
+    expect(page.keys[1]).toEqual({ key: "b" });
+  });
+
+  test("list refuses a limit outside 1..1000 as Invalid", async ({ open }) => {
+    const store = await open();
+    for (const limit of [0, -1, 1001, 1.5]) {
+      await expectStoreError(() => store.list({ prefix: "", limit }), ErrorKind.INVALID);
+    }
+    expect((await store.list({ prefix: "", limit: 1000 })).hasMore).toBe(false);
+  });
+
+  test("list agrees with a sorted model after random writes and deletes", async ({ open }) => {
+    const store = await open();
+    const random = prng(42);
+    const alphabet = ["\x00", "a", "b", "\x7f", "\x80", "\xff"];
+    const randomKey = () => {
+      let key = "";
+      const n = 1 + Math.floor(random() * 3);
+      for (let i = 0; i < n; i++) key += alphabet[Math.floor(random() * alphabet.length)]!;
+      return key;
+    };
+    const model = new Set<string>();
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 60; i++) {
+        const key = randomKey();
+        if (random() < 0.3) {
+          expect(await store.delete(key)).toBe(model.delete(key));
+        } else {
+          await store.set(key, v(i), 0);
+          model.add(key);
+        }
+      }
+      const prefix = round % 2 === 0 ? "" : alphabet[round % alphabet.length]!;
+      const expected = [...model].filter((k) => k.startsWith(prefix)).sort(byteOrder);
+      expect(await walk(store, prefix, 1 + Math.floor(random() * 9))).toEqual(expected);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Capacity and eviction
+// ---------------------------------------------------------------------------------------------
+
+group("capacity", () => {
+  test("a new key into a full store is refused as Unavailable", async ({ open }) => {
+    const store = await open({ maxSize: 3, eviction: "none" });
+    for (const key of ["a", "b", "c"]) await store.set(key, v(1), 0);
+    const error = await expectStoreError(() => store.set("d", v(1), 0), ErrorKind.UNAVAILABLE, true);
+    expect(error.message).toMatch(/full/);
+    expect(await store.has("d")).toBe(false);
+    expect(await store.size()).toBe(3);
+  });
+
+  test("a full store still takes writes to existing keys", async ({ open }) => {
+    const store = await open({ maxSize: 2, eviction: "none" });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), 0);
+    await store.set("a", v(2), 0);
+    expect(await store.replace("b", v(3), 0)).toBe(true);
+    expectBytes(await store.incr("b", int(1), int(0), 0), v(4));
+    expect(await store.put("a", v(4), { ttlMs: 0, onlyIfAbsent: false })).toBe("ok");
+    expectBytes(await store.get("a"), v(4));
+    expectBytes(await store.get("b"), v(4));
+  });
+
+  test("add, put and incr of a new key into a full store are refused as Unavailable", async ({ open }) => {
+    const store = await open({ maxSize: 1, eviction: "none" });
+    await store.set("a", v(1), 0);
+    await expectStoreError(() => store.add("b", v(1), 0), ErrorKind.UNAVAILABLE, true);
+    await expectStoreError(() => store.put("b", v(1), { ttlMs: 0, onlyIfAbsent: true }), ErrorKind.UNAVAILABLE, true);
+    await expectStoreError(() => store.incr("b", int(1), int(0), 0), ErrorKind.UNAVAILABLE, true);
+    expect(await store.has("b")).toBe(false);
+  });
+
+  test("a deleted or expired key frees its slot", async ({ open, time }) => {
+    const store = await open({ maxSize: 2, eviction: "none" });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), time.unit);
+    await store.delete("a");
+    await store.set("c", v(1), 0);
+    await time.advance(time.unit);
+    await store.set("d", v(1), 0);
+    expect((await walk(store, "", 10)).sort(byteOrder)).toEqual(["c", "d"]);
+  });
+
+  test("setMany refuses the whole batch when its new keys do not fit", async ({ open }) => {
+    const store = await open({ maxSize: 3, eviction: "none" });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), 0);
+    await expectStoreError(() => store.setMany([["a", v(2)], ["c", v(2)], ["d", v(2)]], 0), ErrorKind.UNAVAILABLE, true);
+    expectBytes(await store.get("a"), v(1));
+    expect(await store.has("c")).toBe(false);
+    expect(await store.has("d")).toBe(false);
+    await store.setMany([["a", v(3)], ["c", v(3)]], 0);
+    expectBytes(await store.get("c"), v(3));
+  });
+
+  test("setMany of existing keys fits in a full store", async ({ open }) => {
+    const store = await open({ maxSize: 2, eviction: "none" });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), 0);
+    await store.setMany([["a", v(2)], ["b", v(2)], ["a", v(3)]], 0);
+    expectBytes(await store.get("a"), v(3));
+    expectBytes(await store.get("b"), v(2));
+  });
+
+  test("a setMany batch with more keys than max_size is refused as Invalid", async ({ open }) => {
+    for (const eviction of ["none", "lru"] as const) {
+      const store = await open({ maxSize: 2, eviction });
+      await expectStoreError(() => store.setMany([["a", v(1)], ["b", v(1)], ["c", v(1)]], 0), ErrorKind.INVALID, false);
+      expect(await store.size()).toBe(0);
+    }
+  });
+
+  test("with lru, a new key into a full store evicts the least recently used key", async ({ open }) => {
+    const store = await open({ maxSize: 3, eviction: "lru" });
+    for (const key of ["a", "b", "c", "d", "e"]) await store.set(key, v(1), 0);
+    expect((await walk(store, "", 10))).toEqual(["c", "d", "e"]);
+    expect((await store.stats()).evicted).toBe(2);
+  });
+
+  test("with lru, a get makes a key recently used", async ({ open }) => {
+    const store = await open({ maxSize: 3, eviction: "lru" });
+    for (const key of ["a", "b", "c"]) await store.set(key, v(1), 0);
+    await store.get("a");
+    await store.set("d", v(1), 0);
+    expect(await walk(store, "", 10)).toEqual(["a", "c", "d"]);
+  });
+
+  test("with lru, a write makes a key recently used", async ({ open }) => {
+    const store = await open({ maxSize: 3, eviction: "lru" });
+    for (const key of ["a", "b", "c"]) await store.set(key, v(1), 0);
+    await store.set("a", v(2), 0);
+    await store.incr("n", int(1), int(0), 0); // evicts b
+    expect(await walk(store, "", 10)).toEqual(["a", "c", "n"]);
+  });
+
+  test("with lru, setMany evicts other keys and never its own", async ({ open }) => {
+    const store = await open({ maxSize: 4, eviction: "lru" });
+    for (const key of ["a", "b", "c", "d"]) await store.set(key, v(1), 0);
+    await store.setMany([["a", v(2)], ["e", v(2)], ["f", v(2)]], 0);
+    expect(await walk(store, "", 10)).toEqual(["a", "d", "e", "f"]);
+    expect((await store.stats()).evicted).toBe(2);
+  });
+
+  test("info tells size, max_size and eviction", async ({ open, time }) => {
+    const store = await open({ maxSize: 5, eviction: "lru" });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), time.unit);
+    expect(await store.info()).toEqual({ size: 2, maxSize: 5, eviction: "lru" });
+    await time.advance(time.unit);
+    expect(await store.info()).toEqual({ size: 1, maxSize: 5, eviction: "lru" });
+    const other = await open({ maxSize: 7 });
+    expect(await other.info()).toEqual({ size: 0, maxSize: 7, eviction: "none" });
+  });
+
+  test("clear removes every key", async ({ open }) => {
+    const store = await open();
+    for (const key of ["a", "b", "c"]) await store.set(key, v(1), 0);
+    await store.list({ prefix: "", limit: 1 });
+    await store.clear();
+    expect(await store.size()).toBe(0);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.list({ prefix: "", limit: 10 })).toEqual({ keys: [], hasMore: false });
+    await store.set("b", v(2), 0);
+    expect(await walk(store, "", 10)).toEqual(["b"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Value fidelity
+// ---------------------------------------------------------------------------------------------
+
+group("value fidelity", () => {
+  test("values round-trip byte for byte: empty, every byte value, 1 MiB", async ({ open }) => {
+    const store = await open();
+    const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const big = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131 + 7) & 0xff;
+    await store.set("empty", new Uint8Array(0), 0);
+    await store.set("bytes", everyByte, 0);
+    await store.set("big", big, 0);
+    expectBytes(await store.get("empty"), new Uint8Array(0));
+    expectBytes(await store.get("bytes"), everyByte);
+    expectBytes(await store.get("big"), big);
+  });
+
+  test("a value that is a view into a larger buffer is stored as its own bytes", async ({ open }) => {
+    const store = await open();
+    const backing = Uint8Array.from({ length: 64 }, (_, i) => i);
+    const view = backing.subarray(10, 20);
+    await store.set("a", view, 0);
+    expectBytes(await store.get("a"), Uint8Array.from({ length: 10 }, (_, i) => i + 10));
+  });
+
+  test("encoded values decode to what was stored", async ({ open }) => {
+    const store = await open();
+    const values: unknown[] = [
+      "héllo ✓",
+      "",
+      0,
+      -1,
+      2147483647,
+      1.5,
+      -0,
+      1e300,
+      true,
+      false,
+      new Uint8Array([0, 255, 128]),
+      [],
+      {},
+      [1, [2, [3, []]]],
+      { name: "alice", tags: ["a", "b"], nested: { deep: { deeper: {} } } },
+    ];
+    for (const [i, value] of values.entries()) await store.set(`k${i}`, v(value), 0);
+    for (const [i, value] of values.entries()) {
+      const bytes = await store.get(`k${i}`);
+      expectBytes(bytes, v(value));
+      expect(decodeValue(bytes!)).toEqual(value);
+    }
+  });
+
+  test("integers and floats keep their MessagePack form", async ({ open }) => {
+    const store = await open();
+    await store.set("int", v(1), 0);
+    await store.set("float", f64(1), 0);
+    await store.setMany([["manyFloat", f64(-0)]], 0);
+    expect(hex(await store.get("int"))).toBe("01");
+    expect(hex(await store.get("float"))).toBe("cb3ff0000000000000");
+    expect(hex(await store.get("manyFloat"))).toBe("cb8000000000000000");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------------------------
+
+group("stats", () => {
+  test("a new store has zero counters", async ({ open }) => {
+    const store = await open();
+    expect(await store.stats()).toEqual({ hits: 0, misses: 0, sets: 0, deletes: 0, expired: 0, evicted: 0, size: 0, bytes: 0 });
+  });
+
+  test("value reads count hits and misses", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    await store.get("a");
+    await store.get("b");
+    await store.getMany(["a", "a", "c"]);
+    await store.entry("a");
+    await store.entry("d");
+    expect(await store.stats()).toMatchObject({ hits: 4, misses: 3 });
+  });
+
+  test("every stored value counts as a set", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    await store.add("b", v(1), 0);
+    await store.add("b", v(1), 0); // refused
+    await store.replace("a", v(2), 0);
+    await store.replace("zz", v(2), 0); // refused
+    await store.incr("n", int(1), int(0), 0);
+    await store.put("p", v(1), { ttlMs: 0, onlyIfAbsent: false });
+    await store.put("p", v(1), { ttlMs: 0, onlyIfAbsent: true }); // exists
+    await store.setMany([["x", v(1)], ["y", v(1)]], 0);
+    expect((await store.stats()).sets).toBe(7);
+  });
+
+  test("deletes of present keys count as deletes", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    await store.delete("a");
+    await store.delete("a");
+    expect((await store.stats()).deletes).toBe(1);
+  });
+
+  test("expired keys count as expired, on access and by sweep", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(1), time.unit);
+    await time.advance(time.unit);
+    await store.get("a");
+    await store.sweep();
+    expect(await store.stats()).toMatchObject({ expired: 2, size: 0, bytes: 0 });
+  });
+
+  test("stats tell the entries and the key, value and metadata bytes held", async ({ open }) => {
+    const store = await open();
+    await store.set("ab", Uint8Array.of(1, 2, 3), 0);
+    expect(await store.stats()).toMatchObject({ size: 1, bytes: 5 });
+    await store.set("ab", Uint8Array.of(1), 0);
+    expect(await store.stats()).toMatchObject({ size: 1, bytes: 3 });
+    await store.put("c", Uint8Array.of(1, 2), { ttlMs: 0, onlyIfAbsent: false, metadata: Uint8Array.of(9, 9, 9) });
+    expect(await store.stats()).toMatchObject({ size: 2, bytes: 9 });
+    await store.delete("ab");
+    expect(await store.stats()).toMatchObject({ size: 1, bytes: 6 });
+    await store.put("c", Uint8Array.of(1, 2), { ttlMs: 0, onlyIfAbsent: false });
+    expect(await store.stats()).toMatchObject({ size: 1, bytes: 3 });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency
+// ---------------------------------------------------------------------------------------------
+
+group("concurrency", () => {
+  test("1000 concurrent incr calls add up exactly", async ({ open }) => {
+    const store = await open();
+    const results = await Promise.all(Array.from({ length: 1000 }, () => store.incr("n", int(1), int(0), 0)));
+    const numbers = results.map((bytes) => decodeValue(bytes) as number).sort((a, b) => a - b);
+    expect(numbers).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expectBytes(await store.get("n"), v(1000));
+  });
+
+  test("concurrent compare-and-set writers lose no update", async ({ open }) => {
+    const store = await open();
+    await store.set("counter", v(0), 0);
+    const writer = async (): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        const record = await store.entry("counter");
+        const next = (decodeValue(record!.value) as number) + 1;
+        const outcome = await store.put("counter", v(next), { ttlMs: 0, onlyIfAbsent: false, ifVersion: record!.version });
+        if (outcome === "ok") return attempt;
+        expect(outcome).toBe("conflict");
+      }
+    };
+    const attempts = await Promise.all(Array.from({ length: 20 }, writer));
+    expectBytes(await store.get("counter"), v(20));
+    expect(attempts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(20);
+  });
+
+  test("concurrent add of one key lets exactly one writer in", async ({ open }) => {
+    const store = await open();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.add("once", v(i), 0)));
+    expect(results.filter((written) => written).length).toBe(1);
+  });
+});
