@@ -116,7 +116,7 @@ export class Host {
         limits,
         clock: this.clock,
         gateway,
-        modules: this.#modules,
+        modules: options.modules ? new Map([...this.#modules, ...options.modules]) : this.#modules,
         ...(options.onOutput ? { onOutput: options.onOutput } : {}),
       });
     } finally {

@@ -37,7 +37,7 @@ const yes = (): true => true;
 
 export class LocalGateway implements RunGateway {
   readonly #slots: ReadonlyMap<string, StoreSlot>;
-  readonly #policy: ActorPolicy;
+  #policy: ActorPolicy;
   readonly #handles: HandleState[] = [];
   /** Reused for every key check: the policy engine reads it synchronously. */
   readonly #meta: RequestMeta = { key: "" };
@@ -45,6 +45,19 @@ export class LocalGateway implements RunGateway {
 
   constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy) {
     this.#slots = slots;
+    this.#policy = policy;
+  }
+
+  /** The policy binding checks run against (the actor bound to this run). */
+  get policy(): ActorPolicy {
+    return this.#policy;
+  }
+
+  /**
+   * Rebinds the run to another actor. Only trusted host code calls this (the test harness's
+   * `test.as`); nothing reachable from a script can.
+   */
+  setPolicy(policy: ActorPolicy): void {
     this.#policy = policy;
   }
 

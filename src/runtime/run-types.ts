@@ -2,6 +2,7 @@
 import type { RunFailure } from "../errors.js";
 import type { Actor } from "../policy/types.js";
 import type { RunLimits } from "../lua/limits.js";
+import type { ModuleOpener } from "../lua/sandbox.js";
 
 export interface RunStats {
   /** Lua VM instructions executed (to within the hook period). */
@@ -40,4 +41,9 @@ export interface RunOptions {
   limits?: Partial<RunLimits>;
   /** Called with each printed line as it is printed. */
   onOutput?: (text: string) => void;
+  /**
+   * Extra host modules for this run only, by name (used by the test harness for `test`).
+   * Trusted code: an opener runs with full access to the run's gateway.
+   */
+  modules?: ReadonlyMap<string, ModuleOpener>;
 }
