@@ -22,6 +22,7 @@ import type { RunOptions, RunResult } from "./runtime/run-types.js";
 import { createStore } from "./store/create-store.js";
 import type { StoreStats } from "./store/store.js";
 import { HostStore } from "./host-store.js";
+import { AuditLog, type AuditOptions } from "./runtime/audit.js";
 
 export interface HostOptions {
   /** Path to registry.yaml, or registry documents as objects. */
@@ -36,6 +37,18 @@ export interface HostOptions {
   modules?: Readonly<Record<string, string>>;
   /** Start stores' periodic sweep timers. @default true */
   sweepTimers?: boolean;
+  /** Record every policy decision as JSON lines (file) or to a callback. Off by default. */
+  audit?: AuditOptions;
+}
+
+/** Per-store counters, as `host.metrics()` and `luastore run --stats` report them. */
+export interface StoreMetrics extends StoreStats {
+  id: string;
+  kind: string;
+  /** Calls refused by policy. */
+  denied: number;
+  /** Failed calls by error kind (denials included). */
+  errors: Record<string, number>;
 }
 
 const BUILTIN_MODULES = new Map<string, ModuleOpener>([
@@ -76,6 +89,7 @@ export class Host {
   readonly limits: Readonly<RunLimits>;
   readonly #slots = new Map<string, StoreSlot>();
   readonly #modules: ReadonlyMap<string, ModuleOpener>;
+  readonly #audit: AuditLog | null;
   #runCounter = 0;
   #active = 0;
   #closed = false;
@@ -95,8 +109,14 @@ export class Host {
     this.#modules = modules;
     for (const config of this.registry.entries) {
       const store = createStore(config, { clock: this.clock, sweepTimers: options.sweepTimers ?? true });
-      this.#slots.set(config.id, { store, pool: new HandlePool(config.id, config.pool.max), config });
+      this.#slots.set(config.id, {
+        store,
+        pool: new HandlePool(config.id, config.pool.max),
+        config,
+        counters: { denied: 0, errors: {} },
+      });
     }
+    this.#audit = options.audit ? new AuditLog(options.audit) : null;
   }
 
   /** Runs a script and resolves to its result; script errors are in the result, not thrown. */
@@ -105,7 +125,11 @@ export class Host {
     const actor = normalizeActor(options?.actor);
     const limits = resolveLimits(this.limits, validateLimits(options.limits, "run"));
     const runId = `run-${++this.#runCounter}`;
-    const gateway = new LocalGateway(this.#slots, this.policy.bind(actor));
+    const gateway = new LocalGateway(this.#slots, this.policy.bind(actor), {
+      runId,
+      audit: this.#audit?.write ?? null,
+      now: () => this.clock.now(),
+    });
     this.#active++;
     try {
       return await runInline({
@@ -137,10 +161,13 @@ export class Host {
     return [...this.#slots.values()].map((s) => s.pool.stats());
   }
 
-  /** Store counters per registry entry. */
-  async storeStats(): Promise<Record<string, StoreStats>> {
-    const out: Record<string, StoreStats> = {};
-    for (const [id, slot] of this.#slots) out[id] = await slot.store.stats();
+  /** Per-store counters: hits, misses, sets, deletes, expired, evicted, denied, errors by kind, size, bytes. */
+  async metrics(): Promise<StoreMetrics[]> {
+    const out: StoreMetrics[] = [];
+    for (const [id, slot] of this.#slots) {
+      const stats = await slot.store.stats();
+      out.push({ id, kind: slot.config.kind, ...stats, denied: slot.counters.denied, errors: { ...slot.counters.errors } });
+    }
     return out;
   }
 
@@ -149,6 +176,7 @@ export class Host {
     if (this.#closed) return;
     this.#closed = true;
     for (const slot of this.#slots.values()) await slot.store.close();
+    this.#audit?.close();
   }
 }
 

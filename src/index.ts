@@ -1,5 +1,6 @@
 /** luastore's public API. */
-export { createHost, Host, type HostOptions } from "./host.js";
+export { createHost, Host, type HostOptions, type StoreMetrics } from "./host.js";
+export type { AuditOptions, AuditRecord } from "./runtime/audit.js";
 export { HostStore, type SetOptions } from "./host-store.js";
 export { systemClock, ManualClock, type Clock } from "./clock.js";
 export {
@@ -22,4 +23,6 @@ export type { PoolStats } from "./pool/handle-pool.js";
 export type { StoreStats } from "./store/store.js";
 export type { Actor, Decision, Explanation } from "./policy/types.js";
 export { loadRegistry } from "./registry/index.js";
-export { loadPolicies } from "./policy/index.js";
+export { loadPolicies, parsePolicies, compilePolicies } from "./policy/index.js";
+export type { PolicyDocument } from "./policy/types.js";
+export type { RegistryDocument, RegistryConfig, StoreConfig } from "./registry/types.js";

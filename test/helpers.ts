@@ -43,6 +43,14 @@ export const TEST_POLICIES: PolicyDocument = {
       conditions: [{ field: "meta.key", operator: "starts_with", value: "${actor.meta.tenant}:" }],
     },
     {
+      id: "tenant-list-own-prefix",
+      effect: "allow",
+      actors: ["tenant:*"],
+      actions: ["store.key.list"],
+      resources: ["app:tenant"],
+      conditions: [{ field: "meta.prefix", operator: "starts_with", value: "${actor.meta.tenant}:" }],
+    },
+    {
       id: "no-secrets",
       effect: "deny",
       actions: ["store.key.*"],

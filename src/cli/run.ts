@@ -11,10 +11,11 @@ const FLAGS: Record<string, FlagSpec> = {
   timeout: { kind: "number", min: 0.001 },
   "max-instructions": { kind: "number", min: 1, integer: true },
   stats: { kind: "boolean" },
+  audit: { kind: "string" },
 };
 
 export const RUN_USAGE = `usage: luastore run FILE [--registry PATH] [--policies DIR] [--actor ID] [--meta KEY=VALUE]...
-                    [--timeout SECONDS] [--max-instructions N] [--stats]`;
+                    [--timeout SECONDS] [--max-instructions N] [--stats] [--audit FILE]`;
 
 export async function runCommand(argv: readonly string[], io: CliIO): Promise<number> {
   let host;
@@ -38,7 +39,8 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
     if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
     stats = args.flags.get("stats") === true;
     actor = actorFrom(args);
-    host = createHost({ ...configPaths(args), limits, sweepTimers: false });
+    const audit = args.flags.get("audit") as string | undefined;
+    host = createHost({ ...configPaths(args), limits, sweepTimers: false, ...(audit ? { audit: { file: audit } } : {}) });
   } catch (err) {
     return reportConfigError(err, io);
   }
@@ -49,7 +51,7 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
       onOutput: io.stdout,
     });
     if (stats) {
-      io.stderr(`${JSON.stringify({ run: result.stats, pools: host.pools(), stores: await host.storeStats() }, null, 2)}\n`);
+      io.stderr(`${JSON.stringify({ run: result.stats, pools: host.pools(), stores: await host.metrics() }, null, 2)}\n`);
     }
     if (!result.ok && result.error) {
       const e = result.error;

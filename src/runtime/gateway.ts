@@ -6,7 +6,15 @@
  * can never name another actor.
  */
 import type { ErrorKind } from "../errors.js";
-import type { MaybePromise } from "../store/store.js";
+import type {
+  EntryRecord,
+  ListOptions,
+  ListPage,
+  LuaNumber,
+  MaybePromise,
+  PutOptions,
+  StoreInfo,
+} from "../store/store.js";
 
 /** An expected failure of a gateway call; Lua sees it as `nil, err`. Not an Error: no stack capture. */
 export class OpFailure {
@@ -25,6 +33,7 @@ export interface HandleInfo {
   /** Run-local handle number, valid until released or until the run ends. */
   handle: number;
   storeId: string;
+  kind: string;
   maxKeyLength: number;
   maxValueSize: number;
 }
@@ -32,17 +41,42 @@ export interface HandleInfo {
 /** Policy actions a key operation is checked against. */
 export type KeyAction = "store.key.get" | "store.key.set" | "store.key.has" | "store.key.delete";
 
+export type Answer<T> = MaybePromise<T | OpFailure>;
+
+export interface StoreInfoAnswer extends StoreInfo {
+  id: string;
+  kind: string;
+}
+
 export interface RunGateway {
   /** Policy `store.get` on `storeId`, then a slot from the entry's pool. */
-  acquire(storeId: string): MaybePromise<HandleInfo | OpFailure>;
+  acquire(storeId: string): Answer<HandleInfo>;
   /** Gives the handle's slot back; releasing twice is a no-op. */
   release(handle: number): void;
-  /** Only the policy check of a key operation (used when a value is refused before sending). */
+  /** Only the policy check of a key operation (for calls refused before reaching the store). */
   check(handle: number, action: KeyAction, key: string): OpFailure | null;
-  get(handle: number, key: string): MaybePromise<Uint8Array | undefined | OpFailure>;
-  set(handle: number, key: string, value: Uint8Array, ttlMs: number): MaybePromise<true | OpFailure>;
-  has(handle: number, key: string): MaybePromise<boolean | OpFailure>;
-  delete(handle: number, key: string): MaybePromise<boolean | OpFailure>;
+  /** Policy checks for every key of a multi-key call: the first denial, or null. */
+  checkMany(handle: number, action: KeyAction, keys: readonly string[]): OpFailure | null;
+  /** Counts an error found before the call reached the gateway (bad key, value, TTL). */
+  noteError(handle: number, kind: ErrorKind): void;
+
+  get(handle: number, key: string): Answer<Uint8Array | undefined>;
+  set(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<true>;
+  has(handle: number, key: string): Answer<boolean>;
+  delete(handle: number, key: string): Answer<boolean>;
+  add(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean>;
+  replace(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean>;
+  incr(handle: number, key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Answer<Uint8Array>;
+  ttl(handle: number, key: string): Answer<number | undefined>;
+  expire(handle: number, key: string, ttlMs: number): Answer<boolean>;
+  getMany(handle: number, keys: readonly string[]): Answer<(Uint8Array | undefined)[]>;
+  setMany(handle: number, entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): Answer<true>;
+  list(handle: number, options: ListOptions): Answer<ListPage>;
+  entry(handle: number, key: string): Answer<EntryRecord | undefined>;
+  /** Conditional write; a refused condition comes back as an OpFailure (AlreadyExists, Conflict, NotFound). */
+  put(handle: number, key: string, value: Uint8Array, options: PutOptions): Answer<true>;
+  info(handle: number): Answer<StoreInfoAnswer>;
+
   /** Releases every handle the run still holds; returns how many. */
   releaseAll(): number;
 }

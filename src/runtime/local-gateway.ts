@@ -1,20 +1,46 @@
 /**
- * The trusted side of a run: policy checks with the run's bound actor, pool slots, and the
- * store calls themselves. Used directly by inline runs and behind the channel by workers.
+ * The trusted side of a run: policy checks with the run's bound actor, pool slots, metrics,
+ * the audit trail, and the store calls themselves. Used directly by inline runs and behind the
+ * channel by workers.
  */
 import { ErrorKind, StoreError } from "../errors.js";
 import { quoteByteString } from "../bytes.js";
 import type { HandlePool } from "../pool/handle-pool.js";
-import type { ActorPolicy, RequestMeta } from "../policy/types.js";
+import type { ActorPolicy, Decision, RequestMeta } from "../policy/types.js";
 import type { StoreConfig } from "../registry/types.js";
-import { isPromise, type MaybePromise, type Store } from "../store/store.js";
-import { OpFailure, type HandleInfo, type KeyAction, type RunGateway } from "./gateway.js";
+import {
+  isPromise,
+  type EntryRecord,
+  type ListOptions,
+  type ListPage,
+  type LuaNumber,
+  type MaybePromise,
+  type PutOptions,
+  type PutOutcome,
+  type Store,
+} from "../store/store.js";
+import type { AuditSink } from "./audit.js";
+import {
+  OpFailure,
+  type Answer,
+  type HandleInfo,
+  type KeyAction,
+  type RunGateway,
+  type StoreInfoAnswer,
+} from "./gateway.js";
 
-/** A registry entry made real: its store, its pool and its config. */
+/** Counters the gateway keeps per store (the store keeps hits, misses, sets, ...). */
+export interface GatewayCounters {
+  denied: number;
+  errors: Record<string, number>;
+}
+
+/** A registry entry made real: its store, its pool, its config and its counters. */
 export interface StoreSlot {
   store: Store;
   pool: HandlePool;
   config: StoreConfig;
+  counters: GatewayCounters;
 }
 
 interface HandleState {
@@ -32,8 +58,15 @@ export function toFailure(err: unknown): OpFailure {
   return new OpFailure(ErrorKind.INTERNAL, `internal store error: ${message}`);
 }
 
-const identity = <T>(v: T): T => v;
 const yes = (): true => true;
+
+export interface LocalGatewayOptions {
+  runId: string;
+  /** Receives every policy decision when auditing is on. */
+  audit?: AuditSink | null;
+  /** Time for audit records. */
+  now?: () => number;
+}
 
 export class LocalGateway implements RunGateway {
   readonly #slots: ReadonlyMap<string, StoreSlot>;
@@ -41,11 +74,17 @@ export class LocalGateway implements RunGateway {
   readonly #handles: HandleState[] = [];
   /** Reused for every key check: the policy engine reads it synchronously. */
   readonly #meta: RequestMeta = { key: "" };
+  readonly #runId: string;
+  readonly #audit: AuditSink | null;
+  readonly #now: () => number;
   #open = 0;
 
-  constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy) {
+  constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy, options: LocalGatewayOptions = { runId: "" }) {
     this.#slots = slots;
     this.#policy = policy;
+    this.#runId = options.runId;
+    this.#audit = options.audit ?? null;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The policy binding checks run against (the actor bound to this run). */
@@ -61,24 +100,55 @@ export class LocalGateway implements RunGateway {
     this.#policy = policy;
   }
 
-  acquire(storeId: string): HandleInfo | OpFailure {
-    // Policy first: an actor without access learns nothing about which stores exist.
-    if (!this.#policy.decide("store.get", storeId).allowed) {
-      return new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: store.get on ${quoteByteString(storeId)}`);
+  #decide(action: string, resource: string, meta: RequestMeta | undefined): Decision {
+    const decision = this.#policy.decide(action, resource, meta);
+    if (this.#audit !== null) {
+      this.#audit({
+        time: new Date(this.#now()).toISOString(),
+        runId: this.#runId,
+        actor: this.#policy.actor.id,
+        action,
+        resource,
+        ...(meta?.key !== undefined ? { key: meta.key } : {}),
+        ...(meta?.prefix !== undefined ? { prefix: meta.prefix } : {}),
+        allowed: decision.allowed,
+        policyIds: decision.policyIds,
+      });
     }
+    return decision;
+  }
+
+  #fail(slot: StoreSlot | undefined, f: OpFailure): OpFailure {
+    if (slot !== undefined) {
+      if (f.kind === ErrorKind.PERMISSION_DENIED) slot.counters.denied++;
+      slot.counters.errors[f.kind] = (slot.counters.errors[f.kind] ?? 0) + 1;
+    }
+    return f;
+  }
+
+  acquire(storeId: string): HandleInfo | OpFailure {
     const slot = this.#slots.get(storeId);
+    // Policy first: an actor without access learns nothing about which stores exist.
+    if (!this.#decide("store.get", storeId, undefined).allowed) {
+      return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: store.get on ${quoteByteString(storeId)}`));
+    }
     if (slot === undefined) return new OpFailure(ErrorKind.NOT_FOUND, `no store ${quoteByteString(storeId)} in the registry`);
     if (!slot.pool.tryAcquire()) {
-      return new OpFailure(
-        ErrorKind.UNAVAILABLE,
-        `pool of ${slot.config.id} exhausted: all ${slot.pool.max} handles in use`,
-        true,
+      return this.#fail(
+        slot,
+        new OpFailure(ErrorKind.UNAVAILABLE, `pool of ${slot.config.id} exhausted: all ${slot.pool.max} handles in use`, true),
       );
     }
     const handle = this.#handles.length;
     this.#handles.push({ slot, released: false });
     this.#open++;
-    return { handle, storeId, maxKeyLength: slot.config.maxKeyLength, maxValueSize: slot.config.maxValueSize };
+    return {
+      handle,
+      storeId,
+      kind: slot.config.kind,
+      maxKeyLength: slot.config.maxKeyLength,
+      maxValueSize: slot.config.maxValueSize,
+    };
   }
 
   release(handle: number): void {
@@ -102,18 +172,23 @@ export class LocalGateway implements RunGateway {
     return n;
   }
 
+  noteError(handle: number, kind: ErrorKind): void {
+    const state = this.#handles[handle];
+    if (state !== undefined) state.slot.counters.errors[kind] = (state.slot.counters.errors[kind] ?? 0) + 1;
+  }
+
   /** The live handle state, or null when released/unknown. */
   #state(handle: number): HandleState | null {
     const state = this.#handles[handle];
     return state === undefined || state.released ? null : state;
   }
 
-  #deny(action: KeyAction, state: HandleState, key: string): OpFailure | null {
+  #deny(action: string, state: HandleState, key: string): OpFailure | null {
     this.#meta.key = key;
-    if (this.#policy.decide(action, state.slot.config.id, this.#meta).allowed) return null;
-    return new OpFailure(
-      ErrorKind.PERMISSION_DENIED,
-      `permission denied: ${action} on ${state.slot.config.id} key ${quoteByteString(key)}`,
+    if (this.#decide(action, state.slot.config.id, this.#meta).allowed) return null;
+    return this.#fail(
+      state.slot,
+      new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: ${action} on ${state.slot.config.id} key ${quoteByteString(key)}`),
     );
   }
 
@@ -123,43 +198,170 @@ export class LocalGateway implements RunGateway {
     return this.#deny(action, state, key);
   }
 
-  get(handle: number, key: string): MaybePromise<Uint8Array | undefined | OpFailure> {
+  checkMany(handle: number, action: KeyAction, keys: readonly string[]): OpFailure | null {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    for (const key of keys) {
+      const denied = this.#deny(action, state, key);
+      if (denied !== null) return denied;
+    }
+    return null;
+  }
+
+  /**
+   * One key operation: released → policy → the store call; synchronous answers stay
+   * synchronous, promises are mapped so they never reject.
+   */
+  #keyOp<T>(handle: number, action: string, key: string, call: (store: Store) => MaybePromise<T>): Answer<T> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    const denied = this.#deny(action, state, key);
+    if (denied !== null) return denied;
+    return this.#invoke(state.slot, call);
+  }
+
+  #invoke<T>(slot: StoreSlot, call: (store: Store) => MaybePromise<T>): Answer<T> {
+    try {
+      const r = call(slot.store);
+      if (isPromise(r)) return r.then(undefined, (err: unknown) => this.#fail(slot, toFailure(err)));
+      return r;
+    } catch (err) {
+      return this.#fail(slot, toFailure(err));
+    }
+  }
+
+  get(handle: number, key: string): Answer<Uint8Array | undefined> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
     const denied = this.#deny("store.key.get", state, key);
     if (denied !== null) return denied;
+    // The hot path: no closure, no try (memory get cannot throw).
     const r = state.slot.store.get(key);
-    return isPromise(r) ? r.then(identity, toFailure) : r;
+    return isPromise(r) ? r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err))) : r;
   }
 
-  set(handle: number, key: string, value: Uint8Array, ttlMs: number): MaybePromise<true | OpFailure> {
+  set(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<true> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
     const denied = this.#deny("store.key.set", state, key);
     if (denied !== null) return denied;
     try {
       const r = state.slot.store.set(key, value, ttlMs);
-      return isPromise(r) ? r.then(yes, toFailure) : true;
+      return isPromise(r) ? r.then(yes, (err: unknown) => this.#fail(state.slot, toFailure(err))) : true;
     } catch (err) {
-      return toFailure(err);
+      return this.#fail(state.slot, toFailure(err));
     }
   }
 
-  has(handle: number, key: string): MaybePromise<boolean | OpFailure> {
-    const state = this.#state(handle);
-    if (state === null) return RELEASED;
-    const denied = this.#deny("store.key.has", state, key);
-    if (denied !== null) return denied;
-    const r = state.slot.store.has(key);
-    return isPromise(r) ? r.then(identity, toFailure) : r;
+  has(handle: number, key: string): Answer<boolean> {
+    return this.#keyOp(handle, "store.key.has", key, (s) => s.has(key));
   }
 
-  delete(handle: number, key: string): MaybePromise<boolean | OpFailure> {
+  delete(handle: number, key: string): Answer<boolean> {
+    return this.#keyOp(handle, "store.key.delete", key, (s) => s.delete(key));
+  }
+
+  add(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.add(key, value, ttlMs));
+  }
+
+  replace(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.replace(key, value, ttlMs));
+  }
+
+  incr(handle: number, key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Answer<Uint8Array> {
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.incr(key, by, init, initTtlMs));
+  }
+
+  ttl(handle: number, key: string): Answer<number | undefined> {
+    return this.#keyOp(handle, "store.key.get", key, (s) => s.ttl(key));
+  }
+
+  expire(handle: number, key: string, ttlMs: number): Answer<boolean> {
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.expire(key, ttlMs));
+  }
+
+  entry(handle: number, key: string): Answer<EntryRecord | undefined> {
+    return this.#keyOp(handle, "store.key.get", key, (s) => s.entry(key));
+  }
+
+  put(handle: number, key: string, value: Uint8Array, options: PutOptions): Answer<true> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
-    const denied = this.#deny("store.key.delete", state, key);
+    const denied = this.#deny("store.key.set", state, key);
     if (denied !== null) return denied;
-    const r = state.slot.store.delete(key);
-    return isPromise(r) ? r.then(identity, toFailure) : r;
+    const slot = state.slot;
+    const outcome = this.#invoke(slot, (s) => s.put(key, value, options));
+    const finish = (o: PutOutcome | OpFailure): true | OpFailure => {
+      if (o instanceof OpFailure) return o;
+      switch (o) {
+        case "ok":
+          return true;
+        case "exists":
+          return this.#fail(slot, new OpFailure(ErrorKind.ALREADY_EXISTS, `key ${quoteByteString(key)} already exists`));
+        case "conflict":
+          return this.#fail(
+            slot,
+            new OpFailure(ErrorKind.CONFLICT, `key ${quoteByteString(key)} changed: version is not ${options.ifVersion ?? ""}`, true),
+          );
+        case "missing":
+          return this.#fail(slot, new OpFailure(ErrorKind.NOT_FOUND, `key ${quoteByteString(key)} does not exist`));
+      }
+    };
+    return isPromise(outcome) ? outcome.then(finish) : finish(outcome);
+  }
+
+  getMany(handle: number, keys: readonly string[]): Answer<(Uint8Array | undefined)[]> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    for (const key of keys) {
+      const denied = this.#deny("store.key.get", state, key);
+      if (denied !== null) return denied;
+    }
+    return this.#invoke(state.slot, (s) => s.getMany(keys));
+  }
+
+  setMany(handle: number, entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): Answer<true> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    // Every key is checked before anything is written: one denial fails the whole call.
+    for (const [key] of entries) {
+      const denied = this.#deny("store.key.set", state, key);
+      if (denied !== null) return denied;
+    }
+    const r = this.#invoke(state.slot, (s) => s.setMany(entries, ttlMs));
+    return isPromise(r) ? r.then((v) => (v instanceof OpFailure ? v : true)) : r instanceof OpFailure ? r : true;
+  }
+
+  list(handle: number, options: ListOptions): Answer<ListPage> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    this.#meta.key = undefined;
+    this.#meta.prefix = options.prefix;
+    const allowed = this.#decide("store.key.list", state.slot.config.id, this.#meta).allowed;
+    this.#meta.prefix = undefined;
+    if (!allowed) {
+      return this.#fail(
+        state.slot,
+        new OpFailure(
+          ErrorKind.PERMISSION_DENIED,
+          `permission denied: store.key.list on ${state.slot.config.id} prefix ${quoteByteString(options.prefix)}`,
+        ),
+      );
+    }
+    return this.#invoke(state.slot, (s) => s.list(options));
+  }
+
+  info(handle: number): Answer<StoreInfoAnswer> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    const slot = state.slot;
+    if (!this.#decide("store.info", slot.config.id, undefined).allowed) {
+      return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: store.info on ${slot.config.id}`));
+    }
+    const r = this.#invoke(slot, (s) => s.info());
+    const finish = (i: Awaited<ReturnType<Store["info"]>> | OpFailure): StoreInfoAnswer | OpFailure =>
+      i instanceof OpFailure ? i : { id: slot.config.id, kind: slot.config.kind, ...i };
+    return isPromise(r) ? r.then(finish) : finish(r);
   }
 }

@@ -1,29 +1,44 @@
 /**
  * The Lua `store` module: `store.get(id)` acquires a handle; a handle's methods check, in this
- * order, released → key → policy → value and TTL, and answer `value` or `nil, err`. A denied
- * or failed call never raises; calling a method on something that is not a store does
- * (the usual "bad argument" error).
+ * order, released → key(s) → policy → value, TTL and options, and answer `value` or
+ * `nil, err`. A denied or failed call never raises; calling a method on something that is not
+ * a store does (the usual "bad argument" error).
+ *
+ * `s:namespace(prefix)` returns a view of the same handle whose keys are relative to
+ * `prefix .. ":"`; policies always see the full key.
  */
 import { lua, lauxlib, to_luastring, type lua_State, type JSFunction } from "fengari";
 import { ErrorKind } from "../../errors.js";
-import { byteStringFromBytes, quoteByteString } from "../../bytes.js";
+import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../../codec/lua-msgpack.js";
-import { OpFailure, type HandleInfo, type KeyAction } from "../../runtime/gateway.js";
-import { isPromise, type MaybePromise } from "../../store/store.js";
+import { OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
+import { isPromise, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
 import { killRun, raiseKill } from "../control.js";
 import { runOf } from "../internals.js";
-import { failWith, pushError } from "./errors.js";
+import { failWith } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
 const STORE_META = to_luastring("luastore.Store");
 const BRAND = Symbol("luastore.store");
+/** Most keys one get_many / set_many call may carry. */
+export const MAX_BATCH = 1000;
+/** Largest encoded metadata of a key. */
+export const MAX_METADATA_BYTES = 1024;
+const LIST_DEFAULT_LIMIT = 100;
+const LIST_MAX_LIMIT = 1000;
+
+/** State shared by a handle and its namespace views. */
+interface HandleRef {
+  info: HandleInfo;
+  released: boolean;
+}
 
 interface HandleData {
   [BRAND]: true;
-  info: HandleInfo;
-  released: boolean;
-  runId: string;
+  ref: HandleRef;
+  /** Byte-string prefix of this view ("" for the handle itself). */
+  prefix: string;
 }
 
 function checkHandle(L: lua_State): HandleData {
@@ -32,8 +47,15 @@ function checkHandle(L: lua_State): HandleData {
   return data as HandleData;
 }
 
+/** Pushes `nil, err` for an OpFailure. */
 function fail(L: lua_State, f: OpFailure): number {
   return failWith(L, f.kind, f.message, f.retryable);
+}
+
+/** Pushes `nil, err` for an error found before the gateway, counting it for the store's metrics. */
+function invalid(L: lua_State, h: HandleData, message: string): number {
+  runOf(L).gateway.noteError(h.ref.info.handle, ErrorKind.INVALID);
+  return failWith(L, ErrorKind.INVALID, message);
 }
 
 /** Counts one store operation against the run's limit (the kill cannot be caught). */
@@ -45,55 +67,89 @@ function countOp(L: lua_State): void {
   }
 }
 
-/**
- * The key at arg 2 as a byte string, or null after pushing `nil, err`.
- * A key is a non-empty string no longer than the store's max_key_length; a number is not a key.
- */
-function checkKey(L: lua_State, h: HandleData): string | null {
-  if (lua.lua_type(L, 2) !== lua.LUA_TSTRING) {
-    failWith(L, ErrorKind.INVALID, `key must be a string, got ${luaStringToJs(lauxlib.luaL_typename(L, 2))}`);
-    return null;
+const typeName = (L: lua_State, idx: number): string => luaStringToJs(lauxlib.luaL_typename(L, idx));
+
+/** Why the value at `idx` is not a key (for a view with `prefix`), or null when it is one. */
+function keyProblem(L: lua_State, idx: number, h: HandleData, what = "key"): string | null {
+  if (lua.lua_type(L, idx) !== lua.LUA_TSTRING) return `${what} must be a string, got ${typeName(L, idx)}`;
+  const n = lua.lua_tolstring(L, idx)!.length;
+  if (n === 0) return `${what} must not be empty`;
+  const full = n + h.prefix.length;
+  if (full > h.ref.info.maxKeyLength) {
+    return h.prefix.length > 0
+      ? `${what} is ${full} bytes with its namespace, longer than max_key_length ${h.ref.info.maxKeyLength}`
+      : `${what} is ${n} bytes, longer than max_key_length ${h.ref.info.maxKeyLength}`;
   }
-  const bytes = lua.lua_tolstring(L, 2)!;
-  if (bytes.length === 0) {
-    failWith(L, ErrorKind.INVALID, "key must not be empty");
-    return null;
-  }
-  if (bytes.length > h.info.maxKeyLength) {
-    failWith(
-      L,
-      ErrorKind.INVALID,
-      `key is ${bytes.length} bytes, longer than max_key_length ${h.info.maxKeyLength}`,
-    );
-    return null;
-  }
-  return byteStringFromBytes(bytes);
+  return null;
 }
 
-/** TTL at `idx` in ms (0 = none), or -1 with the reason in `ttlProblem`. */
-let ttlProblem = "";
-function ttlAt(L: lua_State, idx: number): number {
+/** The full key (namespace prefix + key) of the string at `idx`; call after keyProblem. */
+function fullKeyAt(L: lua_State, idx: number, h: HandleData): string {
+  const key = byteStringFromBytes(lua.lua_tolstring(L, idx)!);
+  return h.prefix.length === 0 ? key : h.prefix + key;
+}
+
+/** Pushes a full key as the view sees it (relative to its namespace). */
+function pushRelativeKey(L: lua_State, h: HandleData, fullKey: string): void {
+  lua.lua_pushstring(L, bytesFromByteString(h.prefix.length === 0 ? fullKey : fullKey.slice(h.prefix.length)));
+}
+
+/**
+ * The common start of every key method: released → key. Returns the full key, or null
+ * after pushing `nil, err`.
+ */
+function begin(L: lua_State, h: HandleData): string | null {
+  if (h.ref.released) {
+    failWith(L, ErrorKind.INVALID, "store released");
+    return null;
+  }
+  const problem = keyProblem(L, 2, h);
+  if (problem !== null) {
+    invalid(L, h, problem);
+    return null;
+  }
+  countOp(L);
+  return fullKeyAt(L, 2, h);
+}
+
+/** TTL at `idx` in ms (0 = none), or a problem message. */
+function ttlAt(L: lua_State, idx: number, name = "ttl"): number | string {
   const t = lua.lua_type(L, idx);
   if (t === lua.LUA_TNIL || t === lua.LUA_TNONE) return 0;
-  if (t !== lua.LUA_TNUMBER) {
-    ttlProblem = `ttl must be a number of seconds, got ${luaStringToJs(lauxlib.luaL_typename(L, idx))}`;
-    return -1;
-  }
+  if (t !== lua.LUA_TNUMBER) return `${name} must be a number of seconds, got ${typeName(L, idx)}`;
   const seconds = lua.lua_tonumber(L, idx);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    ttlProblem = `ttl must be a finite number >= 0, got ${String(seconds)}`;
-    return -1;
-  }
+  if (!Number.isFinite(seconds) || seconds < 0) return `${name} must be a finite number >= 0, got ${String(seconds)}`;
   if (seconds === 0) return 0;
   // Millisecond precision; a positive TTL never rounds down to "no expiry".
   return Math.max(1, Math.round(seconds * 1000));
+}
+
+/** The encoded value at `idx`, or a problem message. */
+function valueAt(L: lua_State, idx: number, maxBytes: number, root = "value"): Uint8Array | string {
+  if (lua.lua_type(L, idx) <= lua.LUA_TNIL) return `${root}: nil cannot be stored (use delete)`;
+  try {
+    return encodeFromLua(L, idx, maxBytes, root);
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+    return err.message;
+  }
+}
+
+/**
+ * A problem found after the key check: policy first (a denied caller learns nothing about
+ * what it tried to store), then the problem itself as Invalid.
+ */
+function refuse(L: lua_State, h: HandleData, action: KeyAction, key: string, problem: string): number {
+  const denied = runOf(L).gateway.check(h.ref.info.handle, action, key);
+  if (denied !== null) return fail(L, denied);
+  return invalid(L, h, problem);
 }
 
 /**
  * Finishes a gateway answer: synchronous answers are pushed at once; a promise suspends the
  * script (the run loop awaits it and resumes with the pushed results).
  */
-function answer<T>(L: lua_State, r: MaybePromise<T | OpFailure>, push: (L: lua_State, v: T) => number): number {
+function answer<T>(L: lua_State, r: Answer<T>, push: (L: lua_State, v: T) => number): number {
   if (!isPromise(r)) return r instanceof OpFailure ? fail(L, r) : push(L, r);
   if (!lua.lua_isyieldable(L)) {
     return failWith(L, ErrorKind.INTERNAL, "cannot wait for the store here (inside a metamethod or library callback)");
@@ -120,98 +176,386 @@ const pushTrue = (L: lua_State): number => {
   return 1;
 };
 
-function keyOp(action: KeyAction): (L: lua_State, h: HandleData, key: string) => number {
-  switch (action) {
-    case "store.key.get":
-      return (L, h, key) => answer(L, runOf(L).gateway.get(h.info.handle, key), pushValue);
-    case "store.key.has":
-      return (L, h, key) => answer(L, runOf(L).gateway.has(h.info.handle, key), pushBoolean);
-    case "store.key.delete":
-      return (L, h, key) => answer(L, runOf(L).gateway.delete(h.info.handle, key), pushBoolean);
-    default:
-      throw new Error(`no simple key operation for ${action}`);
-  }
-}
+// ---- single-key methods ------------------------------------------------------------------
 
-function simpleKeyMethod(action: KeyAction): JSFunction {
-  const op = keyOp(action);
+const get: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.get(h.ref.info.handle, key), pushValue);
+};
+
+const has: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.has(h.ref.info.handle, key), pushBoolean);
+};
+
+const del: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.delete(h.ref.info.handle, key), pushBoolean);
+};
+
+/** set / add / replace: key, value, ttl? */
+function writeMethod(op: "set" | "add" | "replace"): JSFunction {
   return (L) => {
     const h = checkHandle(L);
-    if (h.released) return failWith(L, ErrorKind.INVALID, "store released");
-    const key = checkKey(L, h);
+    const key = begin(L, h);
     if (key === null) return 2;
-    countOp(L);
-    return op(L, h, key);
+    const ttlMs = ttlAt(L, 4);
+    if (typeof ttlMs === "string") return refuse(L, h, "store.key.set", key, ttlMs);
+    const value = valueAt(L, 3, h.ref.info.maxValueSize);
+    if (typeof value === "string") return refuse(L, h, "store.key.set", key, value);
+    const g = runOf(L).gateway;
+    const handle = h.ref.info.handle;
+    if (op === "set") return answer(L, g.set(handle, key, value, ttlMs), pushTrue);
+    return answer(L, op === "add" ? g.add(handle, key, value, ttlMs) : g.replace(handle, key, value, ttlMs), pushBoolean);
   };
 }
 
-const set: JSFunction = (L) => {
+/** A Lua number argument (int/float kept apart), its default, or a problem message. */
+function numberArg(L: lua_State, idx: number, name: string, fallback: LuaNumber): LuaNumber | string {
+  const t = lua.lua_type(L, idx);
+  if (t === lua.LUA_TNIL || t === lua.LUA_TNONE) return fallback;
+  if (t !== lua.LUA_TNUMBER) return `${name} must be a number, got ${typeName(L, idx)}`;
+  const value = lua.lua_tonumber(L, idx);
+  if (!Number.isFinite(value)) return `${name} must be finite, got ${String(value)}`;
+  return { value, float: !lua.lua_isinteger(L, idx) };
+}
+
+const ONE: LuaNumber = { value: 1, float: false };
+const ZERO: LuaNumber = { value: 0, float: false };
+
+const incr: JSFunction = (L) => {
   const h = checkHandle(L);
-  if (h.released) return failWith(L, ErrorKind.INVALID, "store released");
-  const key = checkKey(L, h);
+  const key = begin(L, h);
   if (key === null) return 2;
+  const by = numberArg(L, 3, "by", ONE);
+  if (typeof by === "string") return refuse(L, h, "store.key.set", key, by);
+  const init = numberArg(L, 4, "init", ZERO);
+  if (typeof init === "string") return refuse(L, h, "store.key.set", key, init);
+  const initTtl = ttlAt(L, 5, "init_ttl");
+  if (typeof initTtl === "string") return refuse(L, h, "store.key.set", key, initTtl);
+  return answer(L, runOf(L).gateway.incr(h.ref.info.handle, key, by, init, initTtl), pushValue);
+};
+
+const ttl: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.ttl(h.ref.info.handle, key), (L2, ms) => {
+    if (ms === undefined) lua.lua_pushnil(L2);
+    else lua.lua_pushnumber(L2, ms / 1000);
+    return 1;
+  });
+};
+
+const expire: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  if (lua.lua_isnoneornil(L, 3)) return refuse(L, h, "store.key.set", key, "ttl is required (0 removes the expiry)");
+  const ttlMs = ttlAt(L, 3);
+  if (typeof ttlMs === "string") return refuse(L, h, "store.key.set", key, ttlMs);
+  return answer(L, runOf(L).gateway.expire(h.ref.info.handle, key, ttlMs), pushBoolean);
+};
+
+/** Pushes an entry record as `{ key=, value=, version=, expires_at=, metadata= }`. */
+function pushEntry(L: lua_State, h: HandleData, key: string, e: EntryRecord | undefined): number {
+  if (e === undefined) {
+    lua.lua_pushnil(L);
+    return 1;
+  }
+  lua.lua_createtable(L, 0, 5);
+  pushRelativeKey(L, h, key);
+  lua.lua_setfield(L, -2, "key");
+  pushMsgpack(L, e.value);
+  lua.lua_setfield(L, -2, "value");
+  pushJsString(L, e.version);
+  lua.lua_setfield(L, -2, "version");
+  if (e.expiresAt !== 0) {
+    lua.lua_pushnumber(L, e.expiresAt / 1000);
+    lua.lua_setfield(L, -2, "expires_at");
+  }
+  if (e.metadata !== undefined) {
+    pushMsgpack(L, e.metadata);
+    lua.lua_setfield(L, -2, "metadata");
+  }
+  return 1;
+}
+
+const entry: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.entry(h.ref.info.handle, key), (L2, e) => pushEntry(L2, h, key, e));
+};
+
+/** Reads field `name` of the options table at `idx` onto the stack; returns its type. */
+function optionField(L: lua_State, idx: number, name: string): number {
+  if (lua.lua_type(L, idx) !== lua.LUA_TTABLE) {
+    lua.lua_pushnil(L);
+    return lua.LUA_TNIL;
+  }
+  lua.lua_pushstring(L, to_luastring(name));
+  return lua.lua_rawget(L, idx);
+}
+
+const put: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const optType = lua.lua_type(L, 4);
+  if (optType !== lua.LUA_TNIL && optType !== lua.LUA_TNONE && optType !== lua.LUA_TTABLE) {
+    return refuse(L, h, "store.key.set", key, `options must be a table, got ${typeName(L, 4)}`);
+  }
+  lua.lua_settop(L, 4);
+  optionField(L, 4, "ttl"); // 5
+  const ttlMs = ttlAt(L, 5);
+  if (typeof ttlMs === "string") return refuse(L, h, "store.key.set", key, ttlMs);
+  const absentType = optionField(L, 4, "only_if_absent"); // 6
+  if (absentType !== lua.LUA_TNIL && absentType !== lua.LUA_TBOOLEAN) {
+    return refuse(L, h, "store.key.set", key, `only_if_absent must be a boolean, got ${typeName(L, 6)}`);
+  }
+  const onlyIfAbsent = lua.lua_toboolean(L, 6);
+  const versionType = optionField(L, 4, "if_version"); // 7
+  let ifVersion: string | undefined;
+  if (versionType === lua.LUA_TSTRING) ifVersion = luaStringToJs(lua.lua_tolstring(L, 7)!);
+  else if (versionType !== lua.LUA_TNIL) {
+    return refuse(L, h, "store.key.set", key, `if_version must be a string, got ${typeName(L, 7)}`);
+  }
+  if (onlyIfAbsent && ifVersion !== undefined) {
+    return refuse(L, h, "store.key.set", key, "only_if_absent and if_version cannot be combined");
+  }
+  const metaType = optionField(L, 4, "metadata"); // 8
+  let metadata: Uint8Array | undefined;
+  if (metaType !== lua.LUA_TNIL) {
+    if (metaType !== lua.LUA_TTABLE) return refuse(L, h, "store.key.set", key, `metadata must be a table, got ${typeName(L, 8)}`);
+    const m = valueAt(L, 8, MAX_METADATA_BYTES, "metadata");
+    if (typeof m === "string") return refuse(L, h, "store.key.set", key, m.replace("max_value_size", "the metadata limit"));
+    metadata = m;
+  }
+  const value = valueAt(L, 3, h.ref.info.maxValueSize);
+  if (typeof value === "string") return refuse(L, h, "store.key.set", key, value);
+  const options = { ttlMs, onlyIfAbsent, ...(ifVersion !== undefined ? { ifVersion } : {}), ...(metadata ? { metadata } : {}) };
+  return answer(L, runOf(L).gateway.put(h.ref.info.handle, key, value, options), pushTrue);
+};
+
+// ---- multi-key methods -------------------------------------------------------------------
+
+const getMany: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  if (lua.lua_type(L, 2) !== lua.LUA_TTABLE) return invalid(L, h, `keys must be a table of keys, got ${typeName(L, 2)}`);
+  const n = lua.lua_rawlen(L, 2);
+  if (n > MAX_BATCH) return invalid(L, h, `get_many takes at most ${MAX_BATCH} keys, got ${n}`);
+  const keys: string[] = [];
+  lua.lua_settop(L, 2);
+  for (let i = 1; i <= n; i++) {
+    lua.lua_rawgeti(L, 2, i);
+    const problem = keyProblem(L, 3, h, `keys[${i}]`);
+    if (problem !== null) return invalid(L, h, problem);
+    keys.push(fullKeyAt(L, 3, h));
+    lua.lua_pop(L, 1);
+  }
   countOp(L);
-  const run = runOf(L);
-  const ttlMs = ttlAt(L, 4);
-  let value: Uint8Array | null = null;
-  let problem: string | null = null;
-  if (ttlMs < 0) problem = ttlProblem;
-  else if (lua.lua_type(L, 3) <= lua.LUA_TNIL) problem = "value: nil cannot be stored (use delete)";
-  else {
-    try {
-      value = encodeFromLua(L, 3, h.info.maxValueSize);
-    } catch (err) {
-      if (!(err instanceof CodecError)) throw err;
-      problem = err.message;
+  return answer(L, runOf(L).gateway.getMany(h.ref.info.handle, keys), (L2, values) => {
+    lua.lua_createtable(L2, 0, values.length);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === undefined) continue;
+      pushRelativeKey(L2, h, keys[i]!);
+      pushMsgpack(L2, v);
+      lua.lua_rawset(L2, -3);
     }
+    return 1;
+  });
+};
+
+const setMany: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  if (lua.lua_type(L, 2) !== lua.LUA_TTABLE) return invalid(L, h, `entries must be a table of key = value, got ${typeName(L, 2)}`);
+  lua.lua_settop(L, 3);
+  // Pass 1: keys (all of them, before any policy check or value encoding).
+  const keys: string[] = [];
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, 2)) {
+    lua.lua_pop(L, 1);
+    if (keys.length >= MAX_BATCH) return invalid(L, h, `set_many takes at most ${MAX_BATCH} entries`);
+    const problem = keyProblem(L, -1, h, "entries key");
+    if (problem !== null) return invalid(L, h, problem);
+    keys.push(fullKeyAt(L, -1, h));
   }
-  if (value === null) {
-    // Policy before value: a denied caller learns nothing about what it tried to store.
-    const denied = run.gateway.check(h.info.handle, "store.key.set", key);
-    if (denied !== null) return fail(L, denied);
-    return failWith(L, ErrorKind.INVALID, problem ?? "invalid value");
+  countOp(L);
+  const g = runOf(L).gateway;
+  // Pass 2: every key's policy before anything else.
+  const denied = g.checkMany(h.ref.info.handle, "store.key.set", keys);
+  if (denied !== null) return fail(L, denied);
+  const ttlMs = ttlAt(L, 3);
+  if (typeof ttlMs === "string") return invalid(L, h, ttlMs);
+  // Pass 3: values.
+  const entries: [string, Uint8Array][] = [];
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, 2)) {
+    const key = fullKeyAt(L, -2, h);
+    const value = valueAt(L, -1, h.ref.info.maxValueSize, `value[${quoteByteString(key.slice(h.prefix.length))}]`);
+    if (typeof value === "string") return invalid(L, h, value);
+    entries.push([key, value]);
+    lua.lua_pop(L, 1);
   }
-  return answer(L, run.gateway.set(h.info.handle, key, value, ttlMs), pushTrue);
+  return answer(L, g.setMany(h.ref.info.handle, entries, ttlMs), pushTrue);
+};
+
+const list: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  const optType = lua.lua_type(L, 2);
+  if (optType !== lua.LUA_TNIL && optType !== lua.LUA_TNONE && optType !== lua.LUA_TTABLE) {
+    return invalid(L, h, `options must be a table, got ${typeName(L, 2)}`);
+  }
+  lua.lua_settop(L, 2);
+  let prefix = "";
+  const prefixType = optionField(L, 2, "prefix"); // 3
+  if (prefixType === lua.LUA_TSTRING) prefix = byteStringFromBytes(lua.lua_tolstring(L, 3)!);
+  else if (prefixType !== lua.LUA_TNIL) return invalid(L, h, `prefix must be a string, got ${typeName(L, 3)}`);
+  let after: string | undefined;
+  const afterType = optionField(L, 2, "after"); // 4
+  if (afterType === lua.LUA_TSTRING) after = h.prefix + byteStringFromBytes(lua.lua_tolstring(L, 4)!);
+  else if (afterType !== lua.LUA_TNIL) return invalid(L, h, `after must be a string, got ${typeName(L, 4)}`);
+  let limit = LIST_DEFAULT_LIMIT;
+  const limitType = optionField(L, 2, "limit"); // 5
+  if (limitType !== lua.LUA_TNIL) {
+    const v = lua.lua_tonumber(L, 5);
+    if (limitType !== lua.LUA_TNUMBER || !Number.isInteger(v) || v < 1 || v > LIST_MAX_LIMIT) {
+      return invalid(L, h, `limit must be an integer from 1 to ${LIST_MAX_LIMIT}`);
+    }
+    limit = v;
+  }
+  countOp(L);
+  const fullPrefix = h.prefix + prefix;
+  const options = { prefix: fullPrefix, limit, ...(after !== undefined ? { after } : {}) };
+  return answer(L, runOf(L).gateway.list(h.ref.info.handle, options), (L2, page: ListPage) => {
+    lua.lua_createtable(L2, 0, 4);
+    lua.lua_createtable(L2, page.keys.length, 0);
+    let withMeta = 0;
+    for (let i = 0; i < page.keys.length; i++) {
+      pushRelativeKey(L2, h, page.keys[i]!.key);
+      lua.lua_rawseti(L2, -2, i + 1);
+      if (page.keys[i]!.metadata !== undefined) withMeta++;
+    }
+    lua.lua_setfield(L2, -2, "keys");
+    if (withMeta > 0) {
+      lua.lua_createtable(L2, 0, withMeta);
+      for (const k of page.keys) {
+        if (k.metadata === undefined) continue;
+        pushRelativeKey(L2, h, k.key);
+        pushMsgpack(L2, k.metadata);
+        lua.lua_rawset(L2, -3);
+      }
+      lua.lua_setfield(L2, -2, "metadata");
+    }
+    if (page.cursor !== undefined) {
+      pushRelativeKey(L2, h, page.cursor);
+      lua.lua_setfield(L2, -2, "cursor");
+    }
+    lua.lua_pushboolean(L2, page.hasMore);
+    lua.lua_setfield(L2, -2, "has_more");
+    return 1;
+  });
+};
+
+// ---- handle-level methods ----------------------------------------------------------------
+
+const info: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  countOp(L);
+  return answer(L, runOf(L).gateway.info(h.ref.info.handle), (L2, i: StoreInfoAnswer) => {
+    lua.lua_createtable(L2, 0, 5);
+    pushJsString(L2, i.id);
+    lua.lua_setfield(L2, -2, "id");
+    pushJsString(L2, i.kind);
+    lua.lua_setfield(L2, -2, "kind");
+    lua.lua_pushinteger(L2, i.size);
+    lua.lua_setfield(L2, -2, "size");
+    lua.lua_pushinteger(L2, i.maxSize);
+    lua.lua_setfield(L2, -2, "max_size");
+    pushJsString(L2, i.eviction);
+    lua.lua_setfield(L2, -2, "eviction");
+    return 1;
+  });
+};
+
+const namespace: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  if (lua.lua_type(L, 2) !== lua.LUA_TSTRING) return invalid(L, h, `namespace prefix must be a string, got ${typeName(L, 2)}`);
+  const bytes = lua.lua_tolstring(L, 2)!;
+  if (bytes.length === 0) return invalid(L, h, "namespace prefix must not be empty");
+  const prefix = `${h.prefix}${byteStringFromBytes(bytes)}:`;
+  if (prefix.length >= h.ref.info.maxKeyLength) {
+    return invalid(L, h, `namespace prefix is ${prefix.length} bytes, leaving no room under max_key_length ${h.ref.info.maxKeyLength}`);
+  }
+  pushView(L, h.ref, prefix);
+  return 1;
 };
 
 const release: JSFunction = (L) => {
   const h = checkHandle(L);
-  if (!h.released) {
-    h.released = true;
-    runOf(L).gateway.release(h.info.handle);
+  if (!h.ref.released) {
+    h.ref.released = true;
+    runOf(L).gateway.release(h.ref.info.handle);
   }
   lua.lua_pushboolean(L, true);
   return 1;
 };
 
 const methods: Record<string, JSFunction> = {
-  get: simpleKeyMethod("store.key.get"),
-  set,
-  has: simpleKeyMethod("store.key.has"),
-  delete: simpleKeyMethod("store.key.delete"),
+  get,
+  set: writeMethod("set"),
+  has,
+  delete: del,
+  add: writeMethod("add"),
+  replace: writeMethod("replace"),
+  incr,
+  ttl,
+  expire,
+  get_many: getMany,
+  set_many: setMany,
+  list,
+  entry,
+  put,
+  namespace,
+  info,
   release,
 };
 
-function pushHandle(L: lua_State, info: HandleInfo): number {
+function pushView(L: lua_State, ref: HandleRef, prefix: string): void {
   const data = lua.lua_newuserdata(L, 0) as HandleData;
   data[BRAND] = true;
-  data.info = info;
-  data.released = false;
-  data.runId = runOf(L).runId;
+  data.ref = ref;
+  data.prefix = prefix;
   lauxlib.luaL_setmetatable(L, STORE_META);
-  return 1;
 }
+
+const pushHandle = (L: lua_State, info: HandleInfo): number => {
+  pushView(L, { info, released: false }, "");
+  return 1;
+};
 
 /** `store.get(id)`: policy `store.get`, then a pooled handle. */
 const acquire: JSFunction = (L) => {
   if (lua.lua_type(L, 1) !== lua.LUA_TSTRING) {
-    return failWith(L, ErrorKind.INVALID, `store id must be a string, got ${luaStringToJs(lauxlib.luaL_typename(L, 1))}`);
+    return failWith(L, ErrorKind.INVALID, `store id must be a string, got ${typeName(L, 1)}`);
   }
   const idBytes = lua.lua_tolstring(L, 1)!;
   if (idBytes.length === 0) return failWith(L, ErrorKind.INVALID, "store id must not be empty");
   countOp(L);
-  const id = byteStringFromBytes(idBytes);
-  return answer(L, runOf(L).gateway.acquire(id), pushHandle);
+  return answer(L, runOf(L).gateway.acquire(byteStringFromBytes(idBytes)), pushHandle);
 };
 
 /** Pushes the `store` module table (and registers the handle metatable). */
@@ -222,7 +566,8 @@ export function openStore(L: lua_State): number {
     lua.lua_setfield(L, -2, "__index");
     lua.lua_pushcfunction(L, (L2) => {
       const h = checkHandle(L2);
-      pushJsString(L2, `store ${quoteByteString(h.info.storeId)}${h.released ? " (released)" : ""}`);
+      const ns = h.prefix.length > 0 ? ` namespace ${quoteByteString(h.prefix)}` : "";
+      pushJsString(L2, `store ${quoteByteString(h.ref.info.storeId)}${ns}${h.ref.released ? " (released)" : ""}`);
       return 1;
     });
     lua.lua_setfield(L, -2, "__tostring");
@@ -237,5 +582,3 @@ export function openStore(L: lua_State): number {
   lua.lua_setfield(L, -2, "get");
   return 1;
 }
-
-export { pushError };
