@@ -1,0 +1,233 @@
+/**
+ * `npm run bench`: throughput and memory figures, each a ratio against an anchor measured in
+ * the same run (so the figures mean the same on a slow or busy machine). Never part of
+ * `npm test`. `--json` prints one machine-readable object.
+ */
+import { lua, type lua_State } from "fengari";
+import { ManualClock } from "../src/clock.js";
+import { encodeValue } from "../src/codec/msgpack.js";
+import { createHost, type Host } from "../src/host.js";
+import type { ModuleOpener } from "../src/lua/sandbox.js";
+import { compilePolicies, makeSyntheticPolicies, SYNTHETIC_ACTOR, SYNTHETIC_REQUESTS } from "../src/policy/index.js";
+import type { MemoryStoreConfig } from "../src/registry/types.js";
+import { MemoryStore } from "../src/store/memory.js";
+
+const json = process.argv.includes("--json");
+const quick = process.argv.includes("--quick");
+const log = (line: string): void => {
+  if (!json) console.log(line);
+};
+
+interface Figure {
+  value: number;
+  unit: string;
+  target?: string;
+  meets?: boolean;
+}
+const figures: Record<string, Figure> = {};
+function record(name: string, value: number, unit: string, target?: { op: "<=" | ">="; bound: number }): void {
+  const fig: Figure = { value, unit };
+  if (target) {
+    fig.target = `${target.op} ${target.bound}`;
+    fig.meets = target.op === ">=" ? value >= target.bound : value <= target.bound;
+  }
+  figures[name] = fig;
+  const shown = unit === "ops/s" ? Math.round(value).toLocaleString("en") : value.toFixed(unit === "ratio" ? 3 : 1);
+  log(`  ${name.padEnd(44)} ${shown.padStart(14)} ${unit}${fig.target ? `   (target ${fig.target}: ${fig.meets ? "met" : "MISSED"})` : ""}`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** The bare host function: takes a string and returns it (a Lua string, no conversion). */
+const benchModule: ModuleOpener = (L: lua_State) => {
+  lua.lua_createtable(L, 0, 1);
+  lua.lua_pushcfunction(L, (L2) => {
+    lua.lua_settop(L2, 1);
+    return 1;
+  });
+  lua.lua_setfield(L, -2, "echo");
+  return 1;
+};
+const modules = new Map([["bench", benchModule]]);
+
+const REGISTRY = {
+  version: "1.0",
+  namespace: "bench",
+  entries: [{ name: "kv", kind: "store.memory", max_size: 1_000_000, eviction: "none" }],
+};
+const POLICIES = {
+  version: "1.0",
+  policies: [{ id: "bench", effect: "allow", actions: ["store.get", "store.key.*"], resources: ["bench:*"] }],
+};
+
+async function luaOpsPerSecond(host: Host, body: string, n: number, setup = ""): Promise<number> {
+  const source = `
+    local bench = require("bench")
+    local s = require("store").get("bench:kv")
+    ${setup}
+    local n = ...
+    for i = 1, n do ${body} end`;
+  const times: number[] = [];
+  for (let rep = 0; rep < (quick ? 3 : 7); rep++) {
+    const t0 = performance.now();
+    const r = await host.run(source, { actor: { id: "bench", meta: {} }, args: [n], modules, limits: { maxInstructions: 1e12, timeoutMs: 600_000, maxStoreOps: 1e12 } });
+    const ms = performance.now() - t0;
+    if (!r.ok) throw new Error(`bench script failed: ${r.error?.message}`);
+    times.push(ms);
+  }
+  return n / (median(times) / 1000);
+}
+
+async function luaBenchmarks(): Promise<void> {
+  log("\nLua → host calls (inline, one run of N calls, median of several runs)");
+  const host = createHost({ registry: REGISTRY, policies: POLICIES, sweepTimers: false, isolation: "inline" } as never);
+  const n = quick ? 200_000 : 1_000_000;
+  const prime = `s:set("short", "hello world"); s:set("tbl", { id = 1, name = "alice", active = true, score = 1.5, tags = "x" })`;
+  const echo = await luaOpsPerSecond(host, `local v = echo("hello world")`, n, `local echo = bench.echo; ${prime}`);
+  const get = await luaOpsPerSecond(host, `local v = s:get("short")`, n, prime);
+  const set = await luaOpsPerSecond(host, `s:set("short", "hello world")`, n, prime);
+  const build = await luaOpsPerSecond(host, `local v = { id = 1, name = "alice", active = true, score = 1.5, tags = "x" }`, n, prime);
+  const getTable = await luaOpsPerSecond(host, `local v = s:get("tbl")`, n, prime);
+  record("bare host call echo(s)", echo, "ops/s");
+  record("s:get(short string)", get, "ops/s");
+  record("s:set(short string)", set, "ops/s");
+  record("build 5-field table in Lua", build, "ops/s");
+  record("s:get(5-field table)", getTable, "ops/s");
+  record("get / echo", get / echo, "ratio", { op: ">=", bound: 0.6 });
+  record("set / echo", set / echo, "ratio", { op: ">=", bound: 0.4 });
+  record("get 5-field table / build it in Lua", getTable / build, "ratio", { op: ">=", bound: 0.5 });
+  await host.close();
+}
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) {
+    g();
+    g();
+  }
+}
+
+function memoryConfig(maxSize: number): MemoryStoreConfig {
+  return {
+    id: "bench:mem",
+    namespace: "bench",
+    name: "mem",
+    kind: "store.memory",
+    maxSize,
+    cleanupIntervalMs: 60_000,
+    maxKeyLength: 1024,
+    maxValueSize: 1 << 20,
+    eviction: "none",
+    pool: { max: 64 },
+    source: { file: "<bench>", line: 0, column: 0 },
+  };
+}
+
+function memoryPerEntry(): void {
+  log("\nMemory per stored entry (beyond key and value bytes)");
+  const n = quick ? 50_000 : 200_000;
+  const clock = new ManualClock(0);
+  const store = new MemoryStore(memoryConfig(n), { clock, sweepTimer: false });
+  const sample = encodeValue("v".repeat(30));
+  gc();
+  const before = process.memoryUsage();
+  let payload = 0;
+  for (let i = 0; i < n; i++) {
+    const key = `key:${String(i).padStart(12, "0")}`;
+    const value = new Uint8Array(sample);
+    store.set(key, value, 0);
+    payload += key.length + value.length;
+  }
+  gc();
+  const after = process.memoryUsage();
+  const used = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+  record("overhead per entry (16 B key, 32 B value)", (used - payload) / n, "bytes", { op: "<=", bound: 100 });
+  store.close();
+}
+
+function sweepCost(): void {
+  log("\nExpiry sweep: cost with 1 % versus 100 % of the keys expired");
+  const n = quick ? 100_000 : 1_000_000;
+  const value = encodeValue(1);
+  const measure = (fractionExpired: number): number => {
+    const clock = new ManualClock(0);
+    const store = new MemoryStore(memoryConfig(n), { clock, sweepTimer: false });
+    const expiring = Math.round(n * fractionExpired);
+    for (let i = 0; i < n; i++) store.set(`k${i}`, value, i < expiring ? 1000 : 3_600_000);
+    clock.advance(2000);
+    gc();
+    const t0 = performance.now();
+    const removed = store.sweep();
+    const ms = performance.now() - t0;
+    if (removed !== expiring) throw new Error(`sweep removed ${removed}, expected ${expiring}`);
+    store.close();
+    return ms;
+  };
+  // Warm the sweep path first: the first sweep of a process runs unoptimized code.
+  measure(0.01);
+  measure(1);
+  const one = median([measure(0.01), measure(0.01), measure(0.01)]);
+  const all = median([measure(1), measure(1), measure(1)]);
+  record(`sweep, 1 % of ${n.toLocaleString("en")} expired`, one, "ms");
+  record(`sweep, 100 % of ${n.toLocaleString("en")} expired`, all, "ms");
+  record("sweep 1 % / sweep 100 %", one / all, "ratio", { op: "<=", bound: 0.05 });
+}
+
+function policyCost(): void {
+  log("\nPolicy check: 10 000 policies versus 10 (requests none of the extra policies match)");
+  const perCheck = (n: number): number => {
+    const engine = compilePolicies(makeSyntheticPolicies(n));
+    const bound = engine.bind(SYNTHETIC_ACTOR);
+    const iterations = quick ? 200_000 : 1_000_000;
+    let allowed = 0;
+    const runs: number[] = [];
+    for (let rep = 0; rep < 5; rep++) {
+      const t0 = performance.now();
+      for (let i = 0; i < iterations; i++) {
+        const r = SYNTHETIC_REQUESTS[i % SYNTHETIC_REQUESTS.length]!;
+        if (bound.decide(r.action, r.resource, r.meta).allowed) allowed++;
+      }
+      runs.push(((performance.now() - t0) * 1e6) / iterations);
+    }
+    if (allowed === 0) throw new Error("no request was allowed");
+    return median(runs);
+  };
+  const ten = perCheck(10);
+  const tenK = perCheck(10_000);
+  record("check with 10 policies", ten, "ns");
+  record("check with 10 000 policies", tenK, "ns");
+  record("10 000 / 10", tenK / ten, "ratio", { op: "<=", bound: 1.5 });
+}
+
+async function workerBenchmarks(): Promise<void> {
+  let mod: { benchWorker?: () => Promise<Record<string, number>> };
+  try {
+    // Resolved at run time: the worker benchmark ships with worker isolation.
+    const specifier = "./worker.js";
+    mod = (await import(specifier)) as typeof mod;
+  } catch {
+    return;
+  }
+  if (!mod.benchWorker) return;
+  log("\nWorker isolation versus inline");
+  const r = await mod.benchWorker();
+  for (const [name, value] of Object.entries(r)) {
+    const isRatio = name.includes("/");
+    record(name, value, isRatio ? "ratio" : "ops/s", isRatio ? { op: ">=", bound: 0.25 } : undefined);
+  }
+}
+
+async function main(): Promise<void> {
+  log(`luastore bench — node ${process.version}, ${new Date().toISOString()}${quick ? " (quick)" : ""}`);
+  await luaBenchmarks();
+  memoryPerEntry();
+  sweepCost();
+  policyCost();
+  await workerBenchmarks();
+  if (json) console.log(JSON.stringify({ node: process.version, quick, figures }, null, 2));
+}
+
+await main();
