@@ -108,7 +108,7 @@ export class Host {
     }
     this.#modules = modules;
     for (const config of this.registry.entries) {
-      const store = createStore(config, { clock: this.clock, sweepTimers: options.sweepTimers ?? true });
+      const store = createStore(config, { clock: this.clock, sweepTimers: options.sweepTimers ?? true, baseDir: this.registry.baseDir });
       this.#slots.set(config.id, {
         store,
         pool: new HandlePool(config.id, config.pool.max),

@@ -95,6 +95,20 @@ export function oneOf<const T extends string>(choices: readonly T[]): (raw: unkn
       : refuse(`must be one of ${list}, got ${describeValue(raw)}`);
 }
 
+/** `true` or `false` (YAML booleans; "yes"/"no" strings are refused rather than guessed). */
+export function boolean(): (raw: unknown) => Parsed<boolean> {
+  return (raw) => (typeof raw === "boolean" ? accept(raw) : refuse(`must be true or false, got ${describeValue(raw)}`));
+}
+
+/** A string matching `pattern`; `expected` says what it must be, e.g. "an SQL identifier". */
+export function text(options: { pattern: RegExp; expected: string }): (raw: unknown) => Parsed<string> {
+  return (raw) => {
+    if (typeof raw !== "string") return refuse(`must be ${options.expected}, got ${describeValue(raw)}`);
+    if (!options.pattern.test(raw)) return refuse(`must be ${options.expected}, got ${JSON.stringify(raw)}`);
+    return accept(raw);
+  };
+}
+
 /** Describes a raw value for a message: `a string ("5x")`, `a list`, `null`, `the number 3.5`. */
 export function describeValue(raw: unknown): string {
   if (raw === null) return "null";

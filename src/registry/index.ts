@@ -8,9 +8,13 @@ export type {
   MemoryEntryDocument,
   MemoryStoreConfig,
   PoolConfig,
+  RedisEntryDocument,
+  RedisStoreConfig,
   RegistryConfig,
   RegistryDocument,
   RegistryEntryDocument,
+  SqlEntryDocument,
+  SqlStoreConfig,
   StoreConfig,
   StoreKind,
 } from "./types.js";

@@ -31,8 +31,41 @@ export interface MemoryStoreConfig extends CommonStoreConfig {
   eviction: "none" | "lru";
 }
 
-/** Every store kind the registry accepts. Later kinds (store.sql, store.redis) join this union. */
-export type StoreConfig = MemoryStoreConfig;
+export interface SqlStoreConfig extends CommonStoreConfig {
+  kind: "store.sql";
+  /**
+   * The SQLite database file, relative to the registry file's directory (`RegistryConfig.baseDir`);
+   * `":memory:"` is a private in-memory database (tests). Its directory is created when missing.
+   */
+  path: string;
+  /** The table holding the entries (a second table `<table_name>_meta` holds counters). @default "kv" */
+  tableName: string;
+  /** How long a write waits for another process's transaction before failing as Unavailable. @default 5000 */
+  busyTimeoutMs: number;
+  /** `none`: a new key into a full store fails; `lru`: evict the least recently used (reads become writes). @default "none" */
+  eviction: "none" | "lru";
+}
+
+export interface RedisStoreConfig extends CommonStoreConfig {
+  kind: "store.redis";
+  /** `redis://[user:password@]host:port/db` or `rediss://...`; exactly one of `url` and `urlEnv` is set. */
+  url: string | undefined;
+  /** The name of the environment variable holding the URL, read when the store is created. */
+  urlEnv: string | undefined;
+  /** Prepended to every Redis key of the store: `<keyPrefix>{<store id>}:<key>`. @default "luastore:" */
+  keyPrefix: string;
+  /** How long the first connection may take; calls made meanwhile wait for it. @default 2000 */
+  connectTimeoutMs: number;
+  /** How long one call may take, including waiting for a lost connection to come back. @default 1000 */
+  commandTimeoutMs: number;
+  /** The URL names one node of a Redis Cluster; the client discovers the others. @default false */
+  cluster: boolean;
+  /** Only `none`: LRU eviction would turn every Redis read into a write. @default "none" */
+  eviction: "none";
+}
+
+/** Every store kind the registry accepts. */
+export type StoreConfig = MemoryStoreConfig | SqlStoreConfig | RedisStoreConfig;
 export type StoreKind = StoreConfig["kind"];
 
 export interface RegistryConfig {
@@ -59,8 +92,29 @@ export interface MemoryEntryDocument extends CommonEntryDocument {
   eviction?: "none" | "lru";
 }
 
-/** One entry of a registry document. Later kinds join this union with their own fields. */
-export type RegistryEntryDocument = MemoryEntryDocument;
+export interface SqlEntryDocument extends CommonEntryDocument {
+  kind: "store.sql";
+  path: string;
+  table_name?: string;
+  /** A duration, like cleanup_interval. */
+  busy_timeout?: number | string;
+  eviction?: "none" | "lru";
+}
+
+export interface RedisEntryDocument extends CommonEntryDocument {
+  kind: "store.redis";
+  url?: string;
+  url_env?: string;
+  key_prefix?: string;
+  /** Durations, like cleanup_interval. */
+  connect_timeout?: number | string;
+  command_timeout?: number | string;
+  cluster?: boolean;
+  eviction?: "none";
+}
+
+/** One entry of a registry document. */
+export type RegistryEntryDocument = MemoryEntryDocument | SqlEntryDocument | RedisEntryDocument;
 
 /**
  * One registry document as registry.yaml writes it, for callers that build the registry in code.

@@ -6,7 +6,7 @@
 import type { Problem, SourcePosition } from "../errors.js";
 import type { StoreConfig, StoreKind } from "./types.js";
 import { describeValue, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
-import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, STORE_KINDS, isStoreKind } from "./kinds.js";
+import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, KIND_RULES, STORE_KINDS, isStoreKind, type RuleProblem } from "./kinds.js";
 
 /** Keys and sequence indexes from a document's root to a value, e.g. `["entries", 0, "pool", "max"]`. */
 export type Path = readonly (string | number)[];
@@ -80,6 +80,13 @@ function validateEntry(
   }
   const common = check.fields(COMMON_FIELDS, raw, path);
   const specific = kind === undefined ? {} : check.fields(KIND_FIELDS[kind], raw, path);
+  if (kind !== undefined && state.problems.length === problemsBefore) {
+    // Every field parsed, so `specific` has exactly the properties of the kind's settings.
+    const rule = KIND_RULES[kind] as ((settings: Record<string, unknown>) => RuleProblem[]) | undefined;
+    for (const { key, message } of rule?.(specific) ?? []) {
+      check.fieldProblem(key === undefined ? path : [...path, key], message, "key");
+    }
+  }
 
   if (namespace === undefined || name === undefined) return;
   const id = `${namespace}:${name}`;

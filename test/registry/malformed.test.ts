@@ -23,8 +23,8 @@ const cacheEntry = (...extra: string[]) => [...HEAD, "  - name: cache", "    kin
 const cases: MalformedCase[] = [
   {
     name: "an unknown kind is refused at the kind, naming the known kinds",
-    lines: [...HEAD, "  - name: cache", "    kind: store.sql"],
-    problems: [{ line: 5, column: 11, says: "kind: unknown kind 'store.sql' (known: store.memory)" }],
+    lines: [...HEAD, "  - name: cache", "    kind: store.mongo"],
+    problems: [{ line: 5, column: 11, says: "kind: unknown kind 'store.mongo' (known: store.memory, store.sql, store.redis)" }],
   },
   {
     name: "an unknown entry field is refused at its key, with the field it most likely meant",
@@ -250,7 +250,7 @@ describe("every problem is collected", () => {
       "namespce: app", // 2
       "entries:", // 3
       "  - name: a:b", // 4
-      "    kind: store.sql", // 5
+      "    kind: store.mongo", // 5
       "  - name: c", // 6
       "    kind: store.memory", // 7
       "    max_size: 0", // 8

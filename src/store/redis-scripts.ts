@@ -1,0 +1,344 @@
+/**
+ * The server-side Lua scripts of `store.redis`. Every operation that reads before it writes runs
+ * as one script, so it is atomic in Redis itself, whichever host sends it.
+ *
+ * Every script gets the store's four bookkeeping keys first, then the entry keys it works on:
+ *   KEYS[1] index   sorted set of every stored key, all scores 0 (byte order for `list`, ZCARD for max_size)
+ *   KEYS[2] expiry  sorted set of the keys with a TTL, scored by expiry time (server ms)
+ *   KEYS[3] sizes   hash: key -> its key + value + metadata bytes (for `stats().bytes`)
+ *   KEYS[4] meta    hash: `version` (the store's version counter, never reset), `bytes`
+ *   KEYS[5..]       entry hashes { v = value, ver = version, m = metadata }, with Redis's own TTL
+ * and ARGV[1] is the entry key prefix (`<key_prefix>{<store id>}:`), from which scripts that walk the
+ * index derive entry keys. They share one hash tag, so a Cluster keeps them in one slot.
+ *
+ * Redis expires entry hashes by itself; the index, expiry and sizes structures learn about it
+ * lazily (a script that meets an indexed key without its hash "forgets" it and reports it as
+ * expired) and by the periodic sweep, which walks the expiry set up to now.
+ */
+
+/** Shared helpers, prepended to every script. */
+const PRELUDE = String.raw`
+local INDEX, EXPIRY, SIZES, META = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local PREFIX = ARGV[1]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Drops a key whose hash is gone from the bookkeeping; 1 when it was still indexed (it expired).
+local function forget(member)
+  if redis.call('ZREM', INDEX, member) == 0 then return 0 end
+  redis.call('ZREM', EXPIRY, member)
+  local size = redis.call('HGET', SIZES, member)
+  if size then
+    redis.call('HDEL', SIZES, member)
+    redis.call('HINCRBY', META, 'bytes', -tonumber(size))
+  end
+  return 1
+end
+
+-- Whether the key is stored, and how many expired keys were forgotten on the way (0 or 1).
+local function live(ek, member)
+  if redis.call('EXISTS', ek) == 1 then return true, 0 end
+  return false, forget(member)
+end
+
+local function resize(member, size)
+  local old = redis.call('HGET', SIZES, member)
+  redis.call('HSET', SIZES, member, size)
+  redis.call('HINCRBY', META, 'bytes', size - (tonumber(old) or 0))
+end
+
+local function next_version()
+  return redis.call('HINCRBY', META, 'version', 1)
+end
+
+local function set_ttl(ek, member, ttl, now)
+  if ttl > 0 then
+    redis.call('PEXPIRE', ek, ttl)
+    redis.call('ZADD', EXPIRY, now + ttl, member)
+  else
+    redis.call('PERSIST', ek)
+    redis.call('ZREM', EXPIRY, member)
+  end
+end
+
+-- Writes a whole entry: a new version, the metadata it carries (or none), the TTL (0 = none).
+local function store(ek, member, value, ttl, meta, now)
+  local version = next_version()
+  redis.call('DEL', ek)
+  if meta then
+    redis.call('HSET', ek, 'v', value, 'ver', version, 'm', meta)
+  else
+    redis.call('HSET', ek, 'v', value, 'ver', version)
+  end
+  set_ttl(ek, member, ttl, now)
+  redis.call('ZADD', INDEX, 0, member)
+  resize(member, #member + #value + (meta and #meta or 0))
+end
+
+-- Forgets up to limit keys of the expiry set that are due and gone; returns forgotten, looked at.
+local function reap_due(now, limit)
+  local due = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', now, 'LIMIT', 0, limit)
+  local n = 0
+  for _, member in ipairs(due) do
+    if redis.call('EXISTS', PREFIX .. member) == 0 then n = n + forget(member) end
+  end
+  return n, #due
+end
+
+-- Whether needed new keys fit under max; reclaims expired keys first when they do not (a bounded
+-- number, so that one call never holds Redis for a whole sweep).
+local function make_room(needed, max, now)
+  if redis.call('ZCARD', INDEX) + needed <= max then return true, 0 end
+  local reaped = reap_due(now, needed + 1000)
+  return redis.call('ZCARD', INDEX) + needed <= max, reaped
+end
+`;
+
+/** MessagePack numbers, read and written exactly as src/store/numbers.ts does. */
+const NUMBERS = String.raw`
+local function is_int32(x)
+  return x == math.floor(x) and x >= -2147483648 and x <= 2147483647
+end
+
+local function integral(x)
+  return x, not is_int32(x)
+end
+
+-- The number and whether it is a float, or nil when the bytes are not exactly one number.
+local function decode(s)
+  local n = #s
+  if n == 0 then return nil end
+  local b = string.byte(s, 1)
+  if b < 0x80 then if n == 1 then return b, false end return nil end
+  if b >= 0xe0 then if n == 1 then return b - 256, false end return nil end
+  if b == 0xcc and n == 2 then return string.byte(s, 2), false end
+  if b == 0xcd and n == 3 then return (struct.unpack('>I2', s, 2)), false end
+  if b == 0xce and n == 5 then return integral((struct.unpack('>I4', s, 2))) end
+  if b == 0xcf and n == 9 then
+    return integral(struct.unpack('>I4', s, 2) * 4294967296 + struct.unpack('>I4', s, 6))
+  end
+  if b == 0xd0 and n == 2 then return (struct.unpack('>b', s, 2)), false end
+  if b == 0xd1 and n == 3 then return (struct.unpack('>h', s, 2)), false end
+  if b == 0xd2 and n == 5 then return (struct.unpack('>i4', s, 2)), false end
+  if b == 0xd3 and n == 9 then
+    return integral(struct.unpack('>i4', s, 2) * 4294967296 + struct.unpack('>I4', s, 6))
+  end
+  if b == 0xca and n == 5 then return (struct.unpack('>f', s, 2)), true end
+  if b == 0xcb and n == 9 then return (struct.unpack('>d', s, 2)), true end
+  return nil
+end
+
+-- An int in its smallest form, a float as float64 (what the Lua codec writes).
+local function encode(x, float)
+  if float then return '\203' .. struct.pack('>d', x) end
+  if x >= 0 then
+    if x < 128 then return string.char(x) end
+    if x < 256 then return '\204' .. string.char(x) end
+    if x < 65536 then return '\205' .. struct.pack('>I2', x) end
+    return '\206' .. struct.pack('>I4', x)
+  end
+  if x >= -32 then return string.char(x + 256) end
+  if x >= -128 then return '\208' .. struct.pack('>b', x) end
+  if x >= -32768 then return '\209' .. struct.pack('>h', x) end
+  return '\210' .. struct.pack('>i4', x)
+end
+`;
+
+/** Outcome codes the write scripts return first. */
+export const Outcome = { OK: 0, EXISTS: 1, MISSING: 2, CONFLICT: 3, FULL: 4, NOT_A_NUMBER: 5 } as const;
+
+const BODIES = {
+  /** KEYS +[entry]; ARGV +[member]. The value, or 0 when missing, 1 when it had expired. */
+  luastoreGet: `
+    local v = redis.call('HGET', KEYS[5], 'v')
+    if v then return v end
+    return forget(ARGV[2])
+  `,
+
+  /** KEYS +entries; ARGV +members. Per key: the value, or 0 (missing) / 1 (had expired). */
+  luastoreGetMany: `
+    local out = {}
+    for i = 5, #KEYS do
+      local v = redis.call('HGET', KEYS[i], 'v')
+      if v then out[#out + 1] = v else out[#out + 1] = forget(ARGV[i - 3]) end
+    end
+    return out
+  `,
+
+  /** KEYS +[entry]; ARGV +[member]. { PTTL (-1 none, -2 missing), expired (0/1) }. */
+  luastoreProbe: `
+    local pttl = redis.call('PTTL', KEYS[5])
+    if pttl ~= -2 then return { pttl, 0 } end
+    return { -2, forget(ARGV[2]) }
+  `,
+
+  /** KEYS +[entry]; ARGV +[member]. { value, version, PTTL, metadata? }, or 0 / 1 like luastoreGet. */
+  luastoreEntry: `
+    local e = redis.call('HMGET', KEYS[5], 'v', 'ver', 'm')
+    if not e[1] then return forget(ARGV[2]) end
+    return { e[1], e[2], redis.call('PTTL', KEYS[5]), e[3] }
+  `,
+
+  /**
+   * KEYS +[entry]; ARGV +[member, value, ttl, max_size, mode, if_version, metadata?] with mode one of
+   * set, add, replace, absent (put onlyIfAbsent), version (put ifVersion), put. { outcome, expired }.
+   */
+  luastoreWrite: `
+    local ek, member, mode = KEYS[5], ARGV[2], ARGV[6]
+    local alive, expired = live(ek, member)
+    if alive and (mode == 'add' or mode == 'absent') then return { ${Outcome.EXISTS}, expired } end
+    if not alive and (mode == 'replace' or mode == 'version') then return { ${Outcome.MISSING}, expired } end
+    if mode == 'version' and redis.call('HGET', ek, 'ver') ~= ARGV[7] then return { ${Outcome.CONFLICT}, expired } end
+    local now = now_ms()
+    if not alive then
+      local fits, reaped = make_room(1, tonumber(ARGV[5]), now)
+      expired = expired + reaped
+      if not fits then return { ${Outcome.FULL}, expired } end
+    end
+    store(ek, member, ARGV[3], tonumber(ARGV[4]), ARGV[8], now)
+    return { ${Outcome.OK}, expired }
+  `,
+
+  /**
+   * KEYS +[entry]; ARGV +[member, by (float64 bytes), by is float, init (float64), init is float,
+   * init_ttl, max_size]. { outcome, new value bytes, expired }.
+   */
+  luastoreIncr: `
+    local ek, member = KEYS[5], ARGV[2]
+    local stored = redis.call('HGET', ek, 'v')
+    local expired = 0
+    local current, float
+    if stored then
+      current, float = decode(stored)
+      if current == nil then return { ${Outcome.NOT_A_NUMBER}, '', 0 } end
+    else
+      expired = forget(member)
+      current, float = struct.unpack('>d', ARGV[5]), ARGV[6] == '1'
+    end
+    local by = struct.unpack('>d', ARGV[3])
+    local sum = current + by
+    local bytes = encode(sum, float or ARGV[4] == '1' or not is_int32(sum))
+    if stored then
+      -- An existing key keeps its TTL; the write drops the metadata and bumps the version.
+      redis.call('HSET', ek, 'v', bytes, 'ver', next_version())
+      redis.call('HDEL', ek, 'm')
+      resize(member, #member + #bytes)
+    else
+      local now = now_ms()
+      local fits, reaped = make_room(1, tonumber(ARGV[8]), now)
+      expired = expired + reaped
+      if not fits then return { ${Outcome.FULL}, '', expired } end
+      store(ek, member, bytes, tonumber(ARGV[7]), nil, now)
+    end
+    return { ${Outcome.OK}, bytes, expired }
+  `,
+
+  /**
+   * KEYS +entries (distinct); ARGV +[ttl, max_size, members..., values...].
+   * { outcome, new keys, expired }: all written, or none when the new keys do not fit.
+   */
+  luastoreSetMany: `
+    local n = #KEYS - 4
+    local ttl, max = tonumber(ARGV[2]), tonumber(ARGV[3])
+    local expired, new = 0, 0
+    for i = 1, n do
+      local alive, e = live(KEYS[4 + i], ARGV[3 + i])
+      expired = expired + e
+      if not alive then new = new + 1 end
+    end
+    local now = now_ms()
+    if new > 0 then
+      local fits, reaped = make_room(new, max, now)
+      expired = expired + reaped
+      if not fits then return { ${Outcome.FULL}, new, expired } end
+    end
+    for i = 1, n do store(KEYS[4 + i], ARGV[3 + i], ARGV[3 + n + i], ttl, nil, now) end
+    return { ${Outcome.OK}, new, expired }
+  `,
+
+  /** KEYS +[entry]; ARGV +[member, ttl]. { changed (0/1), expired }. Keeps value and metadata. */
+  luastoreExpire: `
+    local ek, member = KEYS[5], ARGV[2]
+    local alive, expired = live(ek, member)
+    if not alive then return { 0, expired } end
+    redis.call('HSET', ek, 'ver', next_version())
+    set_ttl(ek, member, tonumber(ARGV[3]), now_ms())
+    return { 1, 0 }
+  `,
+
+  /** KEYS +[entry]; ARGV +[member]. { deleted (0/1), expired }. */
+  luastoreDelete: `
+    if redis.call('DEL', KEYS[5]) == 1 then
+      forget(ARGV[2])
+      return { 1, 0 }
+    end
+    return { 0, forget(ARGV[2]) }
+  `,
+
+  /**
+   * ARGV +[start, stop, limit, max_expired]: start and stop are ZRANGEBYLEX bounds. Walks the index
+   * in byte order from start, forgetting expired keys on the way, until limit live keys plus one more
+   * (to tell hasMore), or max_expired expired keys, or the end.
+   * { has_more, last key looked at, expired, key1, metadata1 or 0, key2, ... }.
+   */
+  luastoreList: `
+    local start, stop = ARGV[2], ARGV[3]
+    local limit, max_expired = tonumber(ARGV[4]), tonumber(ARGV[5])
+    local out = { 0, '', 0 }
+    local found, expired, last, done = 0, 0, nil, false
+    while not done do
+      local members = redis.call('ZRANGEBYLEX', INDEX, start, stop, 'LIMIT', 0, limit + 1)
+      for _, member in ipairs(members) do
+        local ek = PREFIX .. member
+        if redis.call('EXISTS', ek) == 0 then
+          if expired == max_expired then out[1] = 1; done = true; break end
+          forget(member)
+          expired = expired + 1
+          last = member
+        else
+          if found == limit then out[1] = 1; done = true; break end
+          found = found + 1
+          out[#out + 1] = member
+          out[#out + 1] = redis.call('HGET', ek, 'm') or 0
+          last = member
+        end
+      end
+      if #members < limit + 1 then break end
+      start = '(' .. members[#members]
+    end
+    if last then out[2] = last end
+    out[3] = expired
+    return out
+  `,
+
+  /** ARGV +[limit]. { forgotten, looked at }: one batch of the periodic sweep. */
+  luastoreSweep: `
+    local forgotten, looked = reap_due(now_ms(), tonumber(ARGV[2]))
+    return { forgotten, looked }
+  `,
+
+  /** ARGV +[limit]. Deletes up to limit keys; returns how many (the caller repeats until 0). */
+  luastoreClear: `
+    local members = redis.call('ZRANGE', INDEX, 0, tonumber(ARGV[2]) - 1)
+    for _, member in ipairs(members) do
+      redis.call('DEL', PREFIX .. member)
+      forget(member)
+    end
+    return #members
+  `,
+
+  /** { keys held (expired ones not yet forgotten included), bytes }. */
+  luastoreTotals: `
+    return { redis.call('ZCARD', INDEX), tonumber(redis.call('HGET', META, 'bytes') or '0') }
+  `,
+} as const;
+
+export type ScriptName = keyof typeof BODIES;
+
+/** The full source of each script: the shared helpers and its body. */
+export const SCRIPTS: Readonly<Record<ScriptName, string>> = Object.fromEntries(
+  Object.entries(BODIES).map(([name, body]) => [name, `${PRELUDE}${name === "luastoreIncr" ? NUMBERS : ""}${body}`]),
+) as Record<ScriptName, string>;

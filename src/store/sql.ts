@@ -1,0 +1,794 @@
+/**
+ * `store.sql`: entries in one SQLite table (better-sqlite3, synchronous), durable and shareable by
+ * several processes that open the same file.
+ *
+ * Schema (`kv` stands for `table_name`):
+ * - `kv(key BLOB PRIMARY KEY, value BLOB, version INTEGER, expires_at INTEGER, metadata BLOB, used
+ *   INTEGER) WITHOUT ROWID`: keys are the key bytes, so the primary key orders them as `list` needs
+ *   (BLOBs compare with memcmp). `expires_at` is clock milliseconds, 0 = never.
+ * - `kv_expires_at`, a partial index on `expires_at > 0`: a sweep touches only rows that expire.
+ * - `kv_meta`, one row: the version counter and the row count and byte total, the last two kept by
+ *   triggers so that they stay right whichever process (or statement) changes the table.
+ * - `kv_used`, an index on the recency column, only with `eviction: lru`.
+ *
+ * Durability and sharing: WAL journal with `synchronous = FULL`, so a call returns only after its
+ * transaction is committed and synced (it survives a process kill and a power cut). Every call that
+ * reads before it writes runs in one `BEGIN IMMEDIATE` transaction, so `add`, `incr`, `put` with a
+ * version, `setMany` and the max_size check stay atomic across processes; a process that finds the
+ * database locked waits up to `busy_timeout`, then fails as Unavailable (retryable). Versions come
+ * from the counter in `kv_meta`, bumped inside the writing transaction, so they are unique across
+ * processes and never reused. Counters (hits, misses, ...) are this process's own.
+ *
+ * With `eviction: lru` every read of a value is a write (it records recency from the same counter),
+ * which costs a synced commit: choose lru for caches, not for read-heavy data.
+ */
+import { Buffer } from "node:buffer";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import type { Clock } from "../clock.js";
+import { ErrorKind, StoreError } from "../errors.js";
+import type { SqlStoreConfig } from "../registry/types.js";
+import { incrementBytes } from "./numbers.js";
+import { prefixEnd } from "./prefix-range.js";
+import type {
+  EntryRecord,
+  ListedKey,
+  ListOptions,
+  ListPage,
+  LuaNumber,
+  PutOptions,
+  PutOutcome,
+  Store,
+  StoreInfo,
+  StoreStats,
+} from "./store.js";
+
+/** Largest `list` page. */
+const MAX_LIMIT = 1000;
+/** Expired keys a `list` page may step over before it stops early with a cursor (as in memory). */
+const MAX_EXPIRED_PER_PAGE = 1000;
+/** Expired rows one sweep transaction deletes: other processes get the lock between batches. */
+const SWEEP_BATCH = 1000;
+/** The layout this code reads and writes, kept in the meta row. */
+const SCHEMA_VERSION = 1;
+
+export interface SqlStoreOptions {
+  clock: Clock;
+  /** Start the periodic sweep timer. @default true */
+  sweepTimer?: boolean;
+  /** Directory a relative `path` resolves against (the registry file's). @default process.cwd() */
+  baseDir?: string;
+}
+
+/** A row as the value statements return it (raw mode): value, expires_at. */
+type ValueRow = [Buffer, number];
+/** value, version, expires_at, metadata. */
+type EntryRow = [Buffer, number, number, Buffer | null];
+/** key, expires_at, metadata. */
+type ListRow = [Buffer, number, Buffer | null];
+/** expires_at, version. */
+type StateRow = [number, number];
+
+/** Why a write could not happen, decided inside its transaction and thrown after it ended. */
+const FULL = Symbol("full");
+
+export class SqlStore implements Store {
+  readonly id: string;
+  readonly kind = "store.sql" as const;
+  readonly config: SqlStoreConfig;
+  /** The database file, absolute, or ":memory:". */
+  readonly file: string;
+  readonly #clock: Clock;
+  readonly #db: Database.Database;
+  readonly #lru: boolean;
+  readonly #maxSize: number;
+  #timer: NodeJS.Timeout | undefined;
+  #hits = 0;
+  #misses = 0;
+  #sets = 0;
+  #deletes = 0;
+  #expired = 0;
+  #evicted = 0;
+  /** Counted inside a transaction, added to the counters only when it commits. */
+  #pendingExpired = 0;
+  #pendingEvicted = 0;
+
+  readonly #sql: ReturnType<typeof prepareStatements>;
+  readonly #tx: ReturnType<SqlStore["makeTransactions"]>;
+
+  constructor(config: SqlStoreConfig, options: SqlStoreOptions) {
+    this.id = config.id;
+    this.config = config;
+    this.#clock = options.clock;
+    this.#lru = config.eviction === "lru";
+    this.#maxSize = config.maxSize;
+    this.file = config.path === ":memory:" ? ":memory:" : resolve(options.baseDir ?? process.cwd(), config.path);
+    try {
+      if (this.file !== ":memory:") mkdirSync(dirname(this.file), { recursive: true });
+      this.#db = new Database(this.file, { timeout: config.busyTimeoutMs });
+    } catch (error) {
+      throw this.#openError(error);
+    }
+    try {
+      // WAL lets readers go on while one process writes; FULL syncs the WAL on every commit, so an
+      // acknowledged write survives a power cut, not only a crash (NORMAL would risk the last commits).
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma("synchronous = FULL");
+      createSchema(this.#db, config.tableName, this.#lru);
+      this.#sql = prepareStatements(this.#db, config.tableName);
+    } catch (error) {
+      this.#db.close();
+      throw this.#openError(error);
+    }
+    this.#tx = this.makeTransactions();
+    if (options.sweepTimer ?? true) {
+      this.#timer = setInterval(() => {
+        try {
+          this.sweep();
+        } catch {
+          // A busy database: the next tick tries again, and reads hide expired keys meanwhile.
+        }
+      }, config.cleanupIntervalMs);
+      // The timer must not keep a CLI process alive.
+      this.#timer.unref();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+  // -------------------------------------------------------------------------------------------
+
+  get(key: string): Uint8Array | undefined {
+    try {
+      const k = Buffer.from(key, "latin1");
+      const value = this.#lru ? this.#commit(this.#tx.readTouch, k) : this.#readValue(k);
+      if (value === undefined) this.#misses++;
+      else this.#hits++;
+      return value;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  getMany(keys: readonly string[]): (Uint8Array | undefined)[] {
+    if (keys.length === 0) return [];
+    try {
+      const values = this.#lru ? this.#commit(this.#tx.getMany, keys) : this.#readMany(keys);
+      for (const value of values) {
+        if (value === undefined) this.#misses++;
+        else this.#hits++;
+      }
+      return values;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  has(key: string): boolean {
+    try {
+      return this.#liveExpiry(Buffer.from(key, "latin1")) !== undefined;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  ttl(key: string): number | undefined {
+    try {
+      const expiresAt = this.#liveExpiry(Buffer.from(key, "latin1"));
+      if (expiresAt === undefined) return undefined;
+      if (expiresAt === 0) return 0;
+      // Clock time may be fractional; a live key always has at least 1 ms left.
+      return Math.ceil(expiresAt - this.#clock.now());
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  entry(key: string): EntryRecord | undefined {
+    try {
+      const k = Buffer.from(key, "latin1");
+      // Only with lru does a read write (its recency); otherwise one statement, no write lock.
+      const row = this.#lru ? this.#commit(this.#tx.entry, k) : this.#readEntry(k);
+      if (row === undefined) {
+        this.#misses++;
+        return undefined;
+      }
+      this.#hits++;
+      const [value, version, expiresAt, metadata] = row;
+      const record: EntryRecord = { value, version: formatVersion(version), expiresAt };
+      if (metadata !== null) record.metadata = metadata;
+      return record;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  list(options: ListOptions): ListPage {
+    const { prefix, after, limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
+    }
+    try {
+      const prefixBytes = Buffer.from(prefix, "latin1");
+      const end = prefixEnd(prefixBytes);
+      const afterApplies = after !== undefined && after >= prefix;
+      const start = afterApplies ? Buffer.from(after, "latin1") : prefixBytes;
+      const statement = this.#sql.list[afterApplies ? 1 : 0][end === undefined ? 0 : 1];
+      const now = this.#clock.now();
+      const keys: ListedKey[] = [];
+      const expired: Buffer[] = [];
+      let lastVisited: Buffer | undefined;
+      let hasMore = false;
+      // One read statement walks the primary key; it stops as soon as the page is decided.
+      const rows = (end === undefined ? statement.iterate(start) : statement.iterate(start, end)) as IterableIterator<ListRow>;
+      for (const [key, expiresAt, metadata] of rows) {
+        if (expiresAt !== 0 && expiresAt <= now) {
+          if (expired.length === MAX_EXPIRED_PER_PAGE) {
+            hasMore = true;
+            break;
+          }
+          expired.push(key);
+          lastVisited = key;
+          continue;
+        }
+        if (keys.length === limit) {
+          hasMore = true;
+          break;
+        }
+        const text = key.toString("latin1");
+        keys.push(metadata === null ? { key: text } : { key: text, metadata });
+        lastVisited = key;
+      }
+      if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now);
+      return hasMore ? { keys, cursor: lastVisited!.toString("latin1"), hasMore } : { keys, hasMore };
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  info(): StoreInfo {
+    return { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+  }
+
+  size(): number {
+    this.sweep();
+    try {
+      return this.#sql.count.get() as number;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  stats(): StoreStats {
+    try {
+      const [size, bytes] = this.#sql.totals.get() as [number, number];
+      return {
+        hits: this.#hits,
+        misses: this.#misses,
+        sets: this.#sets,
+        deletes: this.#deletes,
+        expired: this.#expired,
+        evicted: this.#evicted,
+        size,
+        bytes,
+      };
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+  // -------------------------------------------------------------------------------------------
+
+  set(key: string, value: Uint8Array, ttlMs: number): void {
+    this.#write("set", key, value, ttlMs);
+  }
+
+  add(key: string, value: Uint8Array, ttlMs: number): boolean {
+    return this.#write("add", key, value, ttlMs);
+  }
+
+  replace(key: string, value: Uint8Array, ttlMs: number): boolean {
+    return this.#write("replace", key, value, ttlMs);
+  }
+
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array {
+    try {
+      const bytes = this.#commit(this.#tx.incr, key, by, init, initTtlMs);
+      if (bytes === FULL) throw this.#full("a new key");
+      this.#sets++;
+      return bytes;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  put(key: string, value: Uint8Array, options: PutOptions): PutOutcome {
+    if (options.onlyIfAbsent && options.ifVersion !== undefined) {
+      throw new StoreError(ErrorKind.INVALID, "put: onlyIfAbsent and ifVersion cannot be combined");
+    }
+    try {
+      const outcome = this.#commit(this.#tx.put, Buffer.from(key, "latin1"), value, options);
+      if (outcome === FULL) throw this.#full("a new key");
+      if (outcome === "ok") this.#sets++;
+      return outcome;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): void {
+    // The last value of a repeated key wins; Map keeps first-insertion order, which is fine.
+    const batch = new Map<string, Uint8Array>();
+    for (const [key, value] of entries) batch.set(key, value);
+    if (batch.size > this.#maxSize) {
+      throw new StoreError(
+        ErrorKind.INVALID,
+        `store ${this.id}: a batch of ${batch.size} keys can never fit (max_size ${this.#maxSize})`,
+      );
+    }
+    if (batch.size === 0) return;
+    try {
+      const newKeys = this.#commit(this.#tx.setMany, batch, this.#expiresAt(ttlMs));
+      if (newKeys !== undefined) throw this.#full(`${newKeys} new keys`);
+      this.#sets += entries.length;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  expire(key: string, ttlMs: number): boolean {
+    try {
+      return this.#commit(this.#tx.expire, Buffer.from(key, "latin1"), this.#expiresAt(ttlMs));
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  delete(key: string): boolean {
+    try {
+      const k = Buffer.from(key, "latin1");
+      const now = this.#clock.now();
+      if (this.#sql.deleteLive.run(k, now).changes > 0) {
+        this.#deletes++;
+        return true;
+      }
+      this.#reap(k, now);
+      return false;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  clear(): void {
+    try {
+      this.#sql.clear.run();
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  sweep(): number {
+    try {
+      const now = this.#clock.now();
+      let total = 0;
+      for (;;) {
+        // Each batch is its own transaction, so a large sweep never holds the lock for long.
+        const n = this.#sql.sweepBatch.run(now, SWEEP_BATCH).changes;
+        total += n;
+        if (n < SWEEP_BATCH) break;
+      }
+      this.#expired += total;
+      return total;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#db.open) this.#db.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Transactions: each runs as BEGIN IMMEDIATE ... COMMIT through #commit
+  // -------------------------------------------------------------------------------------------
+
+  /** The multi-statement operations, as better-sqlite3 transaction functions. */
+  private makeTransactions() {
+    const db = this.#db;
+    const sql = this.#sql;
+    const clock = this.#clock;
+
+    /** The live row's expiry and version, deleting the row first when it has expired. */
+    const liveState = (k: Buffer, now: number): StateRow | undefined => {
+      const row = sql.state.get(k) as StateRow | undefined;
+      if (row === undefined) return undefined;
+      if (row[0] !== 0 && row[0] <= now) {
+        this.#pendingExpired += sql.deleteKey.run(k).changes;
+        return undefined;
+      }
+      return row;
+    };
+
+    const nextVersion = (): number => sql.nextVersion.get() as number;
+
+    /** Frees `needed` slots for new keys (none of `keep`): expired rows first, then LRU, else false. */
+    const makeRoom = (now: number, needed: number, keep?: ReadonlyMap<string, unknown>): boolean => {
+      let excess = (sql.count.get() as number) + needed - this.#maxSize;
+      if (excess <= 0) return true;
+      this.#pendingExpired += sql.sweepAll.run(now).changes;
+      excess = (sql.count.get() as number) + needed - this.#maxSize;
+      if (excess <= 0) return true;
+      if (!this.#lru) return false;
+      const candidates = sql.oldest.all(excess + (keep?.size ?? 0)) as Buffer[];
+      for (const victim of candidates) {
+        if (excess === 0) break;
+        if (keep?.has(victim.toString("latin1"))) continue;
+        sql.deleteKey.run(victim);
+        this.#pendingEvicted++;
+        excess--;
+      }
+      return true;
+    };
+
+    /** Writes a row with a fresh version, which also becomes its recency. */
+    const store = (k: Buffer, value: Uint8Array, expiresAt: number, metadata: Uint8Array | null): void => {
+      const version = nextVersion();
+      sql.upsert.run(k, value, version, expiresAt, metadata, version);
+    };
+
+    const write = db.transaction(
+      (mode: "set" | "add" | "replace", k: Buffer, value: Uint8Array, ttlMs: number): boolean | typeof FULL => {
+        const now = clock.now();
+        const live = liveState(k, now) !== undefined;
+        if (mode === "add" && live) return false;
+        if (mode === "replace" && !live) return false;
+        if (!live && !makeRoom(now, 1)) return FULL;
+        store(k, value, ttlMs > 0 ? now + ttlMs : 0, null);
+        return true;
+      },
+    );
+
+    const incr = db.transaction(
+      (key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array | typeof FULL => {
+        const k = Buffer.from(key, "latin1");
+        const now = clock.now();
+        let row = sql.value.get(k) as ValueRow | undefined;
+        if (row !== undefined && row[1] !== 0 && row[1] <= now) {
+          this.#pendingExpired += sql.deleteKey.run(k).changes;
+          row = undefined;
+        }
+        const bytes = incrementBytes(key, row?.[0], by, init);
+        if (row === undefined && !makeRoom(now, 1)) return FULL;
+        store(k, bytes, row !== undefined ? row[1] : initTtlMs > 0 ? now + initTtlMs : 0, null);
+        return bytes;
+      },
+    );
+
+    const put = db.transaction((k: Buffer, value: Uint8Array, options: PutOptions): PutOutcome | typeof FULL => {
+      const now = clock.now();
+      const state = liveState(k, now);
+      if (options.onlyIfAbsent && state !== undefined) return "exists";
+      if (options.ifVersion !== undefined) {
+        if (state === undefined) return "missing";
+        if (formatVersion(state[1]) !== options.ifVersion) return "conflict";
+      }
+      if (state === undefined && !makeRoom(now, 1)) return FULL;
+      store(k, value, options.ttlMs > 0 ? now + options.ttlMs : 0, options.metadata ?? null);
+      return "ok";
+    });
+
+    /** Returns undefined when written, else how many new keys did not fit. */
+    const setMany = db.transaction((batch: ReadonlyMap<string, Uint8Array>, expiresAt: number): number | undefined => {
+      const now = clock.now();
+      const keys: Buffer[] = [];
+      let newKeys = 0;
+      for (const key of batch.keys()) {
+        const k = Buffer.from(key, "latin1");
+        keys.push(k);
+        if (liveState(k, now) === undefined) newKeys++;
+      }
+      if (newKeys > 0 && !makeRoom(now, newKeys, batch)) return newKeys;
+      let i = 0;
+      for (const value of batch.values()) store(keys[i++]!, value, expiresAt, null);
+      return undefined;
+    });
+
+    const expire = db.transaction((k: Buffer, expiresAt: number): boolean => {
+      if (liveState(k, clock.now()) === undefined) return false;
+      sql.setExpiry.run(expiresAt, nextVersion(), k);
+      return true;
+    });
+
+    /** A value read that also records recency (eviction lru). */
+    const readTouch = db.transaction((k: Buffer): Buffer | undefined => {
+      const row = sql.value.get(k) as ValueRow | undefined;
+      if (row === undefined) return undefined;
+      if (row[1] !== 0 && row[1] <= clock.now()) {
+        this.#pendingExpired += sql.deleteKey.run(k).changes;
+        return undefined;
+      }
+      sql.touch.run(nextVersion(), k);
+      return row[0];
+    });
+
+    /** entry with lru: records the key's recency. */
+    const entry = db.transaction((k: Buffer): EntryRow | undefined => {
+      const row = sql.entry.get(k) as EntryRow | undefined;
+      if (row === undefined) return undefined;
+      if (row[2] !== 0 && row[2] <= clock.now()) {
+        this.#pendingExpired += sql.deleteKey.run(k).changes;
+        return undefined;
+      }
+      sql.touch.run(nextVersion(), k);
+      return row;
+    });
+
+    /** getMany with lru: every value read records its recency. */
+    const getMany = db.transaction((keys: readonly string[]): (Uint8Array | undefined)[] => {
+      const now = clock.now();
+      const values = new Array<Uint8Array | undefined>(keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        const k = Buffer.from(keys[i]!, "latin1");
+        const row = sql.value.get(k) as ValueRow | undefined;
+        if (row !== undefined && row[1] !== 0 && row[1] <= now) {
+          this.#pendingExpired += sql.deleteKey.run(k).changes;
+        } else if (row !== undefined) {
+          values[i] = row[0];
+          sql.touch.run(nextVersion(), k);
+        }
+      }
+      return values;
+    });
+
+    /** Values from one snapshot; collects the expired keys it meets for the caller to reap. */
+    const readMany = db.transaction((keys: readonly string[], now: number, expired: Buffer[]): (Uint8Array | undefined)[] => {
+      const values = new Array<Uint8Array | undefined>(keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        const k = Buffer.from(keys[i]!, "latin1");
+        const row = sql.value.get(k) as ValueRow | undefined;
+        if (row === undefined) continue;
+        if (row[1] !== 0 && row[1] <= now) expired.push(k);
+        else values[i] = row[0];
+      }
+      return values;
+    });
+
+    /** Lazy expiry of many keys in one commit (a list page that stepped over expired keys). */
+    const reapMany = db.transaction((keys: readonly Buffer[], now: number): void => {
+      for (const k of keys) this.#pendingExpired += sql.deleteExpired.run(k, now).changes;
+    });
+
+    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany };
+  }
+
+  /** Runs a transaction function as BEGIN IMMEDIATE; the counters it touched count only if it commits. */
+  #commit<A extends unknown[], R>(transaction: Database.Transaction<(...args: A) => R>, ...args: A): R {
+    this.#pendingExpired = 0;
+    this.#pendingEvicted = 0;
+    const result = transaction.immediate(...args);
+    this.#expired += this.#pendingExpired;
+    this.#evicted += this.#pendingEvicted;
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------
+
+  #write(mode: "set" | "add" | "replace", key: string, value: Uint8Array, ttlMs: number): boolean {
+    try {
+      const written = this.#commit(this.#tx.write, mode, Buffer.from(key, "latin1"), value, ttlMs);
+      if (written === FULL) throw this.#full("a new key");
+      if (written) this.#sets++;
+      return written;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  /** The value of a live key, in one statement; an expired row is deleted on the way. */
+  #readValue(k: Buffer): Buffer | undefined {
+    const row = this.#sql.value.get(k) as ValueRow | undefined;
+    if (row === undefined) return undefined;
+    const now = this.#clock.now();
+    if (row[1] !== 0 && row[1] <= now) {
+      this.#reap(k, now);
+      return undefined;
+    }
+    return row[0];
+  }
+
+  /** The whole row of a live key, in one statement; an expired row is deleted on the way. */
+  #readEntry(k: Buffer): EntryRow | undefined {
+    const row = this.#sql.entry.get(k) as EntryRow | undefined;
+    if (row === undefined) return undefined;
+    const now = this.#clock.now();
+    if (row[2] !== 0 && row[2] <= now) {
+      this.#reap(k, now);
+      return undefined;
+    }
+    return row;
+  }
+
+  /**
+   * Values of many keys from one snapshot (a read transaction, which takes no write lock); expired
+   * rows met on the way are deleted afterwards, in one write transaction.
+   */
+  #readMany(keys: readonly string[]): (Uint8Array | undefined)[] {
+    const now = this.#clock.now();
+    const expired: Buffer[] = [];
+    const values = this.#tx.readMany.deferred(keys, now, expired);
+    if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now);
+    return values;
+  }
+
+  /** The expiry of a live key (0 = never), or undefined; an expired row is deleted on the way. */
+  #liveExpiry(k: Buffer): number | undefined {
+    const expiresAt = this.#sql.expiry.get(k) as number | undefined;
+    if (expiresAt === undefined) return undefined;
+    const now = this.#clock.now();
+    if (expiresAt !== 0 && expiresAt <= now) {
+      this.#reap(k, now);
+      return undefined;
+    }
+    return expiresAt;
+  }
+
+  /**
+   * Deletes the row of `k` if it is still expired at `now`: lazy expiry. The condition makes it safe
+   * against another process that rewrote the key in between.
+   */
+  #reap(k: Buffer, now: number): void {
+    this.#expired += this.#sql.deleteExpired.run(k, now).changes;
+  }
+
+  #expiresAt(ttlMs: number): number {
+    return ttlMs > 0 ? this.#clock.now() + ttlMs : 0;
+  }
+
+  #full(what: string): StoreError {
+    return new StoreError(
+      ErrorKind.UNAVAILABLE,
+      `store ${this.id} is full (max_size ${this.#maxSize}); cannot add ${what}`,
+      { retryable: true },
+    );
+  }
+
+  #openError(error: unknown): StoreError {
+    return new StoreError(
+      ErrorKind.UNAVAILABLE,
+      `store ${this.id}: cannot open SQLite database ${this.file}: ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+
+  /** SQLite failures as StoreErrors: a locked or failing database is Unavailable and retryable. */
+  #storeError(error: unknown): unknown {
+    if (error instanceof StoreError) return error;
+    const code = error instanceof Database.SqliteError ? error.code : "";
+    if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR)/.test(code)) {
+      return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id}: ${messageOf(error)} (${code})`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+    if (!this.#db.open) {
+      return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`, { cause: error });
+    }
+    return new StoreError(ErrorKind.INTERNAL, `store ${this.id}: ${messageOf(error)}${code ? ` (${code})` : ""}`, {
+      cause: error,
+    });
+  }
+}
+
+/** SQL identifiers, quoted (the registry allows only letters, digits and '_' in table_name). */
+function names(table: string) {
+  const q = (name: string) => `"${name}"`;
+  return {
+    table: q(table),
+    meta: q(`${table}_meta`),
+    expiresIndex: q(`${table}_expires_at`),
+    usedIndex: q(`${table}_used`),
+    onInsert: q(`${table}_count_insert`),
+    onDelete: q(`${table}_count_delete`),
+    onUpdate: q(`${table}_count_update`),
+  };
+}
+
+function createSchema(db: Database.Database, tableName: string, lru: boolean): void {
+  const n = names(tableName);
+  const size = (row: "NEW" | "OLD") =>
+    `(length(${row}.key) + length(${row}.value) + coalesce(length(${row}.metadata), 0))`;
+  // IMMEDIATE: two processes opening a new file at once must not both create it.
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS ${n.table} (
+        key BLOB PRIMARY KEY NOT NULL,
+        value BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL DEFAULT 0,
+        metadata BLOB,
+        used INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${n.expiresIndex} ON ${n.table} (expires_at) WHERE expires_at > 0;
+      CREATE TABLE IF NOT EXISTS ${n.meta} (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        schema INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+      );
+      INSERT OR IGNORE INTO ${n.meta} (id, schema, version, count, bytes) VALUES (1, ${SCHEMA_VERSION}, 0, 0, 0);
+      CREATE TRIGGER IF NOT EXISTS ${n.onInsert} AFTER INSERT ON ${n.table} BEGIN
+        UPDATE ${n.meta} SET count = count + 1, bytes = bytes + ${size("NEW")} WHERE id = 1;
+      END;
+      CREATE TRIGGER IF NOT EXISTS ${n.onDelete} AFTER DELETE ON ${n.table} BEGIN
+        UPDATE ${n.meta} SET count = count - 1, bytes = bytes - ${size("OLD")} WHERE id = 1;
+      END;
+      CREATE TRIGGER IF NOT EXISTS ${n.onUpdate} AFTER UPDATE OF value, metadata ON ${n.table} BEGIN
+        UPDATE ${n.meta} SET bytes = bytes + ${size("NEW")} - ${size("OLD")} WHERE id = 1;
+      END;
+    `);
+    if (lru) db.exec(`CREATE INDEX IF NOT EXISTS ${n.usedIndex} ON ${n.table} (used)`);
+    const schema = db.prepare(`SELECT schema FROM ${n.meta} WHERE id = 1`).pluck().get();
+    if (schema !== SCHEMA_VERSION) {
+      throw new Error(`table ${n.table} has layout ${String(schema)}, this version reads layout ${SCHEMA_VERSION}`);
+    }
+  }).immediate();
+}
+
+function prepareStatements(db: Database.Database, tableName: string) {
+  const { table, meta } = names(tableName);
+  const listStatement = (lower: ">=" | ">", upper: boolean) =>
+    db
+      .prepare(
+        `SELECT key, expires_at, metadata FROM ${table} WHERE key ${lower} ?${upper ? " AND key < ?" : ""} ORDER BY key`,
+      )
+      .raw();
+  const live = "(expires_at = 0 OR expires_at > ?)";
+  const expired = "expires_at > 0 AND expires_at <= ?";
+  return {
+    value: db.prepare(`SELECT value, expires_at FROM ${table} WHERE key = ?`).raw(),
+    entry: db.prepare(`SELECT value, version, expires_at, metadata FROM ${table} WHERE key = ?`).raw(),
+    expiry: db.prepare(`SELECT expires_at FROM ${table} WHERE key = ?`).pluck(),
+    state: db.prepare(`SELECT expires_at, version FROM ${table} WHERE key = ?`).raw(),
+    upsert: db.prepare(
+      `INSERT INTO ${table} (key, value, version, expires_at, metadata, used) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
+         expires_at = excluded.expires_at, metadata = excluded.metadata, used = excluded.used`,
+    ),
+    setExpiry: db.prepare(`UPDATE ${table} SET expires_at = ?, version = ? WHERE key = ?`),
+    touch: db.prepare(`UPDATE ${table} SET used = ? WHERE key = ?`),
+    nextVersion: db.prepare(`UPDATE ${meta} SET version = version + 1 WHERE id = 1 RETURNING version`).pluck(),
+    count: db.prepare(`SELECT count FROM ${meta} WHERE id = 1`).pluck(),
+    totals: db.prepare(`SELECT count, bytes FROM ${meta} WHERE id = 1`).raw(),
+    deleteKey: db.prepare(`DELETE FROM ${table} WHERE key = ?`),
+    deleteLive: db.prepare(`DELETE FROM ${table} WHERE key = ? AND ${live}`),
+    deleteExpired: db.prepare(`DELETE FROM ${table} WHERE key = ? AND ${expired}`),
+    // The subquery walks the partial index on expires_at: only rows that expire are looked at.
+    sweepBatch: db.prepare(`DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE ${expired} LIMIT ?)`),
+    sweepAll: db.prepare(`DELETE FROM ${table} WHERE ${expired}`),
+    oldest: db.prepare(`SELECT key FROM ${table} ORDER BY used LIMIT ?`).pluck(),
+    clear: db.prepare(`DELETE FROM ${table}`),
+    /** [after applies][has an upper bound] */
+    list: [
+      [listStatement(">=", false), listStatement(">=", true)],
+      [listStatement(">", false), listStatement(">", true)],
+    ] as const,
+  };
+}
+
+
+/** 16 hex digits, as store.memory writes them (the counter stays below 2^53). */
+function formatVersion(version: number): string {
+  return version.toString(16).padStart(16, "0");
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,175 @@
+/**
+ * store.redis against a real Redis: the URL comes from LUASTORE_REDIS_URL (.ci/run starts a
+ * redis-server and sets it). Unset outside CI, these tests are skipped with the reason in their
+ * title; unset in CI, they fail.
+ */
+import { Buffer } from "node:buffer";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { systemClock } from "../../src/clock.js";
+import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
+import { ErrorKind } from "../../src/errors.js";
+import { loadRegistry } from "../../src/registry/index.js";
+import type { RedisStoreConfig } from "../../src/registry/types.js";
+import { createStore } from "../../src/store/create-store.js";
+import { RedisStore } from "../../src/store/redis.js";
+import { commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
+
+const url = process.env.LUASTORE_REDIS_URL || undefined;
+const SKIPPED = "skipped: set LUASTORE_REDIS_URL=redis://127.0.0.1:6379/0 to run against a real Redis";
+
+/** A store config with a key prefix of its own, so that every store starts empty. */
+export function redisConfig(config: SuiteStoreConfig = {}, overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
+  return {
+    ...commonStoreConfig(config),
+    kind: "store.redis",
+    url,
+    urlEnv: undefined,
+    keyPrefix: `luastore-test:${process.pid}:${Date.now().toString(36)}:${++stores}:`,
+    connectTimeoutMs: 2000,
+    commandTimeoutMs: 1000,
+    cluster: false,
+    eviction: "none",
+    ...overrides,
+  };
+}
+let stores = 0;
+
+/** A plain client for looking at what the store wrote, and for cleaning up after the tests. */
+const admin = url === undefined ? undefined : new Redis(url, { lazyConnect: true });
+const prefixes: string[] = [];
+
+afterAll(async () => {
+  if (admin === undefined) return;
+  // Leaves a development Redis as it was: SCAN (never KEYS) for every key the tests' prefixes made.
+  for (const prefix of prefixes) {
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
+    let cursor = "0";
+    do {
+      const [next, keys] = await admin.scanBuffer(cursor, "MATCH", pattern, "COUNT", "1000");
+      cursor = next.toString();
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== "0");
+  }
+  admin.disconnect();
+});
+
+/** Opens a store; its keys are deleted after the tests. */
+async function openStore(config: RedisStoreConfig): Promise<RedisStore> {
+  prefixes.push(config.keyPrefix);
+  return new RedisStore(config, { clock: systemClock, sweepTimer: false });
+}
+
+if (url === undefined && process.env.CI === "true") {
+  describe("store.redis", () => {
+    it("runs against a real Redis in CI", () => {
+      expect.fail("LUASTORE_REDIS_URL is not set: .ci/run must start redis-server and export it");
+    });
+  });
+}
+
+const LRU = "store.redis has no LRU eviction (refused at load); see 'info tells the size' in redis.test.ts";
+
+(url === undefined ? describe.skip : describe.concurrent)(`store.redis${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
+  storeSuite("conformance", ({ config }) => openStore(redisConfig(config)), {
+    realTime: true,
+    skip: [
+      {
+        reason: LRU,
+        tests: [
+          "with lru, a new key into a full store evicts the least recently used key",
+          "with lru, a get makes a key recently used",
+          "with lru, a write makes a key recently used",
+          "with lru, setMany evicts other keys and never its own",
+          "info tells size, max_size and eviction",
+        ],
+      },
+    ],
+  });
+});
+
+(url === undefined ? describe.skip : describe)(`store.redis specifics${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
+  const opened: RedisStore[] = [];
+  afterAll(async () => {
+    for (const store of opened) await store.close();
+  });
+  async function open(config: SuiteStoreConfig = {}, overrides: Partial<RedisStoreConfig> = {}): Promise<RedisStore> {
+    const store = await openStore(redisConfig(config, overrides));
+    opened.push(store);
+    return store;
+  }
+
+  it("an entry is a hash at <key_prefix>{<store id>}:<key bytes> that Redis expires itself", async () => {
+    const store = await open({}, { keyPrefix: `luastore-test:${process.pid}:layout:` });
+    prefixes.push(`luastore-test:${process.pid}:layout:`);
+    await store.put("k\xff", encodeValue("v"), { ttlMs: 60_000, onlyIfAbsent: false, metadata: encodeValue("m") });
+    const base = `luastore-test:${process.pid}:layout:{suite:store}`;
+    const key = Buffer.concat([Buffer.from(`${base}:`), Buffer.from([0x6b, 0xff])]);
+    const hash = await admin!.hgetallBuffer(key);
+    expect(Object.keys(hash).sort()).toEqual(["m", "v", "ver"]);
+    expect(decodeValue(hash.v!)).toBe("v");
+    expect(await admin!.pttl(key)).toBeGreaterThan(59_000);
+    expect(await admin!.zrangeBuffer(`${base}#keys`, "0", "-1")).toEqual([Buffer.from([0x6b, 0xff])]);
+    expect(await admin!.zcard(`${base}#expiry`)).toBe(1);
+    await store.set("k\xff", encodeValue("v"), 0);
+    expect(await admin!.pttl(key)).toBe(-1);
+    expect(await admin!.zcard(`${base}#expiry`)).toBe(0);
+  });
+
+  it("two store objects with the same id share keys, versions and max_size", async () => {
+    const config = redisConfig({ maxSize: 2 });
+    const a = await openStore(config);
+    const b = await openStore(config);
+    opened.push(a, b);
+    await a.set("x", encodeValue(1), 0);
+    expect(decodeValue((await b.get("x"))!)).toBe(1);
+    const version = (await a.entry("x"))!.version;
+    expect((await b.entry("x"))!.version).toBe(version);
+    expect(await b.put("x", encodeValue(2), { ttlMs: 0, onlyIfAbsent: false, ifVersion: version })).toBe("ok");
+    expect(await a.put("x", encodeValue(3), { ttlMs: 0, onlyIfAbsent: false, ifVersion: version })).toBe("conflict");
+    await b.set("y", encodeValue(1), 0);
+    await expect(a.set("z", encodeValue(1), 0)).rejects.toMatchObject({ kind: ErrorKind.UNAVAILABLE, retryable: true });
+  });
+
+  it("a key Redis expired is reclaimed from the index by the sweep and counted as expired", async () => {
+    const store = await open();
+    await store.set("short", encodeValue(1), 50);
+    await store.set("long", encodeValue(1), 0);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect((await store.stats()).size).toBe(2);
+    expect(await store.sweep()).toBe(1);
+    expect(await store.stats()).toMatchObject({ size: 1, expired: 1, bytes: 5 });
+  });
+
+  it("info tells the size, max_size and eviction none", async () => {
+    const store = await open({ maxSize: 7 });
+    await store.set("a", encodeValue(1), 0);
+    expect(await store.info()).toEqual({ size: 1, maxSize: 7, eviction: "none" });
+  });
+
+  it("createStore reads the URL from url_env, and refuses an unset variable", async () => {
+    const registry = loadRegistry({
+      version: "1.0",
+      namespace: "env",
+      entries: [{ name: "r", kind: "store.redis", url_env: "MY_REDIS", key_prefix: `luastore-test:${process.pid}:env:` }],
+    });
+    prefixes.push(`luastore-test:${process.pid}:env:`);
+    const store = createStore(registry.entries[0]!, { clock: systemClock, sweepTimers: false, env: { MY_REDIS: url } });
+    try {
+      await store.set("a", encodeValue(1), 0);
+      expect(await store.has("a")).toBe(true);
+    } finally {
+      await store.close();
+    }
+    expect(() => createStore(registry.entries[0]!, { clock: systemClock, env: {} })).toThrow(
+      expect.objectContaining({ kind: ErrorKind.INVALID, message: expect.stringContaining("MY_REDIS") }),
+    );
+  });
+
+  it("after close, calls fail as Unavailable and the connection is gone", async () => {
+    const store = await openStore(redisConfig());
+    await store.set("a", encodeValue(1), 0);
+    await store.close();
+    await expect(store.get("a")).rejects.toMatchObject({ kind: ErrorKind.UNAVAILABLE });
+  });
+});
