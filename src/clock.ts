@@ -10,6 +10,13 @@ export interface Clock {
    * (the promise then rejects with the signal's reason).
    */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Calls `listener` with the new time whenever the time is set or advanced (clocks that move
+   * only when told to). A worker-isolated host uses it to mirror the time into its store and
+   * Lua threads; a clock without it is read when each run starts and after each sleep.
+   * Returns a function that removes the listener.
+   */
+  watch?(listener: (now: number) => void): () => void;
 }
 
 /** The real wall clock. */
@@ -45,6 +52,7 @@ interface Sleeper {
 export class ManualClock implements Clock {
   #now: number;
   #sleepers: Sleeper[] = [];
+  #watchers: ((now: number) => void)[] = [];
   /** When true, a sleep moves the clock forward to its own deadline and resolves at once. */
   autoAdvance: boolean;
 
@@ -67,10 +75,18 @@ export class ManualClock implements Clock {
   set(ms: number): void {
     if (!Number.isFinite(ms)) throw new RangeError(`set: expected a finite time, got ${ms}`);
     this.#now = ms;
+    for (const watcher of this.#watchers) watcher(ms);
     const due = this.#sleepers.filter((s) => s.until <= ms);
     if (due.length === 0) return;
     this.#sleepers = this.#sleepers.filter((s) => s.until > ms);
     for (const s of due) s.resolve();
+  }
+
+  watch(listener: (now: number) => void): () => void {
+    this.#watchers = [...this.#watchers, listener];
+    return () => {
+      this.#watchers = this.#watchers.filter((w) => w !== listener);
+    };
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {

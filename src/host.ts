@@ -1,28 +1,43 @@
 /**
  * The Host: a validated registry made into stores and pools, a compiled policy set, and
  * runs. Data flows one way: YAML → validated config → Host → a run → Lua.
+ *
+ * Two isolation modes (per host):
+ * - `worker` (default): scripts run in a pool of worker_threads with heap limits, watched by a
+ *   watchdog; stores, pools and policies live in a trusted store thread that answers the
+ *   workers' store calls over shared memory (see src/runtime/store-thread.ts).
+ * - `inline`: scripts run on the host thread, next to the stores. For trusted scripts and
+ *   tests: the heap limit and the watchdog need a worker.
  */
-import { lua, lauxlib, to_luastring } from "fengari";
+import { availableParallelism } from "node:os";
 import { byteStringFromText } from "./bytes.js";
+import { encodeValue } from "./codec/msgpack.js";
 import { systemClock, type Clock } from "./clock.js";
 import { HostClosedError, OptionsError, StoreError, ErrorKind } from "./errors.js";
 import { resolveLimits, validateLimits, type RunLimits } from "./lua/limits.js";
-import { openErrors } from "./lua/modules/errors.js";
-import { openStore } from "./lua/modules/store.js";
-import { openTime } from "./lua/modules/time.js";
 import type { ModuleOpener } from "./lua/sandbox.js";
-import { HandlePool, type PoolStats } from "./pool/handle-pool.js";
+import type { PoolStats } from "./pool/handle-pool.js";
 import { loadPolicies } from "./policy/index.js";
 import type { Actor, PolicyDocument, PolicyEngine } from "./policy/types.js";
 import { loadRegistry } from "./registry/index.js";
-import type { RegistryConfig, RegistryDocument } from "./registry/types.js";
+import type { RegistryConfig, RegistryDocument, StoreConfig } from "./registry/types.js";
+import { AuditLog, type AuditOptions } from "./runtime/audit.js";
+import { createBell } from "./runtime/channel.js";
 import { runInline } from "./runtime/inline.js";
 import { LocalGateway, type StoreSlot } from "./runtime/local-gateway.js";
-import type { RunOptions, RunResult } from "./runtime/run-types.js";
-import { createStore } from "./store/create-store.js";
-import type { StoreStats } from "./store/store.js";
+import { RemoteStore } from "./runtime/remote-store.js";
+import type { RunOptions, RunResult, StoreMetrics } from "./runtime/run-types.js";
+import { scriptModules } from "./runtime/script-modules.js";
+import { closeStoreSlots, createStoreSlots, poolStats, storeMetrics } from "./runtime/store-slots.js";
+import { createPoolStatsBuffer, POOL_FIELDS } from "./runtime/store-server.js";
+import { StoreThreadClient } from "./runtime/store-thread-client.js";
+import { WorkerPool } from "./runtime/worker-pool.js";
 import { HostStore } from "./host-store.js";
-import { AuditLog, type AuditOptions } from "./runtime/audit.js";
+
+export type { StoreMetrics } from "./runtime/run-types.js";
+
+/** Where a host runs scripts: in worker threads (isolated) or on the host thread. */
+export type Isolation = "worker" | "inline";
 
 export interface HostOptions {
   /** Path to registry.yaml, or registry documents as objects. */
@@ -39,34 +54,28 @@ export interface HostOptions {
   sweepTimers?: boolean;
   /** Record every policy decision as JSON lines (file) or to a callback. Off by default. */
   audit?: AuditOptions;
+  /**
+   * `worker`: scripts run in worker threads with a heap limit and a watchdog, stores in a
+   * trusted store thread. `inline`: scripts run on this thread (trusted scripts, tests).
+   * @default "worker"
+   */
+  isolation?: Isolation;
+  /** Worker isolation: Lua worker threads (runs in parallel). @default os.availableParallelism() */
+  workers?: number;
+  /**
+   * Worker isolation: runs that may wait for a free worker; a run beyond that fails at once
+   * with Unavailable (retryable) in its result. @default 1000
+   */
+  maxQueue?: number;
+  /**
+   * Worker isolation: how long after a run's wall-clock deadline the watchdog terminates a
+   * worker that did not stop by itself (a library call that never reaches the hook). @default 50
+   */
+  watchdogGraceMs?: number;
 }
 
-/** Per-store counters, as `host.metrics()` and `luastore run --stats` report them. */
-export interface StoreMetrics extends StoreStats {
-  id: string;
-  kind: string;
-  /** Calls refused by policy. */
-  denied: number;
-  /** Failed calls by error kind (denials included). */
-  errors: Record<string, number>;
-}
-
-const BUILTIN_MODULES = new Map<string, ModuleOpener>([
-  ["store", openStore],
-  ["errors", openErrors],
-  ["time", openTime],
-]);
-
-/** An opener for a configured Lua module: compiles its source in the run's state and calls it. */
-function luaModuleOpener(name: string, source: string): ModuleOpener {
-  const chunk = to_luastring(source);
-  return (L) => {
-    const status = lauxlib.luaL_loadbufferx(L, chunk, chunk.length, `=${name}`, "t");
-    if (status !== lua.LUA_OK) return lua.lua_error(L);
-    lua.lua_call(L, 0, 1);
-    return 1;
-  };
-}
+const DEFAULT_MAX_QUEUE = 1000;
+const DEFAULT_GRACE_MS = 50;
 
 function normalizeActor(actor: Actor | undefined): Actor {
   if (actor === undefined || typeof actor !== "object" || actor === null) {
@@ -82,101 +91,228 @@ function normalizeActor(actor: Actor | undefined): Actor {
   return { id: byteStringFromText(actor.id), meta };
 }
 
+function positiveInteger(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new OptionsError(`createHost: ${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Inline isolation: stores, pools and audit on this thread. */
+interface InlineRuntime {
+  kind: "inline";
+  slots: Map<string, StoreSlot>;
+  modules: ReadonlyMap<string, ModuleOpener>;
+  audit: AuditLog | null;
+}
+
+/** Worker isolation: the store thread, the Lua workers, and what this thread mirrors of them. */
+interface WorkerRuntime {
+  kind: "worker";
+  storeThread: StoreThreadClient;
+  pool: WorkerPool;
+  poolStats: Float64Array;
+  stopWatchingClock: (() => void) | null;
+}
+
 export class Host {
   readonly registry: RegistryConfig;
   readonly policy: PolicyEngine;
   readonly clock: Clock;
   readonly limits: Readonly<RunLimits>;
-  readonly #slots = new Map<string, StoreSlot>();
-  readonly #modules: ReadonlyMap<string, ModuleOpener>;
-  readonly #audit: AuditLog | null;
+  readonly isolation: Isolation;
+  readonly #configs: ReadonlyMap<string, StoreConfig>;
+  readonly #runtime: InlineRuntime | WorkerRuntime;
   #runCounter = 0;
-  #active = 0;
   #closed = false;
 
   constructor(options: HostOptions) {
     if (typeof options !== "object" || options === null) throw new OptionsError("createHost: options object required");
+    const isolation = options.isolation ?? "worker";
+    if (isolation !== "worker" && isolation !== "inline") {
+      throw new OptionsError(`createHost: isolation must be "worker" or "inline", got ${String(isolation)}`);
+    }
+    this.isolation = isolation;
     this.clock = options.clock ?? systemClock;
     this.limits = resolveLimits(validateLimits(options.limits, "createHost"));
     this.registry = loadRegistry(options.registry);
     this.policy = loadPolicies(options.policies);
-    const modules = new Map(BUILTIN_MODULES);
-    for (const [name, source] of Object.entries(options.modules ?? {})) {
-      if (modules.has(name)) throw new OptionsError(`createHost: module '${name}' would shadow a built-in module`);
-      if (typeof source !== "string") throw new OptionsError(`createHost: module '${name}' must be Lua source text`);
-      modules.set(name, luaModuleOpener(name, source));
+    this.#configs = new Map(this.registry.entries.map((c) => [c.id, c]));
+    const modules = scriptModules(options.modules);
+    const sweepTimers = options.sweepTimers ?? true;
+    if (isolation === "inline") {
+      this.#runtime = {
+        kind: "inline",
+        slots: createStoreSlots(this.registry, { clock: this.clock, sweepTimers }),
+        modules,
+        audit: options.audit ? new AuditLog(options.audit) : null,
+      };
+    } else {
+      this.#runtime = this.#startWorkers(options, sweepTimers);
     }
-    this.#modules = modules;
-    for (const config of this.registry.entries) {
-      const store = createStore(config, { clock: this.clock, sweepTimers: options.sweepTimers ?? true, baseDir: this.registry.baseDir });
-      this.#slots.set(config.id, {
-        store,
-        pool: new HandlePool(config.id, config.pool.max),
-        config,
-        counters: { denied: 0, errors: {} },
-      });
-    }
-    this.#audit = options.audit ? new AuditLog(options.audit) : null;
   }
 
-  /** Runs a script and resolves to its result; script errors are in the result, not thrown. */
+  #startWorkers(options: HostOptions, sweepTimers: boolean): WorkerRuntime {
+    const workers = positiveInteger(options.workers, "workers", Math.max(1, availableParallelism()), 1);
+    const maxQueue = positiveInteger(options.maxQueue, "maxQueue", DEFAULT_MAX_QUEUE, 0);
+    const graceMs = positiveInteger(options.watchdogGraceMs, "watchdogGraceMs", DEFAULT_GRACE_MS, 0);
+    const bell = createBell();
+    const poolStatsBuffer = createPoolStatsBuffer(this.registry.entries.length);
+    // A clock other than the system clock is mirrored into shared memory for the store thread
+    // (TTLs) and the workers (time.now); its sleeps are taken here (see WorkerPool).
+    let mirror: { clock: Clock; cell: SharedArrayBuffer; refresh: () => void } | null = null;
+    let stopWatchingClock: (() => void) | null = null;
+    if (this.clock !== systemClock) {
+      const cell = new SharedArrayBuffer(8);
+      const time = new Float64Array(cell);
+      const clock = this.clock;
+      const refresh = (): void => {
+        time[0] = clock.now();
+      };
+      refresh();
+      stopWatchingClock = clock.watch?.((now) => (time[0] = now)) ?? null;
+      mirror = { clock, cell, refresh };
+    }
+    const onDecision = options.audit?.onDecision;
+    const storeThread = new StoreThreadClient(
+      {
+        registry: this.registry,
+        policies: options.policies,
+        bell,
+        clockCell: mirror?.cell ?? null,
+        sweepTimers,
+        poolStats: poolStatsBuffer,
+        auditFile: options.audit?.file ?? null,
+        auditForward: onDecision !== undefined,
+      },
+      onDecision ? (records) => records.forEach(onDecision) : null,
+    );
+    const pool = new WorkerPool({
+      size: workers,
+      maxQueue,
+      heapMb: this.limits.maxMemoryMb,
+      graceMs,
+      store: storeThread,
+      bell,
+      modules: { ...options.modules },
+      clock: mirror,
+    });
+    return { kind: "worker", storeThread, pool, poolStats: new Float64Array(poolStatsBuffer), stopWatchingClock };
+  }
+
+  /**
+   * Resolves when the host can serve runs: at once inline; in worker isolation when the store
+   * thread has opened the stores (rejects with the StoreError that prevented it) and the Lua
+   * workers have started. Runs made before are queued, not refused.
+   */
+  async ready(): Promise<void> {
+    if (this.#runtime.kind === "worker") await Promise.all([this.#runtime.storeThread.ready, this.#runtime.pool.ready]);
+  }
+
+  /**
+   * Runs a script and resolves to its result; script errors are in the result, not thrown.
+   * In worker isolation a run that finds the queue full resolves at once with an Unavailable
+   * (retryable) error.
+   */
   async run(source: string | Uint8Array, options: RunOptions): Promise<RunResult> {
     if (this.#closed) throw new HostClosedError();
     const actor = normalizeActor(options?.actor);
     const limits = resolveLimits(this.limits, validateLimits(options.limits, "run"));
     const runId = `run-${++this.#runCounter}`;
-    const gateway = new LocalGateway(this.#slots, this.policy.bind(actor), {
+    const chunkName = options.chunkName ?? "=script";
+    const args = options.args ?? [];
+    const rt = this.#runtime;
+    if (rt.kind === "worker") {
+      if (options.modules !== undefined) {
+        throw new OptionsError("run: options.modules (host-side JS modules) needs a host with isolation \"inline\"");
+      }
+      // Refused here as inline refuses them (a CodecError), not after crossing to a worker.
+      for (const arg of args) encodeValue(arg);
+      return new Promise<RunResult>((resolve) => {
+        rt.pool.submit({
+          runId,
+          actor,
+          source,
+          chunkName,
+          args,
+          limits,
+          resolve,
+          ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+        });
+      });
+    }
+    const gateway = new LocalGateway(rt.slots, this.policy.bind(actor), {
       runId,
-      audit: this.#audit?.write ?? null,
+      audit: rt.audit?.write ?? null,
       now: () => this.clock.now(),
     });
-    this.#active++;
-    try {
-      return await runInline({
-        runId,
-        source,
-        chunkName: options.chunkName ?? "=script",
-        args: options.args ?? [],
-        limits,
-        clock: this.clock,
-        gateway,
-        modules: options.modules ? new Map([...this.#modules, ...options.modules]) : this.#modules,
-        ...(options.onOutput ? { onOutput: options.onOutput } : {}),
-      });
-    } finally {
-      this.#active--;
-    }
+    return runInline({
+      runId,
+      source,
+      chunkName,
+      args,
+      limits,
+      clock: this.clock,
+      gateway,
+      modules: options.modules ? new Map([...rt.modules, ...options.modules]) : rt.modules,
+      ...(options.onOutput ? { onOutput: options.onOutput } : {}),
+    });
   }
 
   /** Host-side access to a store, bypassing policy (for the platform itself). */
   store(id: string): HostStore {
     if (this.#closed) throw new HostClosedError();
-    const slot = this.#slots.get(id);
-    if (slot === undefined) throw new StoreError(ErrorKind.NOT_FOUND, `no store '${id}' in the registry`);
-    return new HostStore(slot.store);
+    const config = this.#configs.get(id);
+    if (config === undefined) throw new StoreError(ErrorKind.NOT_FOUND, `no store '${id}' in the registry`);
+    const rt = this.#runtime;
+    if (rt.kind === "inline") return new HostStore(rt.slots.get(id)!.store);
+    const storeThread = rt.storeThread;
+    return new HostStore(new RemoteStore(config, (storeId, method, args) => storeThread.call("store", [storeId, method, args])));
   }
 
-  /** Pool statistics per registry entry. */
+  /** Pool statistics per registry entry (in worker isolation, as the store thread last published them). */
   pools(): PoolStats[] {
-    return [...this.#slots.values()].map((s) => s.pool.stats());
+    const rt = this.#runtime;
+    if (rt.kind === "inline") return poolStats(rt.slots);
+    const n = POOL_FIELDS.length;
+    return this.registry.entries.map((config, i) => {
+      const f = rt.poolStats;
+      return {
+        id: config.id,
+        max: config.pool.max,
+        inUse: f[i * n]!,
+        acquired: f[i * n + 1]!,
+        released: f[i * n + 2]!,
+        autoReleased: f[i * n + 3]!,
+        refused: f[i * n + 4]!,
+      };
+    });
   }
 
   /** Per-store counters: hits, misses, sets, deletes, expired, evicted, denied, errors by kind, size, bytes. */
   async metrics(): Promise<StoreMetrics[]> {
-    const out: StoreMetrics[] = [];
-    for (const [id, slot] of this.#slots) {
-      const stats = await slot.store.stats();
-      out.push({ id, kind: slot.config.kind, ...stats, denied: slot.counters.denied, errors: { ...slot.counters.errors } });
-    }
-    return out;
+    const rt = this.#runtime;
+    if (rt.kind === "inline") return storeMetrics(rt.slots);
+    return rt.storeThread.call<StoreMetrics[]>("metrics");
   }
 
-  /** Stops timers and closes stores. Idempotent. */
+  /**
+   * Stops timers and closes stores; in worker isolation also terminates the workers (runs in
+   * progress end with Canceled) and the store thread. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const slot of this.#slots.values()) await slot.store.close();
-    this.#audit?.close();
+    const rt = this.#runtime;
+    if (rt.kind === "inline") {
+      await closeStoreSlots(rt.slots);
+      rt.audit?.close();
+      return;
+    }
+    rt.stopWatchingClock?.();
+    await rt.pool.close();
+    await rt.storeThread.close();
   }
 }
 

@@ -1,5 +1,5 @@
 /** luastore's public API. */
-export { createHost, Host, type HostOptions, type StoreMetrics } from "./host.js";
+export { createHost, Host, type HostOptions, type Isolation, type StoreMetrics } from "./host.js";
 export type { AuditOptions, AuditRecord } from "./runtime/audit.js";
 export { HostStore, type SetOptions } from "./host-store.js";
 export { systemClock, ManualClock, type Clock } from "./clock.js";

@@ -75,11 +75,19 @@ export interface TestHost {
   host: Host;
   clock: ManualClock;
   /** Runs Lua as `actor` (default admin); fails the test on unexpected host exceptions only. */
-  run(source: string, options?: { actor?: { id: string; meta: Record<string, string> }; limits?: Partial<RunLimits>; args?: unknown[] }): Promise<RunResult>;
+  run(
+    source: string,
+    options?: { actor?: { id: string; meta: Record<string, string> }; limits?: Partial<RunLimits>; args?: unknown[]; onOutput?: (text: string) => void },
+  ): Promise<RunResult>;
   /** Runs Lua and returns its values, throwing with the script error when it failed. */
   eval(source: string, options?: { actor?: { id: string; meta: Record<string, string> }; limits?: Partial<RunLimits> }): Promise<unknown[]>;
 }
 
+/**
+ * A host over the test registry and policies with a ManualClock (sleeps advance it). Inline
+ * isolation unless `overrides.isolation` says otherwise: most tests check the Lua API, not the
+ * isolation, and inline hosts start at once.
+ */
 export function makeHost(overrides: Partial<HostOptions> = {}): TestHost {
   const clock = new ManualClock(Date.UTC(2026, 0, 1), { autoAdvance: true });
   const host = createHost({
@@ -87,6 +95,7 @@ export function makeHost(overrides: Partial<HostOptions> = {}): TestHost {
     policies: TEST_POLICIES,
     clock,
     sweepTimers: false,
+    isolation: "inline",
     ...overrides,
   });
   const run: TestHost["run"] = (source, options = {}) =>
@@ -94,6 +103,7 @@ export function makeHost(overrides: Partial<HostOptions> = {}): TestHost {
       actor: options.actor ?? ADMIN,
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.args ? { args: options.args } : {}),
+      ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     });
   return {
     host,

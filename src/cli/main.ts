@@ -3,15 +3,18 @@ import { checkCommand } from "./check.js";
 import { processIO, type CliIO } from "./common.js";
 import { explainCommand, EXPLAIN_USAGE } from "./explain.js";
 import { runCommand, RUN_USAGE } from "./run.js";
+import { testCommand, TEST_USAGE } from "./test.js";
 
 const USAGE = `luastore: run sandboxed Lua scripts against policy-checked stores
 
 ${RUN_USAGE}
 usage: luastore check [--registry PATH] [--policies DIR]
 ${EXPLAIN_USAGE}
+${TEST_USAGE}
 
 Defaults: --registry ./registry.yaml, --policies ./policies, --actor service:cli.
-Exit codes: 0 success (explain: allow), 1 script failed (explain: deny), 2 bad flags, registry or policies.
+Exit codes: 0 success (explain: allow), 1 script or test failed (explain: deny), 2 bad flags, registry, policies
+or a test file that does not compile. test runs the *_test.lua files under each PATH (default: lua/).
 `;
 
 export async function main(argv: readonly string[], io: CliIO = processIO): Promise<number> {
@@ -23,6 +26,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO): Prom
       return checkCommand(rest, io);
     case "explain":
       return explainCommand(rest, io);
+    case "test":
+      return testCommand(rest, io);
     case "help":
     case "--help":
     case "-h":

@@ -38,16 +38,6 @@ export class MsgpackWriter {
     return out;
   }
 
-  /** Bytes written since `begin`. */
-  get size(): number {
-    return this.pos;
-  }
-
-  writeNil(): void {
-    if (this.pos + 1 > this.limit) this.grow(1);
-    this.bytes[this.pos++] = 0xc0;
-  }
-
   writeBoolean(b: boolean): void {
     if (this.pos + 1 > this.limit) this.grow(1);
     this.bytes[this.pos++] = b ? 0xc3 : 0xc2;

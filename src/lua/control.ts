@@ -11,7 +11,7 @@
 import { lua, lauxlib, type lua_State, type KFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
 import { attachRun, getHookCount, runOf, setHookCount } from "./internals.js";
-import type { RunContext } from "./run-context.js";
+import { MEMORY_PROBE_HOOKS, type RunContext } from "./run-context.js";
 
 /** Instructions between two runs of the count hook. Measured: cheap at this period. */
 export const HOOK_INTERVAL = 1000;
@@ -52,6 +52,7 @@ export function countHook(L: lua_State): void {
   if (performance.now() > run.deadline) {
     killRun(L, ErrorKind.TIMEOUT, `timeout: run exceeded ${run.limits.timeoutMs} ms`);
   }
+  if (run.memoryProbe !== null && ++run.hooksSinceProbe >= MEMORY_PROBE_HOOKS) run.memoryProbe(L);
 }
 
 /** Installs the run on the state and the count hook on `L` (new threads inherit it). */

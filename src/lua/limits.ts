@@ -1,18 +1,35 @@
-/** Per-run limits: defaults, validation at the edge, and merging of host and per-run values. */
+/**
+ * Per-run limits: defaults, validation at the edge, and merging of host and per-run values.
+ * Each exceeded limit ends the run with its own error kind, which `pcall` cannot catch:
+ * Timeout, InstructionLimit, MemoryLimit, StringLimit, StoreOpsLimit, OutputLimit.
+ */
 import { OptionsError } from "../errors.js";
 
 export interface RunLimits {
-  /** Lua VM instructions one run may execute (coroutines included). @default 50_000_000 */
+  /** Lua VM instructions one run may execute (coroutines included). InstructionLimit. @default 50_000_000 */
   maxInstructions: number;
-  /** Wall-clock milliseconds one run may take, sleeps and store waits included. @default 5000 */
+  /**
+   * Wall-clock milliseconds one run may take, sleeps and store waits included (queueing for a
+   * worker is not). Timeout; in worker isolation a run stuck in one library call is stopped by
+   * terminating its worker shortly after. @default 5000
+   */
   timeoutMs: number;
-  /** Store operations one run may make. @default 1_000_000 */
+  /** Store operations one run may make. StoreOpsLimit. @default 1_000_000 */
   maxStoreOps: number;
-  /** Bytes one run may print. @default 1 MiB */
+  /** Bytes one run may print. OutputLimit. @default 1 MiB */
   maxOutputBytes: number;
-  /** Largest single string a script may build, in bytes. @default 16 MiB */
+  /**
+   * Largest single string a script may build, in bytes: `..`, `string.rep`, `string.format`,
+   * `string.gsub`, `table.concat` and every other library function that builds a string.
+   * StringLimit. @default 16 MiB
+   */
   maxStringBytes: number;
-  /** Heap of one run's worker in MiB (worker isolation only). @default 256 */
+  /**
+   * Memory of the worker that runs the script, in MiB: V8 heap plus ArrayBuffers (strings),
+   * the worker's own baseline (~15 MiB) included. MemoryLimit. The host's value is each worker's
+   * heap limit; a run may lower it, not raise it. Worker isolation only (inline runs share the
+   * host's heap). @default 256
+   */
   maxMemoryMb: number;
 }
 
@@ -31,7 +48,7 @@ const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
   maxStoreOps: [0, 1e12],
   maxOutputBytes: [0, 1 << 30],
   maxStringBytes: [16, 1 << 30],
-  maxMemoryMb: [16, 64 * 1024],
+  maxMemoryMb: [32, 64 * 1024],
 };
 
 /** Validates a partial set of limits (from host options, run options or CLI flags). */

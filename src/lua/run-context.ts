@@ -16,6 +16,9 @@ export interface PendingWait {
   push(L: lua_State, value: unknown): number;
 }
 
+/** The count hook probes memory (when a probe is set) every this many hooks. */
+export const MEMORY_PROBE_HOOKS = 8;
+
 export class RunContext {
   readonly runId: string;
   readonly limits: RunLimits;
@@ -35,6 +38,24 @@ export class RunContext {
   pending: PendingWait | null = null;
   /** The thread running the main chunk (a coroutine.yield there is an error). */
   mainThread: lua_State | null = null;
+  /**
+   * True while the script's Lua code runs. Limit checks that fire inside fengari's library code
+   * (the string limit) only raise then: the host builds tracebacks with the same buffers after
+   * the run, and must not be stopped by the run's limits.
+   */
+  executing = false;
+  /**
+   * Measures the run's memory and kills it over the limit (worker isolation; null inline, where
+   * the heap is the host's). Called from the count hook every {@link MEMORY_PROBE_HOOKS} hooks
+   * and after every MiB of large strings built.
+   */
+  memoryProbe: ((L: lua_State) => void) | null = null;
+  /** Count hooks since the last memory probe. */
+  hooksSinceProbe = 0;
+  /** Bytes of large strings built since the last memory probe. */
+  bigStringBytes = 0;
+  /** Highest memory the probe measured, in bytes (0 when never measured). */
+  peakMemoryBytes = 0;
 
   constructor(options: {
     runId: string;

@@ -13,11 +13,16 @@ import { ErrorKind } from "../errors.js";
 import { pushError, registerErrorMetatable } from "./modules/errors.js";
 import { coroutineFunctions, installLimits, killRun, protectedCallFunctions } from "./control.js";
 import { runOf } from "./internals.js";
+import { installStringHash } from "./string-hash.js";
+import { guardedRep, installStringLimit, noteStringLimit } from "./string-limit.js";
 import type { RunContext } from "./run-context.js";
 import { luaStringToJs, pushJsString } from "./strings.js";
 
 /** Opens a host module: pushes its table and returns 1. */
 export type ModuleOpener = (L: lua_State) => number;
+
+installStringLimit();
+installStringHash();
 
 const LOADED = to_luastring("luastore.loaded");
 const READONLY_PROXIES = to_luastring("luastore.readonly");
@@ -197,6 +202,7 @@ export interface SandboxOptions {
 
 /** Creates the Lua state for one run, with limits installed and the run attached. */
 export function createSandbox(run: RunContext, options: SandboxOptions): lua_State {
+  noteStringLimit(run.limits.maxStringBytes);
   const L = lauxlib.luaL_newstate();
   lua.lua_atnativeerror(L, onNativeError);
   registerErrorMetatable(L);
@@ -219,10 +225,13 @@ export function createSandbox(run: RunContext, options: SandboxOptions): lua_Sta
   lua.lua_setglobal(L, "rawset");
   restrictLoad(L);
 
-  // string: drop dump, hide the metatable of strings, and make the library read-only.
+  // string: drop dump, check rep's size first, hide the metatable of strings, make it read-only.
   openLibrary(L, "string", lualib.luaopen_string);
   lua.lua_pushnil(L);
   lua.lua_setfield(L, -2, "dump");
+  lua.lua_getfield(L, -1, "rep");
+  lua.lua_pushcclosure(L, guardedRep, 1);
+  lua.lua_setfield(L, -2, "rep");
   lua.lua_pushliteral(L, "");
   lua.lua_getmetatable(L, -1);
   lua.lua_pushboolean(L, false);

@@ -1,9 +1,11 @@
 /**
- * Inline execution: the script runs on the host thread in a fresh sandbox. The main chunk
- * runs as a coroutine so that host functions waiting on a promise (an asynchronous store,
- * time.sleep) yield to this loop, which awaits and resumes them; other runs go on meanwhile.
+ * The run loop: one script in a fresh sandbox. Inline isolation runs it on the host thread
+ * with a LocalGateway; each Lua worker runs it with a ChannelGateway (lua-worker.ts). The main
+ * chunk runs as a coroutine so that host functions waiting on a promise (an asynchronous
+ * store inline, time.sleep) yield to this loop, which awaits and resumes them; other runs go
+ * on meanwhile.
  */
-import { lua, lauxlib, to_luastring, type lua_State } from "fengari";
+import { lua, lauxlib, type lua_State } from "fengari";
 import { CodecError } from "../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../codec/lua-msgpack.js";
 import { decodeValue, encodeValue } from "../codec/msgpack.js";
@@ -15,7 +17,7 @@ import { createSandbox, type ModuleOpener } from "../lua/sandbox.js";
 import { failureFromStatus } from "../lua/status.js";
 import { luaStringToJs } from "../lua/strings.js";
 import type { RunGateway } from "./gateway.js";
-import type { RunResult } from "./run-types.js";
+import type { RunResult, RunStats } from "./run-types.js";
 
 export interface InlineRunRequest {
   runId: string;
@@ -27,7 +29,11 @@ export interface InlineRunRequest {
   gateway: RunGateway;
   modules: ReadonlyMap<string, ModuleOpener>;
   onOutput?: (text: string) => void;
+  /** Measures memory from the count hook (worker isolation); see RunContext.memoryProbe. */
+  memoryProbe?: (L: lua_State) => void;
 }
+
+const textEncoder = new TextEncoder();
 
 /** Converts the value at `idx` for the result: stored-value semantics, else a description. */
 function resultValue(L: lua_State, idx: number): unknown {
@@ -71,12 +77,14 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
     gateway: req.gateway,
     ...(req.onOutput ? { onOutput: req.onOutput } : {}),
   });
+  if (req.memoryProbe) run.memoryProbe = req.memoryProbe;
   let failure: RunFailure | undefined;
   let values: unknown[] = [];
   let autoReleased = 0;
   try {
     const L = createSandbox(run, { modules: req.modules, globals: ["errors"] });
-    const chunk = typeof req.source === "string" ? to_luastring(req.source) : req.source;
+    // TextEncoder, not fengari's to_luastring, which goes through a JS array (8 bytes per source byte).
+    const chunk = typeof req.source === "string" ? textEncoder.encode(req.source) : req.source;
     const loadStatus = lauxlib.luaL_loadbufferx(L, chunk, chunk.length, req.chunkName, "t");
     if (loadStatus !== lua.LUA_OK) {
       failure = failureFromStatus(L, L, loadStatus, null);
@@ -88,7 +96,9 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
       for (const arg of req.args) pushMsgpack(thread, encodeValue(arg));
       let nargs = req.args.length;
       for (;;) {
+        run.executing = true;
         const status = lua.lua_resume(thread, L, nargs);
+        run.executing = false;
         if (status === lua.LUA_YIELD) {
           const pending = run.pending;
           run.pending = null;
@@ -126,12 +136,13 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
   } finally {
     autoReleased = run.gateway.releaseAll();
   }
-  const stats = {
+  const stats: RunStats = {
     instructions: run.instructions,
     wallMs: performance.now() - run.startedAt,
     storeOps: run.storeOps,
     autoReleased,
   };
+  if (run.peakMemoryBytes > 0) stats.peakMemoryBytes = run.peakMemoryBytes;
   const result: RunResult = { runId: req.runId, ok: failure === undefined, values, output: run.output.join(""), stats };
   if (failure !== undefined) result.error = failure;
   return result;

@@ -1,8 +1,19 @@
-/** Shapes shared by every way of running a script (inline now, worker later). */
+/** Shapes shared by both ways of running a script (inline and worker isolation). */
 import type { RunFailure } from "../errors.js";
 import type { Actor } from "../policy/types.js";
 import type { RunLimits } from "../lua/limits.js";
 import type { ModuleOpener } from "../lua/sandbox.js";
+import type { StoreStats } from "../store/store.js";
+
+/** Per-store counters, as `host.metrics()` and `luastore run --stats` report them. */
+export interface StoreMetrics extends StoreStats {
+  id: string;
+  kind: string;
+  /** Calls refused by policy. */
+  denied: number;
+  /** Failed calls by error kind (denials included). */
+  errors: Record<string, number>;
+}
 
 export interface RunStats {
   /** Lua VM instructions executed (to within the hook period). */
@@ -13,7 +24,10 @@ export interface RunStats {
   storeOps: number;
   /** Handles the host released because the run did not. */
   autoReleased: number;
-  /** Peak heap of the run's worker in bytes, where measurable (worker isolation). */
+  /**
+   * Peak memory of the run's worker in bytes (V8 heap plus ArrayBuffers, sampled during the run
+   * and at its end); worker isolation only.
+   */
   peakMemoryBytes?: number;
 }
 
@@ -43,7 +57,8 @@ export interface RunOptions {
   onOutput?: (text: string) => void;
   /**
    * Extra host modules for this run only, by name (used by the test harness for `test`).
-   * Trusted code: an opener runs with full access to the run's gateway.
+   * Trusted code: an opener runs with full access to the run's gateway. JS functions cannot
+   * cross into a worker: a host with `isolation: "worker"` refuses this option (OptionsError).
    */
   modules?: ReadonlyMap<string, ModuleOpener>;
 }

@@ -1,0 +1,168 @@
+---@meta store
+-- LuaLS annotations for luastore's `store` module (types only; the host implements it).
+-- Point lua-language-server at this folder: `.luarc.json` → "workspace.library": ["lua/types"].
+
+---A value a store keeps: booleans, strings (any bytes), integers, floats, and tables of those
+---(an array when its keys are exactly 1..n, else a map with string or number keys). Not nil,
+---functions, userdata, coroutines or cyclic tables. Every `get` returns a fresh copy.
+---@alias store.Value boolean|string|number|table
+
+---@class store.ListOptions
+---@field prefix? string Only keys starting with this prefix (checked by policy as `meta.prefix`).
+---@field after? string Start after this key (a previous page's `cursor`).
+---@field limit? integer Keys per page: default 100, at most 1000.
+
+---@class store.ListPage
+---@field keys string[] Live keys in byte order (a page may be short, even empty, while `has_more`).
+---@field cursor? string Feeds `after` for the next page; nil on the last page.
+---@field has_more boolean Go on while this is true.
+---@field metadata? table<string, table> Metadata of listed keys that have some.
+
+---@class store.Entry
+---@field key string
+---@field value store.Value
+---@field version string Changes on every write; compare for equality only.
+---@field expires_at? number Seconds since the epoch; nil when the key does not expire.
+---@field metadata? table
+
+---@class store.PutOptions
+---@field ttl? number Seconds (millisecond precision); nil or 0 = no expiry.
+---@field only_if_absent? boolean Write only when the key is missing (else ALREADY_EXISTS).
+---@field if_version? string Write only when the key has this version (else CONFLICT, or NOT_FOUND when missing).
+---@field metadata? table A small table (at most 1 KiB encoded) returned by `entry` and `list`.
+
+---@class store.Info
+---@field id string
+---@field kind string
+---@field size integer Live entries.
+---@field max_size integer
+---@field eviction string
+
+---A pooled handle on one registry entry. Every method answers `value` or `nil, err` and never
+---raises; a released handle answers `nil, err` (INVALID "store released").
+---@class store.Store
+local Store = {}
+
+---The value, or nil when the key is missing or expired.
+---@param key string
+---@return store.Value|nil value
+---@return errors.Error|nil err
+function Store:get(key) end
+
+---Stores `value`; without `ttl` (or with 0) the key never expires (an earlier TTL is removed).
+---@param key string
+---@param value store.Value
+---@param ttl? number Seconds, millisecond precision.
+---@return true|nil ok
+---@return errors.Error|nil err
+function Store:set(key, value, ttl) end
+
+---@param key string
+---@return boolean|nil exists
+---@return errors.Error|nil err
+function Store:has(key) end
+
+---@param key string
+---@return boolean|nil existed
+---@return errors.Error|nil err
+function Store:delete(key) end
+
+---Set-if-absent (locks, de-duplication): true when written, false when the key exists.
+---@param key string
+---@param value store.Value
+---@param ttl? number
+---@return boolean|nil written
+---@return errors.Error|nil err
+function Store:add(key, value, ttl) end
+
+---Set-if-present: true when written, false when the key is absent. Replaces the TTL like `set`.
+---@param key string
+---@param value store.Value
+---@param ttl? number
+---@return boolean|nil written
+---@return errors.Error|nil err
+function Store:replace(key, value, ttl) end
+
+---Adds `by` (default 1) to the number at `key` atomically and returns the new number. A missing
+---key starts from `init` (default 0) and gets `init_ttl` only when created; an existing key keeps
+---its TTL. A value that is not a number is INVALID.
+---@param key string
+---@param by? number
+---@param init? number
+---@param init_ttl? number
+---@return number|nil value
+---@return errors.Error|nil err
+function Store:incr(key, by, init, init_ttl) end
+
+---Seconds left (a float), 0 for no expiry, nil when the key is missing.
+---@param key string
+---@return number|nil seconds
+---@return errors.Error|nil err
+function Store:ttl(key) end
+
+---Sets the expiry (`ttl` > 0) or removes it (`ttl` = 0). False when the key is missing.
+---@param key string
+---@param ttl number
+---@return boolean|nil found
+---@return errors.Error|nil err
+function Store:expire(key, ttl) end
+
+---Values by key (missing keys absent); every key is policy-checked; at most 1000 keys.
+---@param keys string[]
+---@return table<string, store.Value>|nil values
+---@return errors.Error|nil err
+function Store:get_many(keys) end
+
+---Writes every key → value or none (validated, checked and sized before anything is written).
+---@param values table<string, store.Value>
+---@param ttl? number
+---@return true|nil ok
+---@return errors.Error|nil err
+function Store:set_many(values, ttl) end
+
+---One page of keys in byte order; feed `cursor` to `after` for the next page.
+---@param options? store.ListOptions
+---@return store.ListPage|nil page
+---@return errors.Error|nil err
+function Store:list(options) end
+
+---The key's value with its version, expiry and metadata, or nil when missing.
+---@param key string
+---@return store.Entry|nil entry
+---@return errors.Error|nil err
+function Store:entry(key) end
+
+---A conditional write (compare-and-set): see store.PutOptions.
+---@param key string
+---@param value store.Value
+---@param options? store.PutOptions
+---@return true|nil ok
+---@return errors.Error|nil err ALREADY_EXISTS, CONFLICT (retryable), NOT_FOUND, INVALID, ...
+function Store:put(key, value, options) end
+
+---A view scoped to `prefix .. ":"` (nestable); keys it returns are relative. Policies see full keys.
+---Releasing the view releases the handle it shares.
+---@param prefix string
+---@return store.Store|nil view
+---@return errors.Error|nil err
+function Store:namespace(prefix) end
+
+---@return store.Info|nil info
+---@return errors.Error|nil err
+function Store:info() end
+
+---Gives the handle back to the pool (idempotent). Handles a run keeps are released when it ends.
+---@return true
+function Store:release() end
+
+---@class storelib
+local store = {}
+
+---Acquires a pooled handle on a registry entry (`"<namespace>:<name>"`), after the policy check
+---`store.get`. Errors: INVALID, NOT_FOUND, PERMISSION_DENIED, UNAVAILABLE (pool exhausted, retryable).
+---@param id string
+---@return store.Store|nil handle
+---@return errors.Error|nil err
+function store.get(id) end
+
+return store

@@ -1,0 +1,125 @@
+/** `luastore test [PATH...]`: runs `*_test.lua` files with the `test` module and reports the results. */
+import { writeFileSync } from "node:fs";
+import { LuastoreError } from "../errors.js";
+import { discoverTestFiles } from "../harness/discover.js";
+import { prettyReporter } from "../harness/reporters/pretty.js";
+import { junitReporter } from "../harness/reporters/junit.js";
+import { combineReporters, type Reporter } from "../harness/reporters/reporter.js";
+import { tapReporter } from "../harness/reporters/tap.js";
+import type { HarnessOptions } from "../harness/run-file.js";
+import { exitCodeOf, runTests } from "../harness/runner.js";
+import { validateLimits, type RunLimits } from "../lua/limits.js";
+import { loadPolicies } from "../policy/index.js";
+import { loadRegistry } from "../registry/index.js";
+import { parseArgs, UsageError, type FlagSpec } from "./args.js";
+import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, processIO, reportConfigError, type CliIO } from "./common.js";
+
+const REPORTERS = ["pretty", "tap", "junit"] as const;
+type ReporterName = (typeof REPORTERS)[number];
+
+const FLAGS: Record<string, FlagSpec> = {
+  ...CONFIG_FLAGS,
+  ...ACTOR_FLAGS,
+  filter: { kind: "string" },
+  bail: { kind: "boolean" },
+  reporter: { kind: "string", choices: REPORTERS },
+  output: { kind: "string" },
+  timeout: { kind: "number", min: 0.001 },
+  "max-instructions": { kind: "number", min: 1, integer: true },
+  isolation: { kind: "string", choices: ["inline", "worker"] },
+};
+
+export const TEST_USAGE = `usage: luastore test [PATH...] [--registry PATH] [--policies DIR] [--actor ID] [--meta KEY=VALUE]...
+                     [--filter PATTERN] [--bail] [--reporter pretty|tap|junit] [--output FILE]
+                     [--timeout SECONDS] [--max-instructions N] [--isolation inline]`;
+
+const DEFAULT_TEST_PATH = "lua";
+
+/** Colors only on a real terminal; NO_COLOR turns them off and FORCE_COLOR on. */
+function useColor(io: CliIO): boolean {
+  if (process.env.NO_COLOR) return false;
+  if (process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== "0") return true;
+  return io === processIO && process.stdout.isTTY === true;
+}
+
+function makeReporter(name: ReporterName, write: (text: string) => void, color: boolean, cwd: string): Reporter {
+  switch (name) {
+    case "pretty":
+      return prettyReporter({ write, color, cwd });
+    case "tap":
+      return tapReporter({ write });
+    case "junit":
+      return junitReporter({ write });
+  }
+}
+
+export async function testCommand(argv: readonly string[], io: CliIO): Promise<number> {
+  const cwd = process.cwd();
+  let options: HarnessOptions;
+  let files;
+  let reporterName: ReporterName;
+  let output: string | undefined;
+  let pattern: string | undefined;
+  try {
+    const args = parseArgs(argv, FLAGS);
+    if (args.flags.get("isolation") === "worker") {
+      throw new UsageError("--isolation worker is not available for luastore test yet; tests run inline");
+    }
+    pattern = args.flags.get("filter") as string | undefined;
+    let filter: RegExp | undefined;
+    if (pattern !== undefined) {
+      try {
+        filter = new RegExp(pattern);
+      } catch (err) {
+        throw new UsageError(`--filter: not a valid regular expression: ${(err as Error).message}`);
+      }
+    }
+    reporterName = (args.flags.get("reporter") as ReporterName | undefined) ?? "pretty";
+    output = args.flags.get("output") as string | undefined;
+    const limits: Partial<RunLimits> = {};
+    const timeout = args.flags.get("timeout") as number | undefined;
+    if (timeout !== undefined) limits.timeoutMs = timeout * 1000;
+    const maxInstructions = args.flags.get("max-instructions") as number | undefined;
+    if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
+    validateLimits(limits, "test");
+    const paths = configPaths(args);
+    // Every file builds a host of its own from these; check them once so a bad file stops the run before it starts.
+    loadRegistry(paths.registry);
+    loadPolicies(paths.policies);
+    const given = args.positionals.length > 0 ? args.positionals : [DEFAULT_TEST_PATH];
+    files = discoverTestFiles(given, cwd);
+    if (files.length === 0) throw new UsageError(`no *_test.lua files found in ${given.join(", ")}`);
+    options = { ...paths, actor: actorFrom(args), limits, bail: args.flags.get("bail") === true, cwd };
+    if (filter !== undefined) options.filter = filter;
+  } catch (err) {
+    return reportConfigError(err, io);
+  }
+
+  // With --output the chosen report goes to the file and the terminal shows the pretty one.
+  const color = useColor(io);
+  const reportChunks: string[] = [];
+  const reporter =
+    output === undefined
+      ? makeReporter(reporterName, io.stdout, color, cwd)
+      : combineReporters(makeReporter(reporterName, (t) => reportChunks.push(t), false, cwd), prettyReporter({ write: io.stdout, color, cwd }));
+
+  let summary;
+  try {
+    summary = await runTests(files, options, reporter);
+  } catch (err) {
+    if (err instanceof LuastoreError) return reportConfigError(err, io);
+    throw err;
+  }
+  if (output !== undefined) {
+    try {
+      writeFileSync(output, reportChunks.join(""));
+    } catch (err) {
+      io.stderr(`error: cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+      return 2;
+    }
+  }
+  if (pattern !== undefined && summary.passed + summary.failed + summary.skipped === 0) {
+    io.stderr(`no test matched --filter ${pattern}\n`);
+  }
+  return exitCodeOf(summary, pattern !== undefined);
+}

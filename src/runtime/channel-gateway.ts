@@ -1,0 +1,288 @@
+/**
+ * The worker side of the channel: a {@link RunGateway} whose every call is a synchronous
+ * request to the store thread (see channel.ts). Nothing here decides anything: policy, pools
+ * and stores are on the trusted side, and the actor is bound there, not sent from here.
+ */
+import { ErrorKind, isErrorKind } from "../errors.js";
+import type { EntryRecord, ListOptions, ListPage, LuaNumber, PutOptions } from "../store/store.js";
+import {
+  Bell,
+  ChannelFullError,
+  HEADER_BYTES,
+  KEY_ACTIONS,
+  MemSlot,
+  Op,
+  Slot,
+  Status,
+  WireReader,
+  WireWriter,
+} from "./channel.js";
+import { AdaptiveSpin } from "./adaptive-spin.js";
+import { OpFailure, type HandleInfo, type KeyAction, type RunGateway, type StoreInfoAnswer } from "./gateway.js";
+
+/**
+ * How long a worker spins for an answer before it sleeps, when the store thread was awake (an
+ * awake store thread answers within a few microseconds). When it was asleep, its wake-up takes
+ * tens of microseconds, and the worker sleeps at once to leave it the core; the store thread
+ * then spins long enough for the worker it wakes to come back (see store-thread.ts).
+ */
+const SPIN_MIN_MS = 0.002;
+const SPIN_MAX_MS = 0.02;
+
+/** One worker's end of its channel: writes requests, waits for answers. */
+export class ChannelClient {
+  readonly #i32: Int32Array;
+  readonly #bell: Int32Array;
+  readonly w: WireWriter;
+  readonly r: WireReader;
+  /** The worker's memory figures, read by the host's watchdog. */
+  readonly memory: Float64Array;
+  readonly #spin = new AdaptiveSpin(SPIN_MIN_MS, SPIN_MAX_MS);
+  #seq = 0;
+
+  constructor(sab: SharedArrayBuffer, bell: SharedArrayBuffer) {
+    this.#i32 = new Int32Array(sab, 0, 8);
+    this.#bell = new Int32Array(bell);
+    this.w = new WireWriter(sab);
+    this.r = new WireReader(sab);
+    this.memory = new Float64Array(sab, 32, 4);
+    this.#seq = Atomics.load(this.#i32, Slot.REQ_SEQ);
+    if (HEADER_BYTES !== 64) throw new Error("channel header layout changed");
+  }
+
+  /** Publishes the request written in `w` for run `runSeq`, waits, and returns the answer status. */
+  call(runSeq: number): number {
+    const i32 = this.#i32;
+    const bell = this.#bell;
+    i32[Slot.REQ_LEN] = this.w.pos;
+    i32[Slot.RUN_SEQ] = runSeq;
+    const seq = (this.#seq = (this.#seq + 1) | 0);
+    Atomics.store(i32, Slot.REQ_SEQ, seq);
+    let serverAwake = true;
+    if (Atomics.load(bell, Bell.SLEEPING) !== 0) {
+      serverAwake = false;
+      Atomics.add(bell, Bell.RING, 1);
+      Atomics.notify(bell, Bell.RING);
+    }
+    if (Atomics.load(i32, Slot.RES_SEQ) !== seq) this.#wait(seq, serverAwake);
+    return this.r.begin();
+  }
+
+  #wait(seq: number, spin: boolean): void {
+    const i32 = this.#i32;
+    if (spin) {
+      const until = performance.now() + this.#spin.budget();
+      for (let i = 1; ; i++) {
+        if (Atomics.load(i32, Slot.RES_SEQ) === seq) return this.#spin.hit();
+        if ((i & 15) === 0 && performance.now() > until) break;
+      }
+      this.#spin.miss();
+    }
+    Atomics.store(i32, Slot.WAITING, 1);
+    for (;;) {
+      const v = Atomics.load(i32, Slot.RES_SEQ);
+      if (v === seq) break;
+      Atomics.wait(i32, Slot.RES_SEQ, v);
+    }
+    Atomics.store(i32, Slot.WAITING, 0);
+  }
+
+  /** Publishes the worker's memory (bytes now, run peak) for the watchdog. */
+  publishMemory(now: number, peak: number): void {
+    this.memory[MemSlot.NOW] = now;
+    this.memory[MemSlot.PEAK] = peak;
+  }
+}
+
+function readFailure(r: WireReader): OpFailure {
+  const kind = r.text();
+  const message = r.text();
+  const retryable = r.u8() === 1;
+  return new OpFailure(isErrorKind(kind) ? kind : ErrorKind.INTERNAL, message, retryable);
+}
+
+const TOO_LARGE = (err: ChannelFullError): OpFailure => new OpFailure(ErrorKind.INVALID, err.message);
+
+/** A run's gateway in a worker: the same calls as LocalGateway, answered by the store thread. */
+export class ChannelGateway implements RunGateway {
+  readonly #c: ChannelClient;
+  readonly #runSeq: number;
+
+  constructor(client: ChannelClient, runSeq: number) {
+    this.#c = client;
+    this.#runSeq = runSeq;
+  }
+
+  /** Sends the request in the writer; OK → null, FAIL → the failure. */
+  #send(): OpFailure | null {
+    const status = this.#c.call(this.#runSeq);
+    if (status === Status.OK) return null;
+    if (status === Status.FAIL) return readFailure(this.#c.r);
+    throw new Error(`store thread could not serve the request: ${this.#c.r.text()}`);
+  }
+
+  #keyRequest(op: Op, handle: number, key: string): void {
+    const w = this.#c.w;
+    w.begin(op);
+    w.u32(handle);
+    w.byteString(key);
+  }
+
+  #bool(): boolean {
+    return this.#c.r.u8() === 1;
+  }
+
+  acquire(storeId: string): HandleInfo | OpFailure {
+    const w = this.#c.w;
+    w.begin(Op.ACQUIRE);
+    w.byteString(storeId);
+    const f = this.#send();
+    if (f !== null) return f;
+    const r = this.#c.r;
+    const handle = r.u32();
+    const kind = r.text();
+    const maxKeyLength = r.u32();
+    const maxValueSize = r.u32();
+    return { handle, storeId, kind, maxKeyLength, maxValueSize };
+  }
+
+  release(handle: number): void {
+    const w = this.#c.w;
+    w.begin(Op.RELEASE);
+    w.u32(handle);
+    this.#send();
+  }
+
+  releaseAll(): number {
+    this.#c.w.begin(Op.END);
+    this.#send();
+    return this.#c.r.u32();
+  }
+
+  check(handle: number, action: KeyAction, key: string): OpFailure | null {
+    const w = this.#c.w;
+    w.begin(Op.CHECK);
+    w.u32(handle);
+    w.u8(KEY_ACTIONS.indexOf(action));
+    w.byteString(key);
+    return this.#send();
+  }
+
+  checkMany(handle: number, action: KeyAction, keys: readonly string[]): OpFailure | null {
+    const w = this.#c.w;
+    w.begin(Op.CHECK_MANY);
+    w.u32(handle);
+    w.u8(KEY_ACTIONS.indexOf(action));
+    w.u32(keys.length);
+    for (const key of keys) w.byteString(key);
+    return this.#send();
+  }
+
+  noteError(handle: number, kind: ErrorKind): void {
+    const w = this.#c.w;
+    w.begin(Op.NOTE_ERROR);
+    w.u32(handle);
+    w.text(kind);
+    this.#send();
+  }
+
+  get(handle: number, key: string): Uint8Array | undefined | OpFailure {
+    this.#keyRequest(Op.GET, handle, key);
+    const f = this.#send();
+    if (f !== null) return f;
+    return this.#c.r.u8() === 1 ? this.#c.r.bytes() : undefined;
+  }
+
+  set(handle: number, key: string, value: Uint8Array, ttlMs: number): true | OpFailure {
+    this.#keyRequest(Op.SET, handle, key);
+    this.#c.w.f64(ttlMs);
+    this.#c.w.bytes(value);
+    return this.#send() ?? true;
+  }
+
+  has(handle: number, key: string): boolean | OpFailure {
+    this.#keyRequest(Op.HAS, handle, key);
+    return this.#send() ?? this.#bool();
+  }
+
+  delete(handle: number, key: string): boolean | OpFailure {
+    this.#keyRequest(Op.DELETE, handle, key);
+    return this.#send() ?? this.#bool();
+  }
+
+  add(handle: number, key: string, value: Uint8Array, ttlMs: number): boolean | OpFailure {
+    this.#keyRequest(Op.ADD, handle, key);
+    this.#c.w.f64(ttlMs);
+    this.#c.w.bytes(value);
+    return this.#send() ?? this.#bool();
+  }
+
+  replace(handle: number, key: string, value: Uint8Array, ttlMs: number): boolean | OpFailure {
+    this.#keyRequest(Op.REPLACE, handle, key);
+    this.#c.w.f64(ttlMs);
+    this.#c.w.bytes(value);
+    return this.#send() ?? this.#bool();
+  }
+
+  incr(handle: number, key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array | OpFailure {
+    this.#keyRequest(Op.INCR, handle, key);
+    const w = this.#c.w;
+    w.f64(by.value);
+    w.u8(by.float ? 1 : 0);
+    w.f64(init.value);
+    w.u8(init.float ? 1 : 0);
+    w.f64(initTtlMs);
+    return this.#send() ?? this.#c.r.bytes();
+  }
+
+  ttl(handle: number, key: string): number | undefined | OpFailure {
+    this.#keyRequest(Op.TTL, handle, key);
+    const f = this.#send();
+    if (f !== null) return f;
+    return this.#c.r.u8() === 1 ? this.#c.r.f64() : undefined;
+  }
+
+  expire(handle: number, key: string, ttlMs: number): boolean | OpFailure {
+    this.#keyRequest(Op.EXPIRE, handle, key);
+    this.#c.w.f64(ttlMs);
+    return this.#send() ?? this.#bool();
+  }
+
+  /** A structured request: opcode, handle and V8-serialized arguments; the answer likewise. */
+  #structured<T>(op: Op, handle: number, args: unknown[]): T | OpFailure {
+    const w = this.#c.w;
+    try {
+      w.begin(op);
+      w.u32(handle);
+      w.value(args);
+    } catch (err) {
+      if (err instanceof ChannelFullError) return TOO_LARGE(err);
+      throw err;
+    }
+    return this.#send() ?? (this.#c.r.value() as T);
+  }
+
+  getMany(handle: number, keys: readonly string[]): (Uint8Array | undefined)[] | OpFailure {
+    return this.#structured(Op.GET_MANY, handle, [keys]);
+  }
+
+  setMany(handle: number, entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): true | OpFailure {
+    return this.#structured(Op.SET_MANY, handle, [entries, ttlMs]);
+  }
+
+  list(handle: number, options: ListOptions): ListPage | OpFailure {
+    return this.#structured(Op.LIST, handle, [options]);
+  }
+
+  entry(handle: number, key: string): EntryRecord | undefined | OpFailure {
+    return this.#structured(Op.ENTRY, handle, [key]);
+  }
+
+  put(handle: number, key: string, value: Uint8Array, options: PutOptions): true | OpFailure {
+    return this.#structured(Op.PUT, handle, [key, value, options]);
+  }
+
+  info(handle: number): StoreInfoAnswer | OpFailure {
+    return this.#structured(Op.INFO, handle, []);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The synchronous channel between a Lua worker and the store thread: one growable
+ * SharedArrayBuffer per worker, and one shared "bell" that wakes the store thread.
+ *
+ * ## Layout of a worker's channel
+ * ```
+ * bytes 0..31   Int32 slots (Slot): REQ_SEQ, RES_SEQ, WAITING, RUN_SEQ, REQ_LEN, RES_LEN
+ * bytes 32..63  Float64 slots (MemSlot): the worker's last measured memory and the run's peak
+ * bytes 64..    one message at a time: the request, then the answer written over it
+ * ```
+ * A request is published by storing a new REQ_SEQ *after* its bytes and length are written, so
+ * the store thread never reads a half-written request: a worker killed while writing leaves a
+ * request that is never executed. The answer is published the same way with RES_SEQ = REQ_SEQ.
+ *
+ * ## Waking
+ * Each side spins briefly on the other's sequence number (a hot round trip costs well under a
+ * microsecond) and only then sleeps. A sleeper announces itself first (WAITING for a worker,
+ * Bell.SLEEPING for the store thread) and re-checks before it sleeps; the other side notifies
+ * only when it sees that flag, so the hot path makes no futex system call.
+ *
+ * ## Messages
+ * Requests start with an opcode byte; answers with a status byte. Keys are byte strings sent as
+ * their bytes, values as their MessagePack bytes, numbers as float64. The less frequent
+ * operations with structured arguments or answers (get_many, set_many, list, entry, put, info)
+ * carry V8-serialized arrays.
+ */
+import { deserialize, serialize } from "node:v8";
+import { byteStringFromBytes } from "../bytes.js";
+
+/** Int32 slots of a channel's header. */
+export const Slot = {
+  /** Sequence number of the last published request (written by the worker). */
+  REQ_SEQ: 0,
+  /** Sequence number of the last answered request (written by the store thread). */
+  RES_SEQ: 1,
+  /** 1 while the worker sleeps in Atomics.wait on RES_SEQ. */
+  WAITING: 2,
+  /** The run the request belongs to, matched against the store thread's binding. */
+  RUN_SEQ: 3,
+  REQ_LEN: 4,
+  RES_LEN: 5,
+} as const;
+
+/** Float64 slots (from byte 32) where a worker publishes its memory for the host's watchdog. */
+export const MemSlot = { NOW: 0, PEAK: 1 } as const;
+
+export const HEADER_BYTES = 64;
+const INITIAL_BYTES = 64 * 1024;
+/** Largest message a channel carries (a request or an answer). */
+export const CHANNEL_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Int32 slots of the bell shared by the host, the store thread and every worker. */
+export const Bell = {
+  /** Bumped (and notified when SLEEPING) to wake the store thread. */
+  RING: 0,
+  /** 1 while the store thread sleeps (in Atomics.waitAsync on RING). */
+  SLEEPING: 1,
+  /** Bumped by the host after each control message it posts to the store thread. */
+  CONTROL: 2,
+} as const;
+
+export function createBell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(16);
+}
+
+/** Wakes the store thread if it sleeps. */
+export function ringBell(bell: Int32Array): void {
+  if (Atomics.load(bell, Bell.SLEEPING) !== 0) {
+    Atomics.add(bell, Bell.RING, 1);
+    Atomics.notify(bell, Bell.RING);
+  }
+}
+
+export function createChannelBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEADER_BYTES + INITIAL_BYTES, { maxByteLength: HEADER_BYTES + CHANNEL_MAX_BYTES });
+}
+
+/** Request opcodes. */
+export const Op = {
+  ACQUIRE: 1,
+  RELEASE: 2,
+  /** End of run: release what the run holds and drop its binding. */
+  END: 3,
+  CHECK: 4,
+  CHECK_MANY: 5,
+  NOTE_ERROR: 6,
+  GET: 10,
+  SET: 11,
+  HAS: 12,
+  DELETE: 13,
+  ADD: 14,
+  REPLACE: 15,
+  INCR: 16,
+  TTL: 17,
+  EXPIRE: 18,
+  GET_MANY: 20,
+  SET_MANY: 21,
+  LIST: 22,
+  ENTRY: 23,
+  PUT: 24,
+  INFO: 25,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+/** Answer status byte. */
+export const Status = {
+  OK: 0,
+  /** An OpFailure: kind, message, retryable. */
+  FAIL: 1,
+  /** The request could not be served at all (unknown opcode, oversized answer): Internal. */
+  BROKEN: 2,
+} as const;
+
+/** Policy actions of CHECK / CHECK_MANY, by index. */
+export const KEY_ACTIONS = ["store.key.get", "store.key.set", "store.key.has", "store.key.delete"] as const;
+
+/** The channel's message area is too small for a message and cannot grow further. */
+export class ChannelFullError extends Error {
+  constructor(bytes: number) {
+    super(`message of ${bytes} bytes is larger than the worker channel's ${CHANNEL_MAX_BYTES} bytes`);
+    this.name = "ChannelFullError";
+  }
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
+/**
+ * Writes one message into a channel's message area (a length-tracking view of the growable
+ * buffer, so a grow by either side is seen by both).
+ */
+export class WireWriter {
+  readonly #sab: SharedArrayBuffer;
+  readonly #data: Uint8Array;
+  pos = 0;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.#sab = sab;
+    this.#data = new Uint8Array(sab, HEADER_BYTES);
+  }
+
+  #room(n: number): Uint8Array {
+    const need = this.pos + n;
+    if (need > this.#data.length) {
+      if (need > CHANNEL_MAX_BYTES) throw new ChannelFullError(need);
+      let size = this.#data.length * 2;
+      while (size < need) size *= 2;
+      this.#sab.grow(HEADER_BYTES + Math.min(size, CHANNEL_MAX_BYTES));
+    }
+    return this.#data;
+  }
+
+  begin(byte: number): void {
+    this.pos = 0;
+    this.u8(byte);
+  }
+
+  u8(v: number): void {
+    this.#room(1)[this.pos++] = v;
+  }
+
+  u32(v: number): void {
+    const d = this.#room(4);
+    d[this.pos] = v;
+    d[this.pos + 1] = v >>> 8;
+    d[this.pos + 2] = v >>> 16;
+    d[this.pos + 3] = v >>> 24;
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    const d = this.#room(8);
+    f64[0] = v;
+    d.set(f64Bytes, this.pos);
+    this.pos += 8;
+  }
+
+  bytes(v: Uint8Array): void {
+    this.u32(v.length);
+    this.#room(v.length).set(v, this.pos);
+    this.pos += v.length;
+  }
+
+  /** A byte string (every char code 0..255) as its bytes. */
+  byteString(s: string): void {
+    const n = s.length;
+    this.u32(n);
+    const d = this.#room(n);
+    const p = this.pos;
+    for (let i = 0; i < n; i++) d[p + i] = s.charCodeAt(i);
+    this.pos += n;
+  }
+
+  /** Text as UTF-8. */
+  text(s: string): void {
+    if (s.length < 64) {
+      // Short texts (kinds, store kinds): encode into a temporary, no worst-case reservation.
+      this.bytes(textEncoder.encode(s));
+      return;
+    }
+    const d = this.#room(4 + s.length * 3);
+    const { written } = textEncoder.encodeInto(s, d.subarray(this.pos + 4));
+    this.u32(written);
+    this.pos += written;
+  }
+
+  /** Any structured-cloneable value. */
+  value(v: unknown): void {
+    this.bytes(serialize(v));
+  }
+}
+
+/** Reads one message from a channel's message area. */
+export class WireReader {
+  readonly #data: Uint8Array;
+  pos = 0;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.#data = new Uint8Array(sab, HEADER_BYTES);
+  }
+
+  begin(): number {
+    this.pos = 0;
+    return this.u8();
+  }
+
+  u8(): number {
+    return this.#data[this.pos++]!;
+  }
+
+  u32(): number {
+    const d = this.#data;
+    const p = this.pos;
+    this.pos += 4;
+    return (d[p]! | (d[p + 1]! << 8) | (d[p + 2]! << 16) | (d[p + 3]! << 24)) >>> 0;
+  }
+
+  f64(): number {
+    for (let i = 0; i < 8; i++) f64Bytes[i] = this.#data[this.pos + i]!;
+    this.pos += 8;
+    return f64[0]!;
+  }
+
+  /** A fresh copy (the message area is overwritten by the next message). */
+  bytes(): Uint8Array {
+    const n = this.u32();
+    const out = this.#data.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  byteString(): string {
+    const n = this.u32();
+    const s = byteStringFromBytes(this.#data, this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  text(): string {
+    const n = this.u32();
+    const s = textDecoder.decode(this.#data.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  }
+
+  value(): unknown {
+    const n = this.u32();
+    // v8.deserialize returns typed arrays as views into its input; the input must therefore be
+    // a private copy, never the shared message area that the next message overwrites (stored
+    // values and Lua strings would silently change).
+    const v: unknown = deserialize(this.#data.slice(this.pos, this.pos + n));
+    this.pos += n;
+    return v;
+  }
+}

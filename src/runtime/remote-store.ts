@@ -1,0 +1,142 @@
+/**
+ * `host.store(id)` of a worker-isolated host: the store lives in the store thread, so the host
+ * thread gets a {@link RemoteStore} whose every method is a message to it. HostStore already
+ * treats every answer as a promise, so it works unchanged on top.
+ */
+import { ErrorKind, StoreError } from "../errors.js";
+import type { StoreConfig } from "../registry/types.js";
+import type {
+  EntryRecord,
+  ListOptions,
+  ListPage,
+  LuaNumber,
+  PutOptions,
+  PutOutcome,
+  Store,
+  StoreInfo,
+  StoreStats,
+} from "../store/store.js";
+import type { StoreSlot } from "./local-gateway.js";
+
+/** The methods a RemoteStore may call; anything else is refused by the store thread. */
+const METHODS: ReadonlySet<string> = new Set([
+  "get",
+  "set",
+  "has",
+  "delete",
+  "add",
+  "replace",
+  "incr",
+  "ttl",
+  "expire",
+  "getMany",
+  "setMany",
+  "list",
+  "entry",
+  "put",
+  "info",
+  "size",
+  "clear",
+  "sweep",
+  "stats",
+]);
+
+/** The store thread's end: runs a RemoteStore call on the real store. */
+export class RemoteStoreTarget {
+  readonly #slots: ReadonlyMap<string, StoreSlot>;
+
+  constructor(slots: ReadonlyMap<string, StoreSlot>) {
+    this.#slots = slots;
+  }
+
+  async call(storeId: string, method: string, args: unknown[]): Promise<unknown> {
+    const slot = this.#slots.get(storeId);
+    if (slot === undefined) throw new StoreError(ErrorKind.NOT_FOUND, `no store '${storeId}' in the registry`);
+    if (!METHODS.has(method)) throw new Error(`store method '${method}' cannot be called remotely`);
+    const fn = (slot.store as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
+    return fn.apply(slot.store, args);
+  }
+}
+
+export type RemoteCall = (storeId: string, method: string, args: unknown[]) => Promise<unknown>;
+
+/** The host thread's end: a Store whose methods are answered by the store thread. */
+export class RemoteStore implements Store {
+  readonly id: string;
+  readonly kind: StoreConfig["kind"];
+  readonly config: StoreConfig;
+  readonly #call: RemoteCall;
+
+  constructor(config: StoreConfig, call: RemoteCall) {
+    this.id = config.id;
+    this.kind = config.kind;
+    this.config = config;
+    this.#call = call;
+  }
+
+  #do<T>(method: string, ...args: unknown[]): Promise<T> {
+    return this.#call(this.id, method, args) as Promise<T>;
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.#do("get", key);
+  }
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    return this.#do("set", key, value, ttlMs);
+  }
+  has(key: string): Promise<boolean> {
+    return this.#do("has", key);
+  }
+  delete(key: string): Promise<boolean> {
+    return this.#do("delete", key);
+  }
+  add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    return this.#do("add", key, value, ttlMs);
+  }
+  replace(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    return this.#do("replace", key, value, ttlMs);
+  }
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Promise<Uint8Array> {
+    return this.#do("incr", key, by, init, initTtlMs);
+  }
+  ttl(key: string): Promise<number | undefined> {
+    return this.#do("ttl", key);
+  }
+  expire(key: string, ttlMs: number): Promise<boolean> {
+    return this.#do("expire", key, ttlMs);
+  }
+  getMany(keys: readonly string[]): Promise<(Uint8Array | undefined)[]> {
+    return this.#do("getMany", keys);
+  }
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): Promise<void> {
+    return this.#do("setMany", entries, ttlMs);
+  }
+  list(options: ListOptions): Promise<ListPage> {
+    return this.#do("list", options);
+  }
+  entry(key: string): Promise<EntryRecord | undefined> {
+    return this.#do("entry", key);
+  }
+  put(key: string, value: Uint8Array, options: PutOptions): Promise<PutOutcome> {
+    return this.#do("put", key, value, options);
+  }
+  info(): Promise<StoreInfo> {
+    return this.#do("info");
+  }
+  size(): Promise<number> {
+    return this.#do("size");
+  }
+  clear(): Promise<void> {
+    return this.#do("clear");
+  }
+  sweep(): Promise<number> {
+    return this.#do("sweep");
+  }
+  stats(): Promise<StoreStats> {
+    return this.#do("stats");
+  }
+  /** The store thread closes the real store when the host closes. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,414 @@
+/**
+ * The trusted side of worker isolation: serves the store calls of every Lua worker, each over
+ * its own channel (see channel.ts), with a {@link LocalGateway} per run.
+ *
+ * The host binds a run to a channel (`bind`, with the actor) before it hands the run to the
+ * worker; requests carry only the run's sequence number, which must match the channel's
+ * binding. So a worker can neither name an actor nor reach another channel's run: the actor
+ * and the channel are fixed on this side.
+ *
+ * A request is executed only once it is completely published, and synchronously from start to
+ * end of the store call (an asynchronous backend's promise settles with the write applied or
+ * not), so a worker terminated at any point leaves each operation applied or not applied.
+ */
+import { ErrorKind } from "../errors.js";
+import type { Actor, PolicyEngine } from "../policy/types.js";
+import {
+  isPromise,
+  type EntryRecord,
+  type ListOptions,
+  type PutOptions,
+} from "../store/store.js";
+import type { AuditSink } from "./audit.js";
+import {
+  Bell,
+  ChannelFullError,
+  KEY_ACTIONS,
+  Op,
+  Slot,
+  Status,
+  WireReader,
+  WireWriter,
+} from "./channel.js";
+import { OpFailure, type Answer, type HandleInfo } from "./gateway.js";
+import { LocalGateway, type StoreSlot } from "./local-gateway.js";
+
+interface Binding {
+  runSeq: number;
+  gateway: LocalGateway;
+}
+
+interface ChannelState {
+  id: number;
+  i32: Int32Array;
+  r: WireReader;
+  w: WireWriter;
+  /** Sequence number of the last request taken. */
+  taken: number;
+  binding: Binding | null;
+  /** An asynchronous store call of this channel is in flight. */
+  busy: boolean;
+  closed: boolean;
+}
+
+export interface StoreServerOptions {
+  slots: ReadonlyMap<string, StoreSlot>;
+  policy: PolicyEngine;
+  bell: SharedArrayBuffer;
+  audit?: AuditSink | null;
+  /** Time for audit records. */
+  now?: () => number;
+  /**
+   * Receives the pool counters of every registry entry (see {@link POOL_FIELDS}), in registry
+   * order, after every change: the host reads them synchronously for `host.pools()`.
+   */
+  poolStats?: SharedArrayBuffer | null;
+  /**
+   * Delivers pending control messages (open, bind, close) now. Called when the host bumped
+   * Bell.CONTROL, and when a request arrives for a run whose binding has not been seen yet.
+   */
+  drainControl: () => void;
+}
+
+/** Counters per registry entry in the pool-stats buffer (Float64 each). */
+export const POOL_FIELDS = ["inUse", "acquired", "released", "autoReleased", "refused"] as const;
+
+/** A buffer for {@link StoreServerOptions.poolStats} of `entries` registry entries. */
+export function createPoolStatsBuffer(entries: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, entries) * POOL_FIELDS.length * 8);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((k) => typeof k === "string");
+}
+
+export class StoreServer {
+  readonly #slots: ReadonlyMap<string, StoreSlot>;
+  readonly #policy: PolicyEngine;
+  readonly #bell: Int32Array;
+  readonly #audit: AuditSink | null;
+  readonly #now: () => number;
+  readonly #drainControl: () => void;
+  readonly #poolStats: Float64Array | null;
+  #channels: ChannelState[] = [];
+  readonly #byId = new Map<number, ChannelState>();
+  #controlSeen = 0;
+  /** Asynchronous store calls in flight. */
+  asyncPending = 0;
+  /** Channels bound to a run (runs in progress). */
+  activeRuns = 0;
+  /** Answers that had to wake a sleeping worker since the caller last reset this. */
+  wokeWorkers = 0;
+
+  constructor(options: StoreServerOptions) {
+    this.#slots = options.slots;
+    this.#policy = options.policy;
+    this.#bell = new Int32Array(options.bell);
+    this.#audit = options.audit ?? null;
+    this.#now = options.now ?? Date.now;
+    this.#drainControl = options.drainControl;
+    this.#poolStats = options.poolStats ? new Float64Array(options.poolStats) : null;
+    this.#publishPools();
+  }
+
+  /** Copies every pool's counters to the shared pool-stats buffer. */
+  #publishPools(): void {
+    const out = this.#poolStats;
+    if (out === null) return;
+    let i = 0;
+    for (const slot of this.#slots.values()) {
+      const stats = slot.pool.stats();
+      for (const field of POOL_FIELDS) out[i++] = stats[field];
+    }
+  }
+
+  openChannel(id: number, sab: SharedArrayBuffer): void {
+    const i32 = new Int32Array(sab, 0, 8);
+    const ch: ChannelState = {
+      id,
+      i32,
+      r: new WireReader(sab),
+      w: new WireWriter(sab),
+      // A fresh channel: its worker may have published a request before this thread saw `open`.
+      taken: 0,
+      binding: null,
+      busy: false,
+      closed: false,
+    };
+    this.#byId.set(id, ch);
+    this.#channels = [...this.#channels, ch];
+  }
+
+  /** Forgets a channel (its worker is gone) and releases what its run held; returns how many. */
+  closeChannel(id: number): number {
+    const ch = this.#byId.get(id);
+    if (ch === undefined) return 0;
+    ch.closed = true;
+    this.#byId.delete(id);
+    this.#channels = this.#channels.filter((c) => c !== ch);
+    return this.#unbind(ch);
+  }
+
+  /** Binds a run (and its actor) to a channel; any earlier run of the channel is released. */
+  bind(id: number, runSeq: number, runId: string, actor: Actor): void {
+    const ch = this.#byId.get(id);
+    if (ch === undefined) return;
+    this.#unbind(ch);
+    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), { runId, audit: this.#audit, now: this.#now });
+    ch.binding = { runSeq, gateway };
+    this.activeRuns++;
+  }
+
+  #unbind(ch: ChannelState): number {
+    if (ch.binding === null) return 0;
+    const n = ch.binding.gateway.releaseAll();
+    ch.binding = null;
+    this.activeRuns--;
+    if (n > 0) this.#publishPools();
+    return n;
+  }
+
+  #checkControl(): void {
+    const seen = Atomics.load(this.#bell, Bell.CONTROL);
+    if (seen !== this.#controlSeen) {
+      this.#controlSeen = seen;
+      this.#drainControl();
+    }
+  }
+
+  /** True when a request or a control message waits (checked before the store thread sleeps). */
+  hasWork(): boolean {
+    if (Atomics.load(this.#bell, Bell.CONTROL) !== this.#controlSeen) return true;
+    for (const ch of this.#channels) {
+      if (!ch.busy && Atomics.load(ch.i32, Slot.REQ_SEQ) !== ch.taken) return true;
+    }
+    return false;
+  }
+
+  /** Takes control messages, then serves every published request once; returns how many. */
+  serveOnce(): number {
+    this.#checkControl();
+    let served = 0;
+    const channels = this.#channels;
+    for (let i = 0; i < channels.length; i++) {
+      const ch = channels[i]!;
+      if (ch.busy) continue;
+      const seq = Atomics.load(ch.i32, Slot.REQ_SEQ);
+      if (seq !== ch.taken && this.#serve(ch, seq)) served++;
+    }
+    return served;
+  }
+
+  #serve(ch: ChannelState, seq: number): boolean {
+    const runSeq = ch.i32[Slot.RUN_SEQ]!;
+    if (ch.binding === null || ch.binding.runSeq !== runSeq) {
+      // The host posts the binding before it hands the run to the worker: take it now.
+      this.#drainControl();
+      this.#controlSeen = Atomics.load(this.#bell, Bell.CONTROL);
+      if (ch.closed || ch.binding === null || ch.binding.runSeq !== runSeq) return false;
+    }
+    ch.taken = seq;
+    const binding = ch.binding;
+    const op = ch.r.begin();
+    let answer: Answer<unknown>;
+    try {
+      answer = this.#execute(op, ch, binding);
+    } catch (err) {
+      this.#publish(ch, seq, () => this.#broken(ch, err));
+      return true;
+    }
+    if (op === Op.ACQUIRE || op === Op.RELEASE) this.#publishPools();
+    if (!isPromise(answer)) {
+      this.#publish(ch, seq, () => this.#write(ch, op, answer));
+      return true;
+    }
+    ch.busy = true;
+    this.asyncPending++;
+    answer.then(
+      (value) => {
+        this.asyncPending--;
+        ch.busy = false;
+        if (!ch.closed) this.#publish(ch, seq, () => this.#write(ch, op, value));
+      },
+      (err: unknown) => {
+        this.asyncPending--;
+        ch.busy = false;
+        if (!ch.closed) this.#publish(ch, seq, () => this.#broken(ch, err));
+      },
+    );
+    return true;
+  }
+
+  /** Decodes the request and makes the gateway call. */
+  #execute(op: number, ch: ChannelState, binding: Binding): Answer<unknown> {
+    const r = ch.r;
+    const g = binding.gateway;
+    switch (op) {
+      case Op.GET:
+        return g.get(r.u32(), r.byteString());
+      case Op.SET: {
+        const handle = r.u32();
+        const key = r.byteString();
+        const ttlMs = r.f64();
+        return g.set(handle, key, r.bytes(), ttlMs);
+      }
+      case Op.HAS:
+        return g.has(r.u32(), r.byteString());
+      case Op.DELETE:
+        return g.delete(r.u32(), r.byteString());
+      case Op.ADD:
+      case Op.REPLACE: {
+        const handle = r.u32();
+        const key = r.byteString();
+        const ttlMs = r.f64();
+        const value = r.bytes();
+        return op === Op.ADD ? g.add(handle, key, value, ttlMs) : g.replace(handle, key, value, ttlMs);
+      }
+      case Op.INCR: {
+        const handle = r.u32();
+        const key = r.byteString();
+        const by = { value: r.f64(), float: r.u8() === 1 };
+        const init = { value: r.f64(), float: r.u8() === 1 };
+        return g.incr(handle, key, by, init, r.f64());
+      }
+      case Op.TTL:
+        return g.ttl(r.u32(), r.byteString());
+      case Op.EXPIRE: {
+        const handle = r.u32();
+        const key = r.byteString();
+        return g.expire(handle, key, r.f64());
+      }
+      case Op.ACQUIRE:
+        return g.acquire(r.byteString());
+      case Op.RELEASE:
+        g.release(r.u32());
+        return undefined;
+      case Op.END: {
+        const released = this.#unbind(ch);
+        return released;
+      }
+      case Op.CHECK: {
+        const handle = r.u32();
+        const action = KEY_ACTIONS[r.u8()];
+        if (action === undefined) throw new Error("unknown policy action");
+        return g.check(handle, action, r.byteString());
+      }
+      case Op.CHECK_MANY: {
+        const handle = r.u32();
+        const action = KEY_ACTIONS[r.u8()];
+        if (action === undefined) throw new Error("unknown policy action");
+        const keys: string[] = [];
+        for (let n = r.u32(); n > 0; n--) keys.push(r.byteString());
+        return g.checkMany(handle, action, keys);
+      }
+      case Op.NOTE_ERROR: {
+        const handle = r.u32();
+        g.noteError(handle, r.text() as ErrorKind);
+        return undefined;
+      }
+    }
+    if (op < Op.GET_MANY || op > Op.INFO) throw new Error(`unknown opcode ${op}`);
+    const handle = r.u32();
+    const args = r.value() as unknown[];
+    switch (op) {
+      case Op.GET_MANY:
+        if (!isStringArray(args[0])) throw new Error("get_many: bad keys");
+        return g.getMany(handle, args[0]);
+      case Op.SET_MANY:
+        return g.setMany(handle, args[0] as [string, Uint8Array][], args[1] as number);
+      case Op.LIST:
+        return g.list(handle, args[0] as ListOptions);
+      case Op.ENTRY:
+        return g.entry(handle, args[0] as string);
+      case Op.PUT:
+        return g.put(handle, args[0] as string, args[1] as Uint8Array, args[2] as PutOptions);
+      case Op.INFO:
+        return g.info(handle);
+    }
+    throw new Error(`unknown opcode ${op}`);
+  }
+
+  /** Writes an answer with `write`, then publishes it (RES_SEQ) and wakes a sleeping worker. */
+  #publish(ch: ChannelState, seq: number, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      if (err instanceof ChannelFullError) this.#failure(ch, new OpFailure(ErrorKind.INVALID, `answer too large: ${err.message}`));
+      else this.#broken(ch, err);
+    }
+    ch.i32[Slot.RES_LEN] = ch.w.pos;
+    Atomics.store(ch.i32, Slot.RES_SEQ, seq);
+    if (Atomics.load(ch.i32, Slot.WAITING) !== 0) {
+      Atomics.notify(ch.i32, Slot.RES_SEQ);
+      this.wokeWorkers++;
+    }
+  }
+
+  #failure(ch: ChannelState, f: OpFailure): void {
+    const w = ch.w;
+    w.begin(Status.FAIL);
+    w.text(f.kind);
+    w.text(f.message);
+    w.u8(f.retryable ? 1 : 0);
+  }
+
+  #broken(ch: ChannelState, err: unknown): void {
+    ch.w.begin(Status.BROKEN);
+    ch.w.text(err instanceof Error ? err.message : String(err));
+  }
+
+  /** Encodes an answer for opcode `op`. */
+  #write(ch: ChannelState, op: number, value: unknown): void {
+    if (value instanceof OpFailure) return this.#failure(ch, value);
+    const w = ch.w;
+    w.begin(Status.OK);
+    switch (op) {
+      case Op.GET:
+        if (value === undefined) w.u8(0);
+        else {
+          w.u8(1);
+          w.bytes(value as Uint8Array);
+        }
+        return;
+      case Op.SET:
+      case Op.RELEASE:
+      case Op.NOTE_ERROR:
+      case Op.CHECK:
+      case Op.CHECK_MANY:
+        return;
+      case Op.HAS:
+      case Op.DELETE:
+      case Op.ADD:
+      case Op.REPLACE:
+      case Op.EXPIRE:
+        w.u8(value === true ? 1 : 0);
+        return;
+      case Op.INCR:
+        w.bytes(value as Uint8Array);
+        return;
+      case Op.TTL:
+        if (value === undefined) w.u8(0);
+        else {
+          w.u8(1);
+          w.f64(value as number);
+        }
+        return;
+      case Op.ACQUIRE: {
+        const info = value as HandleInfo;
+        w.u32(info.handle);
+        w.text(info.kind);
+        w.u32(info.maxKeyLength);
+        w.u32(info.maxValueSize);
+        return;
+      }
+      case Op.END:
+        w.u32(value as number);
+        return;
+      case Op.ENTRY:
+        w.value(value as EntryRecord | undefined);
+        return;
+      default:
+        w.value(value);
+    }
+  }
+}

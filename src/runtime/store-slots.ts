@@ -1,0 +1,42 @@
+/** Stores and pools made from the registry: what the trusted side of runs works with. */
+import type { Clock } from "../clock.js";
+import { HandlePool, type PoolStats } from "../pool/handle-pool.js";
+import type { RegistryConfig } from "../registry/types.js";
+import { createStore } from "../store/create-store.js";
+import type { StoreSlot } from "./local-gateway.js";
+import type { StoreMetrics } from "./run-types.js";
+
+/** Builds one slot (store, pool, counters) per registry entry. */
+export function createStoreSlots(registry: RegistryConfig, options: { clock: Clock; sweepTimers: boolean }): Map<string, StoreSlot> {
+  const slots = new Map<string, StoreSlot>();
+  for (const config of registry.entries) {
+    const store = createStore(config, { clock: options.clock, sweepTimers: options.sweepTimers, baseDir: registry.baseDir });
+    slots.set(config.id, {
+      store,
+      pool: new HandlePool(config.id, config.pool.max),
+      config,
+      counters: { denied: 0, errors: {} },
+    });
+  }
+  return slots;
+}
+
+/** Pool statistics per registry entry. */
+export function poolStats(slots: ReadonlyMap<string, StoreSlot>): PoolStats[] {
+  return [...slots.values()].map((s) => s.pool.stats());
+}
+
+/** Per-store counters: the store's own and the gateway's. */
+export async function storeMetrics(slots: ReadonlyMap<string, StoreSlot>): Promise<StoreMetrics[]> {
+  const out: StoreMetrics[] = [];
+  for (const [id, slot] of slots) {
+    const stats = await slot.store.stats();
+    out.push({ id, kind: slot.config.kind, ...stats, denied: slot.counters.denied, errors: { ...slot.counters.errors } });
+  }
+  return out;
+}
+
+/** Closes every store (stops their timers). */
+export async function closeStoreSlots(slots: ReadonlyMap<string, StoreSlot>): Promise<void> {
+  for (const slot of slots.values()) await slot.store.close();
+}

@@ -1,0 +1,103 @@
+/** Messages between the host thread, the store thread and the Lua workers (control only: store calls use the channel). */
+import type { MessagePort } from "node:worker_threads";
+import { ErrorKind, isErrorKind, LuastoreError, OptionsError, StoreError } from "../errors.js";
+import type { RunLimits } from "../lua/limits.js";
+import type { PolicyDocument, Actor } from "../policy/types.js";
+import type { RegistryConfig } from "../registry/types.js";
+import type { AuditRecord } from "./audit.js";
+import type { RunResult } from "./run-types.js";
+
+/** What the store thread starts from. */
+export interface StoreThreadData {
+  registry: RegistryConfig;
+  /** As given to createHost: a path or documents (the compiled engine cannot be cloned). */
+  policies: string | PolicyDocument | readonly PolicyDocument[];
+  bell: SharedArrayBuffer;
+  /** The host clock's time in ms (Float64 slot 0) when the host clock is not the system clock. */
+  clockCell: SharedArrayBuffer | null;
+  sweepTimers: boolean;
+  /** Pool counters, published by the store thread for `host.pools()` (see StoreServer). */
+  poolStats: SharedArrayBuffer;
+  auditFile: string | null;
+  /** Send audit records to the host (it has an onDecision callback). */
+  auditForward: boolean;
+  port: MessagePort;
+}
+
+/** Host → store thread, over the control port (each followed by a bump of Bell.CONTROL). */
+export type StoreControl =
+  | { type: "open"; channel: number; sab: SharedArrayBuffer }
+  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor }
+  | { type: "call"; id: number; method: StoreThreadMethod; args: unknown[] };
+
+/**
+ * Calls answered with a reply: `closeChannel` (a worker is gone: release its run's handles;
+ * the host reports the run only after the reply), `metrics`, `store` (a RemoteStore call),
+ * `shutdown` (close every store).
+ */
+export type StoreThreadMethod = "closeChannel" | "metrics" | "store" | "shutdown";
+
+/** Store thread → host. */
+export type StoreThreadEvent =
+  | { type: "ready" }
+  | { type: "failed"; error: SerializedError }
+  | { type: "reply"; id: number; ok: true; value: unknown }
+  | { type: "reply"; id: number; ok: false; error: SerializedError }
+  | { type: "audit"; records: AuditRecord[] };
+
+/** What a Lua worker starts from. */
+export interface LuaWorkerData {
+  channel: SharedArrayBuffer;
+  bell: SharedArrayBuffer;
+  clockCell: SharedArrayBuffer | null;
+  /** Configured Lua modules: name → source. */
+  modules: Record<string, string>;
+  /** The worker's heap limit in MiB (a run's maxMemoryMb above it is capped to it). */
+  heapMb: number;
+}
+
+/** Host → Lua worker. */
+export type WorkerCommand =
+  | {
+      type: "run";
+      runSeq: number;
+      runId: string;
+      source: string | Uint8Array;
+      chunkName: string;
+      args: unknown[];
+      limits: RunLimits;
+      streamOutput: boolean;
+    }
+  | { type: "wake"; id: number };
+
+/** Lua worker → host. */
+export type WorkerEvent =
+  | { type: "ready" }
+  | { type: "output"; runSeq: number; text: string }
+  | { type: "result"; runSeq: number; result: RunResult }
+  | { type: "sleep"; id: number; ms: number };
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  kind?: string;
+  retryable?: boolean;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof StoreError) return { name: err.name, message: err.message, kind: err.kind, retryable: err.retryable };
+  if (err instanceof Error) return { name: err.name, message: err.message };
+  return { name: "Error", message: String(err) };
+}
+
+/** Rebuilds a typed error on the host side. */
+export function deserializeError(e: SerializedError): Error {
+  if (e.name === "StoreError") {
+    return new StoreError(isErrorKind(e.kind) ? e.kind : ErrorKind.INTERNAL, e.message, { retryable: e.retryable ?? false });
+  }
+  if (e.name === "OptionsError") return new OptionsError(e.message);
+  if (e.name === "LuastoreError") return new LuastoreError("STORE_ERROR", e.message);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
+}
