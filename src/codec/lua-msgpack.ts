@@ -34,17 +34,19 @@
  * full encode cheaper than a bare `lua_next` walk):
  * - {@link encodeTable} walks a table's entry list (`Table.f`/`entry.n`, `Table.strong`) instead
  *   of `lua_next`, which allocates a stack slot and rehashes the key for every entry.
- * - Decoding builds tables off-stack with `luaH_new`/`luaH_setint`/`luaH_setfrom` (what
- *   `lua_createtable`/`lua_rawset` call, minus two stack pushes per entry), wraps long strings
- *   as zero-copy views of the input ({@link wrapString}) where `lua_pushstring` would copy, and
- *   interns short map keys with their hash computed ({@link internKey}).
+ * - Decoding builds tables off-stack: `luaH_new`, then {@link appendEntry} links each entry the
+ *   way fengari's own `add` does, minus its `Map#clear()` of the (empty) dead-key maps, which
+ *   V8 makes allocate a new table every time (~65 ns per field; `lua_rawset` and a Lua table
+ *   constructor pay it). Long strings are zero-copy views of the input ({@link wrapString})
+ *   where `lua_pushstring` would copy; short strings, keys and values alike, come from a cache
+ *   of immutable TStrings ({@link internString}).
  * The internal types are declared in src/lua/fengari-internals.d.ts.
  */
 import { lua, type lua_State } from "fengari";
 import { constant_types } from "fengari/src/defs.js";
 import { pushobj2s, TValue } from "fengari/src/lobject.js";
 import { luaS_bless, luaS_hashlongstr, type TString } from "fengari/src/lstring.js";
-import { invalidateTMcache, luaH_new, luaH_setfrom, luaH_setint, type Table } from "fengari/src/ltable.js";
+import { invalidateTMcache, luaH_new, luaH_setfrom, type Table } from "fengari/src/ltable.js";
 import { CodecError } from "./codec-error.js";
 import { MsgpackWriter } from "./msgpack-writer.js";
 import { bytesKeySegment, numberKeySegment } from "./value-path.js";
@@ -250,7 +252,7 @@ let pos = 0;
 /** The value `readValue` just decoded, as a TValue type tag and payload. */
 let resultType: number = LUA_TNIL;
 let resultValue: unknown = null;
-/** Reused argument slots: `luaH_setint`/`luaH_setfrom` copy what they store. */
+/** Reused argument slots: `luaH_setfrom` copies what it stores. */
 const keySlot = new TValue(LUA_TNIL, null);
 const valueSlot = new TValue(LUA_TNIL, null);
 const floatScratch = new DataView(new ArrayBuffer(8));
@@ -329,7 +331,7 @@ function number(v: number): void {
 function string(L: lua_State, length: number): void {
   if (length > input.length - pos) malformed("truncated input");
   resultType = LUA_TLNGSTR; // fengari tags every string as long
-  resultValue = wrapString(L, pos, pos + length);
+  resultValue = length <= INTERNED_STRING_BYTES ? internString(L, length) : wrapString(L, pos, pos + length);
   pos += length;
 }
 
@@ -341,34 +343,36 @@ function string(L: lua_State, length: number): void {
 const COPIED_STRING_BYTES = 64;
 
 /**
- * The Lua string for `input[start..end)`. Long strings are zero-copy views: `luaS_bless` takes
- * the array as is, which is sound because stored bytes are never mutated (`lua_pushstring`
- * would copy them with `Uint8Array.from`).
+ * The Lua string for `input[start..end)` (longer than {@link INTERNED_STRING_BYTES}). Long
+ * strings are zero-copy views: `luaS_bless` takes the array as is, which is sound because stored
+ * bytes are never mutated (`lua_pushstring` would copy them with `Uint8Array.from`), and a
+ * memory store's slab bytes are written once (src/store/slab-values.ts).
  */
 function wrapString(L: lua_State, start: number, end: number): TString {
   return luaS_bless(L, end - start <= COPIED_STRING_BYTES ? input.slice(start, end) : input.subarray(start, end));
 }
 
 /**
- * Field names repeat from value to value, and fengari hashes a string key by building a hex
- * string of its bytes (`luaS_hash`) on every new TString: short keys are interned here, in a
- * small direct-mapped cache of TStrings whose hash is already computed. Sharing a TString
- * between tables and states is invisible to Lua (strings are immutable values). The cache keeps
- * copies, never views, so it does not keep inputs alive; colliding keys only cost a miss.
+ * Short strings repeat from value to value (field names above all, and enum-like values such
+ * as "active"), and each new TString costs a copy of its bytes, and as a table key a hash that
+ * fengari computes by building a hex string of its bytes (`luaS_hash`): strings up to
+ * INTERNED_STRING_BYTES are interned here, in a small direct-mapped cache of TStrings (whose
+ * key hash, once computed, stays with them). Sharing a TString between tables and states is
+ * invisible to Lua (strings are immutable values). The cache keeps copies, never views, so it
+ * does not keep inputs alive; colliding strings only cost a miss.
  */
-const KEY_CACHE_SLOTS = 1024;
-const keyCache: (TString | undefined)[] = new Array<TString | undefined>(KEY_CACHE_SLOTS).fill(undefined);
+const INTERNED_STRING_BYTES = 32;
+const STRING_CACHE_SLOTS = 1024;
+const stringCache: (TString | undefined)[] = new Array<TString | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
-/** The Lua string for the `length` (< 32) key bytes at `pos`, from the cache when it holds them. */
-function internKey(L: lua_State, length: number): TString {
-  if (length > input.length - pos) malformed("truncated input");
+/** The Lua string for the `length` (at most INTERNED_STRING_BYTES) bytes at `pos`; the caller checked the bounds and advances `pos`. */
+function internString(L: lua_State, length: number): TString {
   const start = pos;
   const end = pos + length;
   let h = 0x811c9dc5 ^ length; // FNV-1a
   for (let i = start; i < end; i++) h = Math.imul(h ^ input[i]!, 0x01000193);
-  const slot = (h ^ (h >>> 16)) & (KEY_CACHE_SLOTS - 1);
-  pos = end;
-  const cached = keyCache[slot];
+  const slot = (h ^ (h >>> 16)) & (STRING_CACHE_SLOTS - 1);
+  const cached = stringCache[slot];
   if (cached !== undefined && cached.realstring.length === length) {
     const bytes = cached.realstring;
     let i = 0;
@@ -376,9 +380,38 @@ function internKey(L: lua_State, length: number): TString {
     if (i === length) return cached;
   }
   const ts = luaS_bless(L, input.slice(start, end));
-  luaS_hashlongstr(ts);
-  keyCache[slot] = ts;
+  stringCache[slot] = ts;
   return ts;
+}
+
+/** The fields of fengari's Table and entries that {@link appendEntry} writes (ltable.js `add`). */
+interface WritableTable {
+  strong: Map<unknown, WritableEntry>;
+  f: WritableEntry | undefined;
+  l: WritableEntry | undefined;
+}
+interface WritableEntry {
+  key: TValue;
+  value: TValue;
+  p: WritableEntry | undefined;
+  n: WritableEntry | undefined;
+}
+
+/**
+ * Adds a new entry at the end of a table being decoded, as fengari's `add` (ltable.js) does:
+ * the same entry shape (so fengari's code stays monomorphic), linked after `t.l`, under `hash`
+ * (the number itself for an integer key, `luaS_hashlongstr` for a string). `add` also empties
+ * the table's dead-key maps, which a table still being built has not used yet. The caller
+ * rules out repeated keys. `key` and `value` become the table's own (fengari mutates them).
+ */
+function appendEntry(table: Table, hash: unknown, key: TValue, value: TValue): void {
+  const t = table as unknown as WritableTable;
+  const prev = t.l;
+  const entry: WritableEntry = { key, value, p: prev, n: undefined };
+  if (prev === undefined) t.f = entry;
+  else prev.n = entry;
+  t.strong.set(hash, entry);
+  t.l = entry;
 }
 
 function readArray(L: lua_State, n: number, depth: number): void {
@@ -388,9 +421,7 @@ function readArray(L: lua_State, n: number, depth: number): void {
   for (let i = 1; i <= n; i++) {
     readValue(L, depth + 1);
     if (resultType === LUA_TNIL) continue; // a hole
-    valueSlot.type = resultType;
-    valueSlot.value = resultValue;
-    luaH_setint(t, i, valueSlot);
+    appendEntry(t, i, new TValue(LUA_TNUMINT, i), new TValue(resultType, resultValue));
   }
   resultType = LUA_TTABLE;
   resultValue = t;
@@ -404,30 +435,34 @@ function readMap(L: lua_State, n: number, depth: number): void {
   for (let i = 0; i < n; i++) {
     const keyAt = pos;
     const tag = input[pos]!;
-    let keyType: number;
-    let keyValue: unknown;
     if (tag >= 0xa0 && tag < 0xc0) {
       // fixstr: the usual field name.
+      const length = tag & 0x1f;
+      if (length >= input.length - pos) malformed("truncated input");
       pos++;
-      keyType = LUA_TLNGSTR;
-      keyValue = internKey(L, tag & 0x1f);
+      const key = internString(L, length);
+      pos += length;
+      readValue(L, depth + 1);
+      if (resultType === LUA_TNIL) continue; // Lua tables hold no nil values
+      appendEntry(t, luaS_hashlongstr(key), new TValue(LUA_TLNGSTR, key), new TValue(resultType, resultValue));
     } else {
       // Containers as keys are refused before they are built.
       if (tag >= 0x80 && tag < 0xa0 || tag >= 0xdc && tag <= 0xdf) malformed("map keys must be strings or numbers", keyAt);
       readValue(L, depth + 1);
-      keyType = resultType;
-      keyValue = resultValue;
+      const keyType = resultType;
+      const keyValue = resultValue;
       if (keyType === LUA_TNIL || keyType === LUA_TBOOLEAN) malformed("map keys must be strings or numbers", keyAt);
       // luaH_setfrom raises a Lua error on a NaN key, which outside a protected call aborts the state.
       if (keyType === LUA_TNUMFLT && Number.isNaN(keyValue)) malformed("map key is NaN", keyAt);
+      readValue(L, depth + 1);
+      if (resultType === LUA_TNIL) continue;
+      // Other keys are rare: the general path (which also turns an integral float key into an integer).
+      keySlot.type = keyType;
+      keySlot.value = keyValue;
+      valueSlot.type = resultType;
+      valueSlot.value = resultValue;
+      luaH_setfrom(L, t, keySlot, valueSlot);
     }
-    readValue(L, depth + 1);
-    if (resultType === LUA_TNIL) continue; // Lua tables hold no nil values
-    keySlot.type = keyType;
-    keySlot.value = keyValue;
-    valueSlot.type = resultType;
-    valueSlot.value = resultValue;
-    luaH_setfrom(L, t, keySlot, valueSlot);
     // A repeated key would silently drop an entry. So would two keys that fengari hashes alike
     // (its string hash concatenates unpadded hex digits: "\1\17" and "\17\1" are one key).
     if (t.strong.size !== ++entries) malformed("duplicate map key", keyAt);

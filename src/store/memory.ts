@@ -1,7 +1,16 @@
 /**
- * `store.memory`: entries in a Map (whose insertion order doubles as the LRU order), TTLs in
- * an {@link ExpiryIndex}, one unref()'d sweep timer per store. Expired keys are invisible at
- * once (checked on every access) and reclaimed by the periodic sweep.
+ * `store.memory`: a Map from key to slot number (whose insertion order doubles as the LRU
+ * order), TTLs in an {@link ExpiryIndex}, one unref()'d sweep timer per store. Expired keys are
+ * invisible at once (checked on every access) and reclaimed by the periodic sweep.
+ *
+ * - No JS object per entry: a key's slot number indexes pages of numbers (version, expiry)
+ *   and {@link SlabValues}, which packs small values into shared slabs. Beyond its key and
+ *   value bytes an entry costs its Map entry (~37 B), its key string's header (16 B), 16 B of
+ *   slot numbers, a 4-byte value address and a 6-byte slab header: ~80 B where a JS object and
+ *   a Uint8Array per entry cost ~340 B (`npm run bench` measures it). Metadata, rare, lives in
+ *   a Map by slot; freed slots are reused.
+ * - `get` and `entry` return a view of the slab (see SlabValues for why it stays valid and
+ *   unchanged for as long as it is held); `incr` returns its own fresh bytes.
  *
  * - Recency (eviction lru): every call that reads or writes a key's value moves it to the
  *   most-recent end (get, getMany, entry, set, add, replace, incr, put, setMany); has, ttl,
@@ -17,6 +26,7 @@ import { ErrorKind, StoreError } from "../errors.js";
 import type { MemoryStoreConfig } from "../registry/types.js";
 import { ExpiryIndex } from "./expiry-index.js";
 import { incrementBytes } from "./numbers.js";
+import { SlabValues } from "./slab-values.js";
 import { SortedKeys } from "./sorted-keys.js";
 import type {
   EntryRecord,
@@ -39,20 +49,14 @@ const MAX_LIMIT = 1000;
  */
 const MAX_EXPIRED_PER_PAGE = 1000;
 
-class MemoryEntry {
-  value: Uint8Array;
-  /** Expiry time in clock milliseconds; 0 = never. */
-  expiresAt: number;
-  /** The store's mutation counter at this key's last mutation. */
-  version: number;
-  metadata: Uint8Array | undefined;
-  constructor(value: Uint8Array, expiresAt: number, version: number, metadata: Uint8Array | undefined) {
-    this.value = value;
-    this.expiresAt = expiresAt;
-    this.version = version;
-    this.metadata = metadata;
-  }
-}
+/**
+ * Per-slot numbers live in pages of this many slots (a power of 2), so the arrays grow without
+ * copying and waste at most one page, where doubling one array wastes a quarter on average.
+ */
+const PAGE_BITS = 10;
+const PAGE_SLOTS = 1 << PAGE_BITS;
+/** The slot of a missing key (a number, not undefined, keeps call sites monomorphic). */
+const NONE = -1;
 
 export interface MemoryStoreOptions {
   clock: Clock;
@@ -67,7 +71,21 @@ export class MemoryStore implements Store {
   readonly kind = "store.memory" as const;
   readonly config: MemoryStoreConfig;
   readonly #clock: Clock;
-  readonly #entries = new Map<string, MemoryEntry>();
+  /** Key → slot; the Map's order is the LRU order. */
+  readonly #slots = new Map<string, number>();
+  /**
+   * Per slot, in pages (see {@link PAGE_SLOTS}), two numbers: at `2i` the store's mutation
+   * counter at the key's last mutation (its version), at `2i + 1` its expiry time in clock
+   * milliseconds, 0 = never.
+   */
+  readonly #pages: Float64Array[] = emptyObjectArray();
+  /** Per slot: the value bytes. */
+  readonly #values = new SlabValues();
+  /** Metadata by slot, for the keys that have some. */
+  readonly #metadata = new Map<number, Uint8Array>();
+  /** Slots below this have been used; freed ones wait in #freeSlots. */
+  #slotTop = 0;
+  readonly #freeSlots: number[] = [];
   readonly #expiry: ExpiryIndex;
   /** Built by the first `list`, then kept up to date. */
   #sortedKeys: SortedKeys | undefined;
@@ -102,14 +120,14 @@ export class MemoryStore implements Store {
   // -------------------------------------------------------------------------------------------
 
   get(key: string): Uint8Array | undefined {
-    const entry = this.#live(key);
-    if (entry === undefined) {
+    const slot = this.#live(key);
+    if (slot === NONE) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    if (this.#lru) this.#touch(key, entry);
-    return entry.value;
+    if (this.#lru) this.#touch(key, slot);
+    return this.#values.get(slot);
   }
 
   getMany(keys: readonly string[]): (Uint8Array | undefined)[] {
@@ -119,27 +137,33 @@ export class MemoryStore implements Store {
   }
 
   has(key: string): boolean {
-    return this.#live(key) !== undefined;
+    return this.#live(key) !== NONE;
   }
 
   ttl(key: string): number | undefined {
-    const entry = this.#live(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt === 0) return 0;
+    const slot = this.#live(key);
+    if (slot === NONE) return undefined;
+    const expiresAt = this.#expiresAtOf(slot);
+    if (expiresAt === 0) return 0;
     // Clock time may be fractional; a live key always has at least 1 ms left.
-    return Math.ceil(entry.expiresAt - this.#clock.now());
+    return Math.ceil(expiresAt - this.#clock.now());
   }
 
   entry(key: string): EntryRecord | undefined {
-    const entry = this.#live(key);
-    if (entry === undefined) {
+    const slot = this.#live(key);
+    if (slot === NONE) {
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    if (this.#lru) this.#touch(key, entry);
-    const record: EntryRecord = { value: entry.value, version: formatVersion(entry.version), expiresAt: entry.expiresAt };
-    if (entry.metadata !== undefined) record.metadata = entry.metadata;
+    if (this.#lru) this.#touch(key, slot);
+    const record: EntryRecord = {
+      value: this.#values.get(slot),
+      version: formatVersion(this.#versionOf(slot)),
+      expiresAt: this.#expiresAtOf(slot),
+    };
+    const metadata = this.#metadataOf(slot);
+    if (metadata !== undefined) record.metadata = metadata;
     return record;
   }
 
@@ -148,7 +172,7 @@ export class MemoryStore implements Store {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
       throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
     }
-    this.#sortedKeys ??= SortedKeys.from(this.#entries.keys());
+    this.#sortedKeys ??= SortedKeys.from(this.#slots.keys());
     const now = this.#clock.now();
     const keys: ListedKey[] = [];
     const expired: string[] = [];
@@ -157,8 +181,9 @@ export class MemoryStore implements Store {
     const afterApplies = after !== undefined && after >= prefix;
     this.#sortedKeys.scan(afterApplies ? after : prefix, !afterApplies, (key) => {
       if (!key.startsWith(prefix)) return false;
-      const entry = this.#entries.get(key)!;
-      if (entry.expiresAt !== 0 && entry.expiresAt <= now) {
+      const slot = this.#slots.get(key)!;
+      const expiresAt = this.#expiresAtOf(slot);
+      if (expiresAt !== 0 && expiresAt <= now) {
         if (expired.length === MAX_EXPIRED_PER_PAGE) {
           hasMore = true;
           return false;
@@ -171,12 +196,13 @@ export class MemoryStore implements Store {
         hasMore = true;
         return false;
       }
-      keys.push(entry.metadata === undefined ? { key } : { key, metadata: entry.metadata });
+      const metadata = this.#metadataOf(slot);
+      keys.push(metadata === undefined ? { key } : { key, metadata });
       lastVisited = key;
       return true;
     });
     for (const key of expired) {
-      this.#drop(key, this.#entries.get(key)!);
+      this.#drop(key, this.#slots.get(key)!);
       this.#expired++;
     }
     return hasMore ? { keys, cursor: lastVisited!, hasMore } : { keys, hasMore };
@@ -188,7 +214,7 @@ export class MemoryStore implements Store {
 
   size(): number {
     this.sweep();
-    return this.#entries.size;
+    return this.#slots.size;
   }
 
   stats(): StoreStats {
@@ -199,7 +225,7 @@ export class MemoryStore implements Store {
       deletes: this.#deletes,
       expired: this.#expired,
       evicted: this.#evicted,
-      size: this.#entries.size,
+      size: this.#slots.size,
       bytes: this.#bytes,
     };
   }
@@ -209,28 +235,27 @@ export class MemoryStore implements Store {
   // -------------------------------------------------------------------------------------------
 
   set(key: string, value: Uint8Array, ttlMs: number): void {
-    this.#write(key, this.#live(key), value, this.#expiresAt(ttlMs), undefined);
+    this.#write(key, this.#live(key), value, this.#expiresAtFor(ttlMs), undefined);
   }
 
   add(key: string, value: Uint8Array, ttlMs: number): boolean {
-    const entry = this.#live(key);
-    if (entry !== undefined) return false;
-    this.#write(key, undefined, value, this.#expiresAt(ttlMs), undefined);
+    if (this.#live(key) !== NONE) return false;
+    this.#write(key, NONE, value, this.#expiresAtFor(ttlMs), undefined);
     return true;
   }
 
   replace(key: string, value: Uint8Array, ttlMs: number): boolean {
-    const entry = this.#live(key);
-    if (entry === undefined) return false;
-    this.#write(key, entry, value, this.#expiresAt(ttlMs), undefined);
+    const slot = this.#live(key);
+    if (slot === NONE) return false;
+    this.#write(key, slot, value, this.#expiresAtFor(ttlMs), undefined);
     return true;
   }
 
   incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array {
-    const entry = this.#live(key);
-    const bytes = incrementBytes(key, entry?.value, by, init);
-    const expiresAt = entry !== undefined ? entry.expiresAt : this.#expiresAt(initTtlMs);
-    this.#write(key, entry, bytes, expiresAt, undefined);
+    const slot = this.#live(key);
+    const bytes = incrementBytes(key, slot === NONE ? undefined : this.#values.peek(slot), by, init);
+    const expiresAt = slot !== NONE ? this.#expiresAtOf(slot) : this.#expiresAtFor(initTtlMs);
+    this.#write(key, slot, bytes, expiresAt, undefined);
     return bytes;
   }
 
@@ -239,13 +264,13 @@ export class MemoryStore implements Store {
     if (options.onlyIfAbsent && ifVersion !== undefined) {
       throw new StoreError(ErrorKind.INVALID, "put: onlyIfAbsent and ifVersion cannot be combined");
     }
-    const entry = this.#live(key);
-    if (options.onlyIfAbsent && entry !== undefined) return "exists";
+    const slot = this.#live(key);
+    if (options.onlyIfAbsent && slot !== NONE) return "exists";
     if (ifVersion !== undefined) {
-      if (entry === undefined) return "missing";
-      if (formatVersion(entry.version) !== ifVersion) return "conflict";
+      if (slot === NONE) return "missing";
+      if (formatVersion(this.#versionOf(slot)) !== ifVersion) return "conflict";
     }
-    this.#write(key, entry, value, this.#expiresAt(options.ttlMs), options.metadata);
+    this.#write(key, slot, value, this.#expiresAtFor(options.ttlMs), options.metadata);
     return "ok";
   }
 
@@ -255,7 +280,7 @@ export class MemoryStore implements Store {
     for (const [key] of entries) {
       if (batch.has(key)) continue;
       batch.add(key);
-      if (this.#live(key) === undefined) newKeys++;
+      if (this.#live(key) === NONE) newKeys++;
     }
     if (batch.size > this.#maxSize) {
       throw new StoreError(
@@ -263,40 +288,45 @@ export class MemoryStore implements Store {
         `store ${this.id}: a batch of ${batch.size} keys can never fit (max_size ${this.#maxSize})`,
       );
     }
-    if (this.#entries.size + newKeys > this.#maxSize) this.sweep();
-    const excess = this.#entries.size + newKeys - this.#maxSize;
+    if (this.#slots.size + newKeys > this.#maxSize) this.sweep();
+    const excess = this.#slots.size + newKeys - this.#maxSize;
     if (excess > 0) {
       if (!this.#lru) throw this.#full(`${newKeys} new keys`);
       // Oldest first, skipping the batch's own keys: a batch that fits max_size keeps them all.
       const victims: string[] = [];
-      for (const key of this.#entries.keys()) {
+      for (const key of this.#slots.keys()) {
         if (victims.length === excess) break;
         if (!batch.has(key)) victims.push(key);
       }
       for (const key of victims) this.#evict(key);
     }
-    const expiresAt = this.#expiresAt(ttlMs);
-    for (const [key, value] of entries) this.#write(key, this.#entries.get(key), value, expiresAt, undefined);
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    for (const [key, value] of entries) this.#write(key, this.#slots.get(key) ?? NONE, value, expiresAt, undefined);
   }
 
   expire(key: string, ttlMs: number): boolean {
-    const entry = this.#live(key);
-    if (entry === undefined) return false;
-    this.#setExpiry(key, entry, this.#expiresAt(ttlMs));
-    entry.version = ++this.#version;
+    const slot = this.#live(key);
+    if (slot === NONE) return false;
+    this.#setExpiry(key, slot, this.#expiresAtFor(ttlMs));
+    this.#setVersion(slot, ++this.#version);
     return true;
   }
 
   delete(key: string): boolean {
-    const entry = this.#live(key);
-    if (entry === undefined) return false;
-    this.#drop(key, entry);
+    const slot = this.#live(key);
+    if (slot === NONE) return false;
+    this.#drop(key, slot);
     this.#deletes++;
     return true;
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#slots.clear();
+    this.#pages.length = 0;
+    this.#values.clear();
+    this.#metadata.clear();
+    this.#slotTop = 0;
+    this.#freeSlots.length = 0;
     this.#expiry.clear();
     this.#sortedKeys?.clear();
     this.#bytes = 0;
@@ -307,16 +337,15 @@ export class MemoryStore implements Store {
     const n = this.#expiry.sweep(
       now,
       (key) => {
-        const entry = this.#entries.get(key);
-        if (entry === undefined) return;
+        const slot = this.#slots.get(key);
         // The index already let go of the key.
-        this.#entries.delete(key);
-        this.#sortedKeys?.delete(key);
-        this.#bytes -= entryBytes(key, entry);
+        if (slot !== undefined) this.#forget(key, slot);
       },
       (key) => {
-        const entry = this.#entries.get(key);
-        return entry !== undefined && entry.expiresAt !== 0 && entry.expiresAt <= now;
+        const slot = this.#slots.get(key);
+        if (slot === undefined) return false;
+        const expiresAt = this.#expiresAtOf(slot);
+        return expiresAt !== 0 && expiresAt <= now;
       },
     );
     this.#expired += n;
@@ -332,63 +361,107 @@ export class MemoryStore implements Store {
   // Internals
   // -------------------------------------------------------------------------------------------
 
-  /** The live entry for `key`, removing it first when it has expired. */
-  #live(key: string): MemoryEntry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt !== 0 && entry.expiresAt <= this.#clock.now()) {
-      this.#drop(key, entry);
+  /** The slot of the live entry for `key` (NONE when missing), removing it first when it has expired. */
+  #live(key: string): number {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return NONE;
+    const expiresAt = this.#expiresAtOf(slot);
+    if (expiresAt !== 0 && expiresAt <= this.#clock.now()) {
+      this.#drop(key, slot);
       this.#expired++;
-      return undefined;
+      return NONE;
     }
-    return entry;
+    return slot;
   }
 
-  #expiresAt(ttlMs: number): number {
+  #expiresAtFor(ttlMs: number): number {
     return ttlMs > 0 ? this.#clock.now() + ttlMs : 0;
   }
 
+  #metadataOf(slot: number): Uint8Array | undefined {
+    return this.#metadata.size === 0 ? undefined : this.#metadata.get(slot);
+  }
+
   /**
-   * Stores `value` at `key`, over `entry` (its live entry) or as a new key, making room first
-   * when the store is full. Every write replaces the metadata and bumps the version.
+   * Stores `value` at `key`, over `slot` (its live entry's) or as a new key (slot NONE), making
+   * room first when the store is full. Every write replaces the metadata and bumps the version.
    */
-  #write(key: string, entry: MemoryEntry | undefined, value: Uint8Array, expiresAt: number, metadata: Uint8Array | undefined): void {
-    if (entry !== undefined) {
-      this.#setExpiry(key, entry, expiresAt);
-      this.#bytes += value.length + (metadata?.length ?? 0) - entry.value.length - (entry.metadata?.length ?? 0);
-      entry.value = value;
-      entry.metadata = metadata;
-      entry.version = ++this.#version;
-      if (this.#lru) this.#touch(key, entry);
+  #write(key: string, slot: number, value: Uint8Array, expiresAt: number, metadata: Uint8Array | undefined): void {
+    if (slot !== NONE) {
+      this.#setExpiry(key, slot, expiresAt);
+      const oldMetadata = this.#metadataOf(slot);
+      if (oldMetadata !== undefined) {
+        this.#metadata.delete(slot);
+        this.#bytes -= oldMetadata.length;
+      }
+      this.#bytes -= this.#values.set(slot, value);
+      if (this.#lru) this.#touch(key, slot);
     } else {
-      if (this.#entries.size >= this.#maxSize) this.#makeRoom();
-      this.#entries.set(key, new MemoryEntry(value, expiresAt, ++this.#version, metadata));
+      if (this.#slots.size >= this.#maxSize) this.#makeRoom();
+      // A key built by concatenation is a chain of V8 cons strings (32 B per link): reading a
+      // char flattens it, and the garbage collector then drops the chain.
+      key.charCodeAt(0);
+      slot = this.#newSlot();
+      this.#slots.set(key, slot);
+      this.#setExpiresAt(slot, expiresAt);
       if (expiresAt !== 0) this.#expiry.add(key, expiresAt);
       this.#sortedKeys?.insert(key);
-      this.#bytes += key.length + value.length + (metadata?.length ?? 0);
+      this.#bytes += key.length;
+      this.#values.set(slot, value);
     }
+    this.#bytes += value.length;
+    if (metadata !== undefined) {
+      this.#metadata.set(slot, metadata);
+      this.#bytes += metadata.length;
+    }
+    this.#setVersion(slot, ++this.#version);
     this.#sets++;
   }
 
-  #setExpiry(key: string, entry: MemoryEntry, expiresAt: number): void {
-    if (entry.expiresAt === expiresAt) return;
-    if (entry.expiresAt !== 0) this.#expiry.remove(key, entry.expiresAt);
+  #newSlot(): number {
+    const reused = this.#freeSlots.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.#slotTop++;
+    if ((slot & (PAGE_SLOTS - 1)) === 0) this.#pages.push(new Float64Array(2 * PAGE_SLOTS));
+    return slot;
+  }
+
+  #versionOf(slot: number): number {
+    return this.#pages[slot >>> PAGE_BITS]![(slot & (PAGE_SLOTS - 1)) << 1]!;
+  }
+
+  #setVersion(slot: number, version: number): void {
+    this.#pages[slot >>> PAGE_BITS]![(slot & (PAGE_SLOTS - 1)) << 1] = version;
+  }
+
+  #expiresAtOf(slot: number): number {
+    return this.#pages[slot >>> PAGE_BITS]![((slot & (PAGE_SLOTS - 1)) << 1) + 1]!;
+  }
+
+  #setExpiresAt(slot: number, expiresAt: number): void {
+    this.#pages[slot >>> PAGE_BITS]![((slot & (PAGE_SLOTS - 1)) << 1) + 1] = expiresAt;
+  }
+
+  #setExpiry(key: string, slot: number, expiresAt: number): void {
+    const current = this.#expiresAtOf(slot);
+    if (current === expiresAt) return;
+    if (current !== 0) this.#expiry.remove(key, current);
     if (expiresAt !== 0) this.#expiry.add(key, expiresAt);
-    entry.expiresAt = expiresAt;
+    this.#setExpiresAt(slot, expiresAt);
   }
 
   /** Map order is the LRU order: moves the key to the most-recent end. */
-  #touch(key: string, entry: MemoryEntry): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+  #touch(key: string, slot: number): void {
+    this.#slots.delete(key);
+    this.#slots.set(key, slot);
   }
 
   /** Frees one slot for a new key: expired entries first, then LRU eviction, else refuse. */
   #makeRoom(): void {
     this.sweep();
-    if (this.#entries.size < this.#maxSize) return;
+    if (this.#slots.size < this.#maxSize) return;
     if (!this.#lru) throw this.#full("a new key");
-    const oldest = this.#entries.keys().next();
+    const oldest = this.#slots.keys().next();
     if (oldest.done !== true) this.#evict(oldest.value);
   }
 
@@ -401,20 +474,38 @@ export class MemoryStore implements Store {
   }
 
   #evict(key: string): void {
-    this.#drop(key, this.#entries.get(key)!);
+    this.#drop(key, this.#slots.get(key)!);
     this.#evicted++;
   }
 
-  #drop(key: string, entry: MemoryEntry): void {
-    this.#entries.delete(key);
-    if (entry.expiresAt !== 0) this.#expiry.remove(key, entry.expiresAt);
+  /** Removes the entry of `key` at `slot`, from the expiry index too. */
+  #drop(key: string, slot: number): void {
+    const expiresAt = this.#expiresAtOf(slot);
+    if (expiresAt !== 0) this.#expiry.remove(key, expiresAt);
+    this.#forget(key, slot);
+  }
+
+  /** Removes the entry of `key` at `slot` from everything but the expiry index, and frees the slot. */
+  #forget(key: string, slot: number): void {
+    this.#slots.delete(key);
     this.#sortedKeys?.delete(key);
-    this.#bytes -= entryBytes(key, entry);
+    const metadata = this.#metadataOf(slot);
+    this.#bytes -= key.length + this.#values.length(slot) + (metadata?.length ?? 0);
+    if (metadata !== undefined) this.#metadata.delete(slot);
+    this.#values.delete(slot);
+    this.#setExpiresAt(slot, 0);
+    this.#freeSlots.push(slot);
   }
 }
 
-function entryBytes(key: string, entry: MemoryEntry): number {
-  return key.length + entry.value.length + (entry.metadata?.length ?? 0);
+/**
+ * An empty array whose elements kind already holds objects: a fresh `[]` holds small integers
+ * until its first push, so the code that pushes would deoptimize once per new store.
+ */
+function emptyObjectArray<T extends object>(): T[] {
+  const array = [undefined] as unknown as T[];
+  array.length = 0;
+  return array;
 }
 
 /** 16 hex digits: fixed width, so versions also sort in write order (the counter stays below 2^53). */

@@ -290,6 +290,57 @@ describe("pushMsgpack", () => {
     expect(lua.lua_tolstring(L, -1)!.buffer).not.toBe(bytes.buffer);
   });
 
+  it("short strings, keys and values alike, are shared between decodes and never views of the input", () => {
+    const L = newState();
+    const bytes = encodeLua(`{ name = "alice", [string.rep("k", 32)] = string.rep("v", 32) }`);
+    const strings = (): Uint8Array[] => {
+      pushMsgpack(L, bytes);
+      lua.lua_getfield(L, -1, "name");
+      lua.lua_getfield(L, -2, "k".repeat(32));
+      const out = [lua.lua_tolstring(L, -2)!, lua.lua_tolstring(L, -1)!];
+      lua.lua_settop(L, 0);
+      return out;
+    };
+    const [name1, long1] = strings();
+    const [name2, long2] = strings();
+    expect(name1).toBe(name2);
+    expect(long1).toBe(long2);
+    expect(name1!.buffer).not.toBe(bytes.buffer);
+    expect(long1!.buffer).not.toBe(bytes.buffer);
+    expect(new TextDecoder().decode(name1)).toBe("alice");
+  });
+
+  it("interned string values stay correct when many distinct strings share cache slots", () => {
+    const bytes = encodeLuaChunk(`v = {} for i = 1, 3000 do v[i] = "s" .. i end`);
+    for (let round = 0; round < 2; round++) {
+      checkInLua(bytes, `for i = 1, 3000 do assert(v[i] == "s" .. i) end`);
+    }
+  });
+
+  it("decoded tables behave as Lua-built ones when changed: remove, re-add, iterate, length", () => {
+    checkInLua(encodeLua(`{ a = 1, b = 2, c = 3, list = { 10, 20, 30 } }`), `
+      v.b = nil
+      local keys = {} for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys)
+      assert(table.concat(keys, ",") == "a,c,list")
+      for k in pairs(v) do v[k] = nil end
+      assert(next(v) == nil)
+      v.b = 5
+      assert(v.b == 5 and next(v) == "b" and next(v, "b") == nil)
+      v.list = nil
+      assert(v.list == nil)`);
+    checkInLua(encodeLua(`{ 10, 20, 30 }`), `
+      assert(#v == 3)
+      table.remove(v, 1)
+      assert(#v == 2 and v[1] == 20 and v[2] == 30)
+      table.insert(v, 1, 5)
+      v[#v + 1] = 40
+      assert(table.concat(v, ",") == "5,20,30,40")
+      v[2] = nil
+      local n = 0 for _ in pairs(v) do n = n + 1 end
+      assert(n == 3)`);
+  });
+
   it("accepts a Buffer", () => {
     checkInLua(Buffer.from(encodeLua(`{ s = "x" }`)), `assert(v.s == "x")`);
   });

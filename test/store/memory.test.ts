@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/clock.js";
+import { lua } from "fengari";
+import { pushMsgpack } from "../../src/codec/lua-msgpack.js";
 import { encodeValue } from "../../src/codec/msgpack.js";
 import type { MemoryStoreConfig } from "../../src/registry/types.js";
 import { ExpiryIndex } from "../../src/store/expiry-index.js";
 import { MemoryStore, type MemoryStoreOptions } from "../../src/store/memory.js";
+import { newState, runLua } from "../codec/lua-state.js";
 import { commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
 
 function memoryConfig(config: SuiteStoreConfig = {}): MemoryStoreConfig {
@@ -217,9 +220,105 @@ describe("store.memory: versions and list", () => {
     expect(store.stats()).toMatchObject({ expired: 2500, size: 2 });
   });
 
-  it("incr returns the stored bytes themselves", () => {
+  it("incr returns the bytes it stored", () => {
     const { store } = open();
     const bytes = store.incr("n", { value: 1, float: false }, { value: 0, float: false }, 0);
-    expect(store.get("n")).toBe(bytes);
+    expect(store.get("n")).toEqual(bytes);
+  });
+});
+
+describe("store.memory: values in slabs", () => {
+  const text = (s: string) => encodeValue(s);
+
+  it("a value read, then overwritten or deleted, keeps its bytes", () => {
+    const { store } = open({ maxSize: 10_000 });
+    store.set("k", text("a".repeat(20)), 0);
+    const read = store.get("k")!;
+    const record = store.entry("k")!.value;
+    store.set("k", text("b".repeat(20)), 0); // as long: must not land on the bytes read
+    const second = store.get("k")!;
+    store.delete("k");
+    // Churn enough to clean and drop every slab and reuse their ids.
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 2000; i++) store.set(`x${i}`, text(`${round}:${i}`.repeat(3)), 0);
+      for (let i = 0; i < 2000; i++) store.delete(`x${i}`);
+    }
+    store.clear();
+    expect(read).toEqual(text("a".repeat(20)));
+    expect(record).toEqual(text("a".repeat(20)));
+    expect(second).toEqual(text("b".repeat(20)));
+  });
+
+  it("a long Lua string decoded from a value (a view of its slab) keeps its bytes after the key changes", () => {
+    const { store } = open({ maxSize: 10_000 });
+    const L = newState();
+    store.set("k", text("a".repeat(100)), 0);
+    pushMsgpack(L, store.get("k")!);
+    const luaString = lua.lua_tolstring(L, -1)!;
+    expect(luaString.buffer).toBe(store.get("k")!.buffer); // zero copy
+    store.set("k", text("b".repeat(100)), 0);
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 2000; i++) store.set(`x${i}`, text(`${round}:${i}`.repeat(20)), 0);
+      for (let i = 0; i < 2000; i++) store.delete(`x${i}`);
+    }
+    lua.lua_setglobal(L, "s");
+    runLua(L, `assert(s == string.rep("a", 100))`);
+  });
+
+  it("every key reads its own value through heavy churn, large values included", () => {
+    const { store } = open({ maxSize: 2000, eviction: "lru" });
+    const model = new Map<string, Uint8Array>();
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    for (let step = 0; step < 30_000; step++) {
+      const key = `k${Math.floor(next() * 1500)}`;
+      const r = next();
+      if (r < 0.6) {
+        const value = text(`${step}`.padEnd(next() < 0.02 ? 5000 : Math.floor(next() * 80), "v"));
+        store.set(key, value, 0);
+        model.set(key, value);
+      } else if (r < 0.7) {
+        store.delete(key);
+        model.delete(key);
+      } else {
+        const got = store.get(key);
+        const want = model.get(key);
+        if (want === undefined ? got !== undefined : got === undefined || Buffer.compare(got, want) !== 0) {
+          expect(got, `${key} at step ${step}`).toEqual(want);
+        }
+      }
+    }
+    expect(store.stats().size).toBe(model.size);
+    for (const [key, value] of model) expect(store.get(key)).toEqual(value);
+  });
+
+  it("bytes counts keys, values and metadata through overwrites, in place or not, and deletes", () => {
+    const { store, clock } = open();
+    const meta = text("m");
+    store.set("ab", text("xyz"), 0); // 2 + 4
+    store.set("ab", text("uvw"), 0); // overwritten in place
+    store.get("ab");
+    store.set("ab", text("rst"), 0); // appended (the old bytes were read)
+    store.put("cd", text("long value"), { ttlMs: 0, onlyIfAbsent: false, metadata: meta }); // 2 + 11 + 2
+    expect(store.stats().bytes).toBe(6 + 15);
+    store.incr("n", { value: 1, float: false }, { value: 0, float: false }, 1000); // 1 + 1
+    store.incr("n", { value: 1, float: false }, { value: 0, float: false }, 0);
+    expect(store.stats().bytes).toBe(6 + 15 + 2);
+    store.set("cd", text("x"), 0); // drops the metadata
+    expect(store.stats().bytes).toBe(6 + 4 + 2);
+    clock.advance(1000);
+    store.sweep();
+    store.delete("ab");
+    expect(store.stats()).toMatchObject({ bytes: 4, size: 1 });
+    expect(store.get("n")).toBeUndefined();
+  });
+
+  it("keys built char by char (V8 cons strings, flattened when stored) read back intact", () => {
+    const { store } = open();
+    let key = "";
+    for (const c of "a-long-key-built-char-by-char") key += c;
+    store.set(key, one, 0);
+    expect(store.list({ prefix: "", limit: 10 }).keys).toEqual([{ key: "a-long-key-built-char-by-char" }]);
+    expect(store.get("a-long-key-built-char-by-char")).toEqual(one);
   });
 });
