@@ -11,6 +11,7 @@ import type { ModuleOpener } from "../src/lua/sandbox.js";
 import { compilePolicies, makeSyntheticPolicies, SYNTHETIC_ACTOR, SYNTHETIC_REQUESTS } from "../src/policy/index.js";
 import type { MemoryStoreConfig } from "../src/registry/types.js";
 import { MemoryStore } from "../src/store/memory.js";
+import { benchWorker } from "./worker.js";
 
 const json = process.argv.includes("--json");
 const quick = process.argv.includes("--quick");
@@ -205,17 +206,8 @@ function policyCost(): void {
 }
 
 async function workerBenchmarks(): Promise<void> {
-  let mod: { benchWorker?: () => Promise<Record<string, number>> };
-  try {
-    // Resolved at run time: the worker benchmark ships with worker isolation.
-    const specifier = "./worker.js";
-    mod = (await import(specifier)) as typeof mod;
-  } catch {
-    return;
-  }
-  if (!mod.benchWorker) return;
   log("\nWorker isolation versus inline");
-  const r = await mod.benchWorker();
+  const r = await benchWorker({ quick });
   for (const [name, value] of Object.entries(r)) {
     const isRatio = name.includes("/");
     record(name, value, isRatio ? "ratio" : "ops/s", isRatio ? { op: ">=", bound: 0.25 } : undefined);

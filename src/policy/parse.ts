@@ -4,6 +4,7 @@
  * (objects are turned into nodes without source ranges), so both are checked by one set of
  * rules; problems are positioned (file:line:column) when the input came from text.
  */
+import { closestName } from "../config/suggest.js";
 import { Document, isAlias, isMap, isNode, isScalar, isSeq, type Node, type Pair, type YAMLMap } from "yaml";
 import { byteStringFromText } from "../bytes.js";
 import { problemAtNode, problemAtOffset, problemWithoutPosition, parseYamlSource, type YamlSource } from "../config/yaml-source.js";
@@ -427,24 +428,6 @@ function toJS(node: unknown): unknown {
 
 /** ` (did you mean "x"?)` for the known name within two edits of `name`, else "". */
 function didYouMean(name: string, known: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const candidate of known) {
-    const distance = editDistance(name, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
+  const best = closestName(name, known, 2);
   return best === undefined ? "" : ` (did you mean "${best}"?)`;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

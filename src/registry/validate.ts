@@ -3,6 +3,7 @@
  * tables of src/registry/kinds.ts. It never stops at the first problem: every problem is collected,
  * positioned through a `Locator` that knows where each path came from.
  */
+import { closestName } from "../config/suggest.js";
 import type { Problem, SourcePosition } from "../errors.js";
 import type { StoreConfig, StoreKind } from "./types.js";
 import { describeValue, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
@@ -220,27 +221,5 @@ function own(map: Mapping, key: string): unknown {
 
 /** The known key a typo most likely meant, if any: one edit per three characters, at most two. */
 function closest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.min(2, Math.max(1, Math.floor(key.length / 3))) + 1;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
+  return closestName(key.toLowerCase(), known, Math.min(2, Math.max(1, Math.floor(key.length / 3))));
 }

@@ -40,14 +40,8 @@ import type {
   StoreInfo,
   StoreStats,
 } from "./store.js";
+import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
 
-/** Largest `list` page. */
-const MAX_LIMIT = 1000;
-/**
- * Expired keys a `list` page may step over (and reclaim) before it stops early with a cursor:
- * a range full of expired, not yet swept keys must not hold the store for long.
- */
-const MAX_EXPIRED_PER_PAGE = 1000;
 
 /**
  * Per-slot numbers live in pages of this many slots (a power of 2), so the arrays grow without
@@ -169,9 +163,7 @@ export class MemoryStore implements Store {
 
   list(options: ListOptions): ListPage {
     const { prefix, after, limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
-    }
+    checkListLimit(limit);
     this.#sortedKeys ??= SortedKeys.from(this.#slots.keys());
     const now = this.#clock.now();
     const keys: ListedKey[] = [];
@@ -184,7 +176,7 @@ export class MemoryStore implements Store {
       const slot = this.#slots.get(key)!;
       const expiresAt = this.#expiresAtOf(slot);
       if (expiresAt !== 0 && expiresAt <= now) {
-        if (expired.length === MAX_EXPIRED_PER_PAGE) {
+        if (expired.length === LIST_MAX_EXPIRED_PER_PAGE) {
           hasMore = true;
           return false;
         }

@@ -43,11 +43,8 @@ import type {
   StoreInfo,
   StoreStats,
 } from "./store.js";
+import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
 
-/** Largest `list` page. */
-const MAX_LIMIT = 1000;
-/** Expired keys a `list` page may step over before it stops early with a cursor (as in memory). */
-const MAX_EXPIRED_PER_PAGE = 1000;
 /** Keys one sweep or clear script handles: other clients get Redis between batches. */
 const BATCH = 1000;
 /** Reconnection delay: grows by 100 ms per attempt up to 1 s, so a restarted Redis is found soon. */
@@ -200,9 +197,7 @@ export class RedisStore implements Store {
 
   async list(options: ListOptions): Promise<ListPage> {
     const { prefix, after, limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
-    }
+    checkListLimit(limit);
     const prefixBytes = Buffer.from(prefix, "latin1");
     const afterApplies = after !== undefined && after >= prefix;
     const start = afterApplies
@@ -212,7 +207,7 @@ export class RedisStore implements Store {
         : Buffer.concat([Buffer.from("["), prefixBytes]);
     const end = prefixEnd(prefixBytes);
     const stop = end === undefined ? "+" : Buffer.concat([Buffer.from("("), end]);
-    const reply = (await this.#run("luastoreList", [], [start, stop, limit, MAX_EXPIRED_PER_PAGE])) as Reply[];
+    const reply = (await this.#run("luastoreList", [], [start, stop, limit, LIST_MAX_EXPIRED_PER_PAGE])) as Reply[];
     const hasMore = reply[0] === 1;
     this.#expired += reply[2] as number;
     const keys: ListedKey[] = [];

@@ -43,11 +43,8 @@ import type {
   StoreInfo,
   StoreStats,
 } from "./store.js";
+import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
 
-/** Largest `list` page. */
-const MAX_LIMIT = 1000;
-/** Expired keys a `list` page may step over before it stops early with a cursor (as in memory). */
-const MAX_EXPIRED_PER_PAGE = 1000;
 /** Expired rows one sweep transaction deletes: other processes get the lock between batches. */
 const SWEEP_BATCH = 1000;
 /** The layout this code reads and writes, kept in the meta row. */
@@ -206,9 +203,7 @@ export class SqlStore implements Store {
 
   list(options: ListOptions): ListPage {
     const { prefix, after, limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${MAX_LIMIT}, got ${limit}`);
-    }
+    checkListLimit(limit);
     try {
       const prefixBytes = Buffer.from(prefix, "latin1");
       const end = prefixEnd(prefixBytes);
@@ -224,7 +219,7 @@ export class SqlStore implements Store {
       const rows = (end === undefined ? statement.iterate(start) : statement.iterate(start, end)) as IterableIterator<ListRow>;
       for (const [key, expiresAt, metadata] of rows) {
         if (expiresAt !== 0 && expiresAt <= now) {
-          if (expired.length === MAX_EXPIRED_PER_PAGE) {
+          if (expired.length === LIST_MAX_EXPIRED_PER_PAGE) {
             hasMore = true;
             break;
           }

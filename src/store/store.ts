@@ -7,6 +7,7 @@
  * once (the hot path stays free of promise allocation), asynchronous backends return
  * promises and the runtime suspends the calling script until they settle.
  */
+import { ErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -44,6 +45,21 @@ export interface StoreStats extends StoreCounters {
 export interface ListedKey {
   key: string;
   metadata?: Uint8Array;
+}
+
+/** Largest `list` page. */
+export const LIST_MAX_LIMIT = 1000;
+/**
+ * Expired keys a `list` page may step over (and reclaim) before it stops early with a cursor:
+ * a range full of expired, not yet swept keys must not hold the store for long.
+ */
+export const LIST_MAX_EXPIRED_PER_PAGE = 1000;
+
+/** Every backend's check of a `list` page size. @throws StoreError INVALID outside 1..LIST_MAX_LIMIT */
+export function checkListLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > LIST_MAX_LIMIT) {
+    throw new StoreError(ErrorKind.INVALID, `list limit must be an integer in 1..${LIST_MAX_LIMIT}, got ${limit}`);
+  }
 }
 
 export interface ListOptions {

@@ -13,7 +13,7 @@ import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../..
 import { CodecError } from "../../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../../codec/lua-msgpack.js";
 import { OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
-import { isPromise, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
+import { isPromise, LIST_MAX_LIMIT, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
 import { killRun, raiseKill } from "../control.js";
 import { runOf } from "../internals.js";
 import { failWith } from "./errors.js";
@@ -26,7 +26,6 @@ export const MAX_BATCH = 1000;
 /** Largest encoded metadata of a key. */
 export const MAX_METADATA_BYTES = 1024;
 const LIST_DEFAULT_LIMIT = 100;
-const LIST_MAX_LIMIT = 1000;
 
 /** State shared by a handle and its namespace views. */
 interface HandleRef {
