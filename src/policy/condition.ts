@@ -6,6 +6,7 @@
  */
 import { readActorField, readRequestField, type Field, type RequestField } from "./fields.js";
 import type { Operand, Operator } from "./operators.js";
+import type { PolicyRegex } from "./regex-safety.js";
 import { resolveTemplate, type Template } from "./template.js";
 import type { Actor, MetaValue, RequestMeta } from "./types.js";
 
@@ -15,7 +16,7 @@ export type ListItem = MetaValue | Template;
 /** The right-hand side of a compiled condition. */
 export type CompiledOperand =
   | { readonly kind: "none" }
-  | { readonly kind: "literal"; readonly value: MetaValue | RegExp }
+  | { readonly kind: "literal"; readonly value: MetaValue | PolicyRegex }
   | { readonly kind: "template"; readonly template: Template }
   | { readonly kind: "list"; readonly items: readonly ListItem[] }
   | { readonly kind: "field"; readonly field: Field };

@@ -5,10 +5,11 @@
  * Comparisons are strict: no coercion between strings, numbers and booleans (`"5"` is not
  * `5`), and a missing field (`undefined`) fails every operator except `nexists`.
  */
+import type { PolicyRegex } from "./regex-safety.js";
 import type { MetaValue } from "./types.js";
 
 /** The right-hand side of a condition once templates and `value_from` are resolved. */
-export type Operand = MetaValue | ReadonlySet<MetaValue> | RegExp | undefined;
+export type Operand = MetaValue | ReadonlySet<MetaValue> | PolicyRegex | undefined;
 
 /** What an operator's `value` must be. */
 export type OperandKind =
@@ -22,7 +23,7 @@ export type OperandKind =
   | "number"
   /** A non-empty list of scalars; strings may hold templates. */
   | "list"
-  /** A regular expression source, compiled at load. */
+  /** A regular expression source, compiled at load (RE2 syntax, linear-time matching). */
   | "regex";
 
 export interface Operator {
@@ -61,7 +62,7 @@ export const OPERATORS: ReadonlyMap<string, Operator> = new Map(
     operator("starts_with", "string", (v, o) => isString(v) && isString(o) && v.startsWith(o), { valueFrom: true }),
     operator("ends_with", "string", (v, o) => isString(v) && isString(o) && v.endsWith(o), { valueFrom: true }),
     operator("contains", "string", (v, o) => isString(v) && isString(o) && v.includes(o), { valueFrom: true }),
-    operator("matches", "regex", (v, o) => isString(v) && (o as RegExp).test(v)),
+    operator("matches", "regex", (v, o) => isString(v) && (o as PolicyRegex).test(v)),
     operator("exists", "none", (v) => v !== undefined),
     operator("nexists", "none", (v) => v === undefined),
     operator("lt", "number", (v, o) => isNumber(v) && isNumber(o) && v < o, { valueFrom: true, actorMetaOnly: true }),

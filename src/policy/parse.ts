@@ -13,7 +13,7 @@ import type { CompiledCondition, CompiledOperand, ListItem } from "./condition.j
 import { isMetaValue, parseField, type Field } from "./fields.js";
 import { OPERATORS, type Operator } from "./operators.js";
 import { compilePattern, type Pattern } from "./pattern.js";
-import { unsafeRegexReason } from "./regex-safety.js";
+import { compilePolicyRegex, isPolicyRegex } from "./regex-safety.js";
 import { parseTemplate } from "./template.js";
 import type { Effect } from "./types.js";
 
@@ -282,18 +282,12 @@ class DocumentReader {
           this.report(node, path, `operator ${operator.name} needs a regular expression string`);
           return undefined;
         }
-        const unsafe = unsafeRegexReason(value);
-        if (unsafe !== undefined) {
-          this.report(node, path, `regular expression ${JSON.stringify(value)} refused: ${unsafe}`);
+        const regex = compilePolicyRegex(value, byteStringFromText(value));
+        if (!isPolicyRegex(regex)) {
+          this.reportInScalar(node, path, regex.index, `regular expression ${JSON.stringify(value)} refused: ${regex.reason}`);
           return undefined;
         }
-        try {
-          // No flags: the `u` flag would treat byte strings as text, and `g`/`y` make `test` stateful.
-          return { kind: "literal", value: new RegExp(byteStringFromText(value)) };
-        } catch (error) {
-          this.report(node, path, `invalid regular expression: ${(error as Error).message}`);
-          return undefined;
-        }
+        return { kind: "literal", value: regex };
       }
     }
   }
@@ -395,6 +389,25 @@ class DocumentReader {
         this.report(entry.key, field, `unknown field "${name}"${didYouMean(name, known)} (expected one of ${known.join(", ")})`);
       }
     }
+  }
+
+  /**
+   * A problem at character `index` of a string scalar's value, when the value is written
+   * verbatim in the source (plain or quoted without escapes); else at the scalar.
+   */
+  private reportInScalar(node: unknown, path: string, index: number, message: string): void {
+    const text = path === "" ? message : `${path}: ${message}`;
+    const value = this.scalar(node);
+    if (this.source !== null && isScalar(node) && node.range != null && typeof value === "string") {
+      const [start, end] = node.range;
+      const written = this.source.text.slice(start, end);
+      const quote = written[0] === '"' || written[0] === "'" ? 1 : 0;
+      if (written.slice(quote, written.length - quote) === value) {
+        this.parser.problems.push(problemAtOffset(this.source, start + quote + index, text));
+        return;
+      }
+    }
+    this.report(node, path, message);
   }
 
   private report(node: unknown, path: string, message: string): void {
