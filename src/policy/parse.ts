@@ -395,10 +395,10 @@ class DocumentReader {
    * A problem at character `index` of a string scalar's value, when the value is written
    * verbatim in the source (plain or quoted without escapes); else at the scalar.
    */
-  private reportInScalar(node: unknown, path: string, index: number, message: string): void {
+  private reportInScalar(node: unknown, path: string, index: number | undefined, message: string): void {
     const text = path === "" ? message : `${path}: ${message}`;
     const value = this.scalar(node);
-    if (this.source !== null && isScalar(node) && node.range != null && typeof value === "string") {
+    if (index !== undefined && this.source !== null && isScalar(node) && node.range != null && typeof value === "string") {
       const [start, end] = node.range;
       const written = this.source.text.slice(start, end);
       const quote = written[0] === '"' || written[0] === "'" ? 1 : 0;

@@ -18,10 +18,10 @@ export interface PolicyRegex {
   test(value: string): boolean;
 }
 
-/** Why a pattern is refused, and the index (in the pattern text as written) of the construct. */
+/** Why a pattern is refused, and the index (in the pattern text as written) of the construct when known. */
 export interface RegexRefusal {
   reason: string;
-  index: number;
+  index?: number;
 }
 
 /**
@@ -36,7 +36,7 @@ export function compilePolicyRegex(text: string, bytes: string): PolicyRegex | R
     compiled = RE2JS.compile(bytes);
   } catch (error) {
     const message = (error as Error).message.replace(/^error parsing regexp: /, "");
-    return { reason: `invalid regular expression: ${message}`, index: 0 };
+    return { reason: `invalid regular expression: ${message}` };
   }
   return { source: bytes, test: (value) => compiled.test(value) };
 }

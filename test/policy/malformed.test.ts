@@ -169,7 +169,7 @@ const cases: MalformedCase[] = [
   {
     name: "a regex with lookahead is refused at the lookahead",
     lines: condition("meta.key", "matches", '        value: "^a(?=b)"'),
-    problems: [{ line: 10, column: 18, says: "lookahead" }],
+    problems: [{ line: 10, column: 19, says: "lookahead" }],
   },
   {
     name: "a regex RE2 cannot parse is refused at the value",
