@@ -36,6 +36,11 @@ export interface ValidationState {
 const DOCUMENT_KEYS = ["version", "namespace", "entries"] as const;
 const SUPPORTED_VERSION = "1.0";
 const IDENTIFIER = /^[A-Za-z0-9_.-]+$/;
+/**
+ * Longest store id (`namespace:name`). `store.get` refuses a longer id as Invalid before any
+ * policy sees it, so a script cannot hand the policy engine an id of its choosing of any length.
+ */
+export const MAX_STORE_ID_BYTES = 255;
 
 type Mapping = Readonly<Record<string, unknown>>;
 
@@ -92,6 +97,10 @@ function validateEntry(
   if (namespace === undefined || name === undefined) return;
   const id = `${namespace}:${name}`;
   const namePath = [...path, "name"];
+  if (id.length > MAX_STORE_ID_BYTES) {
+    check.fieldProblem(namePath, `the id '${namespace}:${name.slice(0, 16)}...' is ${id.length} bytes; store ids are at most ${MAX_STORE_ID_BYTES}`);
+    return;
+  }
   const first = state.firstDeclared.get(id);
   if (first !== undefined) {
     check.fieldProblem(namePath, `duplicate id '${id}' (first declared at ${first})`);

@@ -27,11 +27,27 @@ export interface AuditOptions {
   onDecision?: AuditSink;
 }
 
-/** Decodes byte strings in a record for humans (UTF-8 text; invalid bytes as U+FFFD). */
+/**
+ * Longest actor, resource, key or prefix an audit line shows, in bytes; the rest is replaced by
+ * `…[+N bytes]`. Keys within the default max_key_length are shown whole, and a script cannot
+ * make one line carry more than a few KiB whatever it sends.
+ */
+export const AUDIT_FIELD_MAX_BYTES = 1024;
+
+/** A byte string as audit text: UTF-8 decoded, cut at AUDIT_FIELD_MAX_BYTES (never inside a character) with a marker. */
+export function auditText(bytes: string): string {
+  if (bytes.length <= AUDIT_FIELD_MAX_BYTES) return textFromByteString(bytes);
+  let end = AUDIT_FIELD_MAX_BYTES;
+  // Back up over UTF-8 continuation bytes so the kept part does not end in half a character.
+  for (let back = 0; back < 3 && (bytes.charCodeAt(end) & 0xc0) === 0x80; back++) end--;
+  return `${textFromByteString(bytes.slice(0, end))}…[+${bytes.length - end} bytes]`;
+}
+
+/** Decodes byte strings in a record for humans (UTF-8 text; invalid bytes as U+FFFD), cutting long fields. */
 export function readableRecord(r: AuditRecord): AuditRecord {
-  const out: AuditRecord = { ...r, actor: textFromByteString(r.actor), resource: textFromByteString(r.resource) };
-  if (r.key !== undefined) out.key = textFromByteString(r.key);
-  if (r.prefix !== undefined) out.prefix = textFromByteString(r.prefix);
+  const out: AuditRecord = { ...r, actor: auditText(r.actor), resource: auditText(r.resource) };
+  if (r.key !== undefined) out.key = auditText(r.key);
+  if (r.prefix !== undefined) out.prefix = auditText(r.prefix);
   return out;
 }
 

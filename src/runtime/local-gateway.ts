@@ -8,6 +8,7 @@ import { quoteByteString } from "../bytes.js";
 import type { HandlePool } from "../pool/handle-pool.js";
 import type { ActorPolicy, Decision, RequestMeta } from "../policy/types.js";
 import type { StoreConfig } from "../registry/types.js";
+import { MAX_STORE_ID_BYTES } from "../registry/validate.js";
 import {
   isPromise,
   type EntryRecord,
@@ -49,6 +50,12 @@ interface HandleState {
 }
 
 const RELEASED = new OpFailure(ErrorKind.INVALID, "store released");
+
+/** An Invalid failure when a key, list prefix or cursor is longer than the store's max_key_length. */
+function tooLongFor(slot: StoreSlot, what: string, bytes: string): OpFailure | null {
+  const max = slot.config.maxKeyLength;
+  return bytes.length > max ? new OpFailure(ErrorKind.INVALID, `${what} is ${bytes.length} bytes, longer than max_key_length ${max}`) : null;
+}
 
 /** Turns whatever a store threw or rejected with into an OpFailure. */
 export function toFailure(err: unknown): OpFailure {
@@ -127,6 +134,9 @@ export class LocalGateway implements RunGateway {
   }
 
   acquire(storeId: string): HandleInfo | OpFailure {
+    if (storeId.length > MAX_STORE_ID_BYTES) {
+      return new OpFailure(ErrorKind.INVALID, `store id is ${storeId.length} bytes, longer than any store id (${MAX_STORE_ID_BYTES})`);
+    }
     const slot = this.#slots.get(storeId);
     // Policy first: an actor without access learns nothing about which stores exist.
     if (!this.#decide("store.get", storeId, undefined).allowed) {
@@ -184,6 +194,9 @@ export class LocalGateway implements RunGateway {
   }
 
   #deny(action: string, state: HandleState, key: string): OpFailure | null {
+    // Bounded before any policy (or regex) work sees it; the Lua module checks first with a friendlier message.
+    const tooLong = tooLongFor(state.slot, "key", key);
+    if (tooLong !== null) return this.#fail(state.slot, tooLong);
     this.#meta.key = key;
     if (this.#decide(action, state.slot.config.id, this.#meta).allowed) return null;
     return this.#fail(
@@ -336,6 +349,8 @@ export class LocalGateway implements RunGateway {
   list(handle: number, options: ListOptions): Answer<ListPage> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
+    const tooLong = tooLongFor(state.slot, "prefix", options.prefix) ?? tooLongFor(state.slot, "after", options.after ?? "");
+    if (tooLong !== null) return this.#fail(state.slot, tooLong);
     this.#meta.key = undefined;
     this.#meta.prefix = options.prefix;
     const allowed = this.#decide("store.key.list", state.slot.config.id, this.#meta).allowed;

@@ -14,6 +14,7 @@ import { CodecError } from "../../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../../codec/lua-msgpack.js";
 import { OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
 import { isPromise, LIST_MAX_LIMIT, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
+import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
 import { runOf } from "../internals.js";
 import { failWith } from "./errors.js";
@@ -68,17 +69,20 @@ function countOp(L: lua_State): void {
 
 const typeName = (L: lua_State, idx: number): string => luaStringToJs(lauxlib.luaL_typename(L, idx));
 
+/** The message for a key, prefix or cursor of `n` bytes that is too long for the view `h`. */
+function tooLong(what: string, n: number, h: HandleData, max: number): string {
+  const full = n + h.prefix.length;
+  return h.prefix.length > 0
+    ? `${what} is ${full} bytes with its namespace, longer than max_key_length ${max}`
+    : `${what} is ${n} bytes, longer than max_key_length ${max}`;
+}
+
 /** Why the value at `idx` is not a key (for a view with `prefix`), or null when it is one. */
 function keyProblem(L: lua_State, idx: number, h: HandleData, what = "key"): string | null {
   if (lua.lua_type(L, idx) !== lua.LUA_TSTRING) return `${what} must be a string, got ${typeName(L, idx)}`;
   const n = lua.lua_tolstring(L, idx)!.length;
   if (n === 0) return `${what} must not be empty`;
-  const full = n + h.prefix.length;
-  if (full > h.ref.info.maxKeyLength) {
-    return h.prefix.length > 0
-      ? `${what} is ${full} bytes with its namespace, longer than max_key_length ${h.ref.info.maxKeyLength}`
-      : `${what} is ${n} bytes, longer than max_key_length ${h.ref.info.maxKeyLength}`;
-  }
+  if (n + h.prefix.length > h.ref.info.maxKeyLength) return tooLong(what, n, h, h.ref.info.maxKeyLength);
   return null;
 }
 
@@ -436,14 +440,22 @@ const list: JSFunction = (L) => {
     return invalid(L, h, `options must be a table, got ${typeName(L, 2)}`);
   }
   lua.lua_settop(L, 2);
+  // Prefix and cursor are bounded like keys, before they are even converted.
+  const maxKeyLength = h.ref.info.maxKeyLength;
   let prefix = "";
   const prefixType = optionField(L, 2, "prefix"); // 3
-  if (prefixType === lua.LUA_TSTRING) prefix = byteStringFromBytes(lua.lua_tolstring(L, 3)!);
-  else if (prefixType !== lua.LUA_TNIL) return invalid(L, h, `prefix must be a string, got ${typeName(L, 3)}`);
+  if (prefixType === lua.LUA_TSTRING) {
+    const bytes = lua.lua_tolstring(L, 3)!;
+    if (bytes.length + h.prefix.length > maxKeyLength) return invalid(L, h, tooLong("prefix", bytes.length, h, maxKeyLength));
+    prefix = byteStringFromBytes(bytes);
+  } else if (prefixType !== lua.LUA_TNIL) return invalid(L, h, `prefix must be a string, got ${typeName(L, 3)}`);
   let after: string | undefined;
   const afterType = optionField(L, 2, "after"); // 4
-  if (afterType === lua.LUA_TSTRING) after = h.prefix + byteStringFromBytes(lua.lua_tolstring(L, 4)!);
-  else if (afterType !== lua.LUA_TNIL) return invalid(L, h, `after must be a string, got ${typeName(L, 4)}`);
+  if (afterType === lua.LUA_TSTRING) {
+    const bytes = lua.lua_tolstring(L, 4)!;
+    if (bytes.length + h.prefix.length > maxKeyLength) return invalid(L, h, tooLong("after", bytes.length, h, maxKeyLength));
+    after = h.prefix + byteStringFromBytes(bytes);
+  } else if (afterType !== lua.LUA_TNIL) return invalid(L, h, `after must be a string, got ${typeName(L, 4)}`);
   let limit = LIST_DEFAULT_LIMIT;
   const limitType = optionField(L, 2, "limit"); // 5
   if (limitType !== lua.LUA_TNIL) {
@@ -572,6 +584,9 @@ const acquire: JSFunction = (L) => {
   }
   const idBytes = lua.lua_tolstring(L, 1)!;
   if (idBytes.length === 0) return failWith(L, ErrorKind.INVALID, "store id must not be empty");
+  if (idBytes.length > MAX_STORE_ID_BYTES) {
+    return failWith(L, ErrorKind.INVALID, `store id is ${idBytes.length} bytes, longer than any store id (${MAX_STORE_ID_BYTES})`);
+  }
   countOp(L);
   return answer(L, runOf(L).gateway.acquire(byteStringFromBytes(idBytes)), pushHandle);
 };
