@@ -7,7 +7,9 @@ export interface Clock {
   now(): number;
   /**
    * Resolves after `ms` milliseconds of this clock's time. `signal` cancels the wait
-   * (the promise then rejects with the signal's reason).
+   * (the promise then rejects with the signal's reason). Any `ms` is accepted: NaN and
+   * negative values wait no time, and a wait too long for one timer (or Infinity) must still
+   * not end early.
    */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /**
@@ -19,21 +21,36 @@ export interface Clock {
   watch?(listener: (now: number) => void): () => void;
 }
 
+/**
+ * The longest delay one Node timer takes (2^31 - 1 ms, about 24.8 days). A longer one fires
+ * after 1 ms with a TimeoutOverflowWarning on stderr, so longer sleeps are chained.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The real wall clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep(ms, signal) {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, Math.max(0, ms));
+      let left = ms > 0 ? ms : 0; // NaN and negative: no wait
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const step = (): void => {
+        if (left <= 0) {
+          signal?.removeEventListener("abort", onAbort);
+          return resolve();
+        }
+        const delay = Math.min(left, MAX_TIMER_MS);
+        left -= delay; // Infinity stays Infinity: a sleep that ends only by its signal
+        timer = setTimeout(step, delay);
+      };
       const onAbort = (): void => {
         clearTimeout(timer);
         reject(signal?.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
+      if (left === 0) timer = setTimeout(step, 0);
+      else step();
     });
   },
 };
@@ -91,8 +108,8 @@ export class ManualClock implements Clock {
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const until = this.#now + Math.max(0, ms);
-    if (this.autoAdvance) {
+    const until = this.#now + (ms > 0 ? ms : 0); // NaN and negative: no wait
+    if (this.autoAdvance && Number.isFinite(until)) {
       if (until > this.#now) this.set(until);
       return Promise.resolve();
     }

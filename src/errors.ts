@@ -38,6 +38,29 @@ export function isErrorKind(value: unknown): value is ErrorKind {
   return typeof value === "string" && KINDS.has(value);
 }
 
+/**
+ * Kinds only the host gives a run's outcome: the limit kinds, Timeout, Canceled, Internal and
+ * SyntaxError. A script may make error values of these kinds with `errors.new` (a library may
+ * well report its own timeout), but a run that ends with one is reported as RuntimeError with
+ * the script's kind in `details`, so no script can pass its error off as a host verdict.
+ */
+export const HOST_VERDICT_KINDS: ReadonlySet<ErrorKind> = new Set([
+  ErrorKind.INSTRUCTION_LIMIT,
+  ErrorKind.MEMORY_LIMIT,
+  ErrorKind.STRING_LIMIT,
+  ErrorKind.STORE_OPS_LIMIT,
+  ErrorKind.OUTPUT_LIMIT,
+  ErrorKind.TIMEOUT,
+  ErrorKind.CANCELED,
+  ErrorKind.INTERNAL,
+  ErrorKind.SYNTAX,
+]);
+
+/** True when `kind` is reserved for the host's verdicts (see {@link HOST_VERDICT_KINDS}). */
+export function isHostVerdictKind(kind: string): boolean {
+  return HOST_VERDICT_KINDS.has(kind as ErrorKind);
+}
+
 /** A position in an input file, 1-based line and column. */
 export interface SourcePosition {
   file: string;
@@ -139,4 +162,9 @@ export interface RunFailure {
   message: string;
   traceback: string;
   retryable: boolean;
+  /**
+   * Set when the script raised an `errors.new` value of a kind reserved for host verdicts:
+   * `kind` is then RuntimeError and `details.kind` the kind the script gave it.
+   */
+  details?: { kind: string };
 }

@@ -5,6 +5,7 @@ export { HostStore, type SetOptions } from "./host-store.js";
 export { systemClock, ManualClock, type Clock } from "./clock.js";
 export {
   ErrorKind,
+  HOST_VERDICT_KINDS,
   LuastoreError,
   RegistryError,
   PolicyError,

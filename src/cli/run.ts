@@ -1,6 +1,7 @@
 /** `luastore run FILE`: runs a script against the registry and policies. */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import type { RunFailure } from "../errors.js";
 import { createHost, type Isolation } from "../host.js";
 import type { RunLimits } from "../lua/limits.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
@@ -33,6 +34,17 @@ const LIMIT_FLAGS = {
   "max-store-ops": "maxStoreOps",
   "max-output": "maxOutputBytes",
 } as const satisfies Record<string, keyof RunLimits>;
+
+/**
+ * The report of a failed run. Only the first line starts with `error: KIND`: every other line of
+ * the message is indented, so a script cannot print a line that reads like a host verdict, and a
+ * script error of a reserved kind names the kind it was raised with beside RuntimeError.
+ */
+export function formatRunFailure(e: RunFailure): string {
+  const kind = e.details ? `${e.kind} (the script raised kind ${e.details.kind})` : e.kind;
+  const message = e.message.replace(/\r\n?|\n/g, "\n  ");
+  return `error: ${kind}: ${message}\n${e.traceback ? `${e.traceback}\n` : ""}`;
+}
 
 export async function runCommand(argv: readonly string[], io: CliIO): Promise<number> {
   let host;
@@ -89,8 +101,7 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
       io.stderr(`${JSON.stringify({ run: result.stats, pools: host.pools(), stores: await host.metrics() }, null, 2)}\n`);
     }
     if (!result.ok && result.error) {
-      const e = result.error;
-      io.stderr(`error: ${e.kind}: ${e.message}\n${e.traceback ? `${e.traceback}\n` : ""}`);
+      io.stderr(formatRunFailure(result.error));
       return 1;
     }
     return 0;

@@ -118,7 +118,8 @@ export class FileSession {
   settle(result: RunResult): void {
     if (result.ok || result.error === undefined) return;
     const e = result.error;
-    const failure: FileError = { kind: "run", message: `${e.kind}: ${e.message}` };
+    const kind = e.details ? `${e.kind} (the script raised kind ${e.details.kind})` : e.kind;
+    const failure: FileError = { kind: "run", message: `${kind}: ${e.message}` };
     const traceback = this.#scriptFrames(e.traceback);
     if (traceback !== undefined) {
       // Where the script was when it was stopped: the innermost frame in one of its files.

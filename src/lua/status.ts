@@ -4,7 +4,7 @@
  * an error object whose __tostring loops or returns a huge string cannot hang the host.
  */
 import { lua, lauxlib, type lua_State } from "fengari";
-import { ErrorKind, type RunFailure } from "../errors.js";
+import { ErrorKind, isHostVerdictKind, type RunFailure } from "../errors.js";
 import { isKillValue } from "./control.js";
 import { toErrorData } from "./modules/errors.js";
 import type { RunContext } from "./run-context.js";
@@ -33,10 +33,26 @@ function tracebackOf(L: lua_State, thread: lua_State): string {
   return text;
 }
 
-/** Describes the error value on top of `thread` without running any metamethod. */
-function describeErrorValue(thread: lua_State): { kind: ErrorKind | string; message: string; retryable: boolean } {
+interface ErrorDescription {
+  kind: ErrorKind | string;
+  message: string;
+  retryable: boolean;
+  details?: { kind: string };
+}
+
+/**
+ * Describes the error value on top of `thread` without running any metamethod. An `errors.new`
+ * value of a host-verdict kind becomes RuntimeError with the script's kind in `details`; a
+ * host-made value keeps its kind, also when the script re-raises it.
+ */
+function describeErrorValue(thread: lua_State): ErrorDescription {
   const data = toErrorData(thread, -1);
-  if (data !== null) return { kind: data.kind || ErrorKind.RUNTIME, message: data.message, retryable: data.retryable };
+  if (data !== null) {
+    if (data.byScript && isHostVerdictKind(data.kind)) {
+      return { kind: ErrorKind.RUNTIME, message: data.message, retryable: false, details: { kind: data.kind } };
+    }
+    return { kind: data.kind || ErrorKind.RUNTIME, message: data.message, retryable: data.retryable };
+  }
   const t = lua.lua_type(thread, -1);
   if (t === lua.LUA_TSTRING || t === lua.LUA_TNUMBER) {
     const s = lua.lua_tolstring(thread, -1)!;
@@ -65,9 +81,11 @@ export function failureFromStatus(L: lua_State, thread: lua_State, status: numbe
       if (isKillValue(thread, -1)) {
         return { kind: ErrorKind.INTERNAL, message: "run stopped", traceback: tracebackOf(L, thread), retryable: false };
       }
-      const { kind, message, retryable } = describeErrorValue(thread);
+      const { kind, message, retryable, details } = describeErrorValue(thread);
       const msg = status === lua.LUA_ERRERR ? `error in error handling: ${message}` : message;
-      return { kind: kind as ErrorKind, message: clip(msg, MAX_MESSAGE), traceback: tracebackOf(L, thread), retryable };
+      const failure: RunFailure = { kind: kind as ErrorKind, message: clip(msg, MAX_MESSAGE), traceback: tracebackOf(L, thread), retryable };
+      if (details) failure.details = details;
+      return failure;
     }
     case lua.LUA_ERRMEM:
       return { kind: ErrorKind.MEMORY_LIMIT, message: "not enough memory", traceback: "", retryable: false };

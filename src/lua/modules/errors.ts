@@ -19,6 +19,11 @@ export interface LuaErrorData {
   kind: string;
   message: string;
   retryable: boolean;
+  /**
+   * True for values made by `errors.new`: their kind is the script's word, not the host's. A run
+   * that ends with such a value of a host-verdict kind is reported as RuntimeError (status.ts).
+   */
+  byScript: boolean;
 }
 
 /** The payload when the value at `idx` is a luastore error value, else null. */
@@ -28,13 +33,14 @@ export function toErrorData(L: lua_State, idx: number): LuaErrorData | null {
   return data !== null && data[BRAND] === true ? (data as LuaErrorData) : null;
 }
 
-/** Pushes a new error value (details nil). */
-export function pushError(L: lua_State, kind: string, message: string, retryable = false): void {
+/** Pushes a new error value made by the host (details nil). */
+export function pushError(L: lua_State, kind: string, message: string, retryable = false, byScript = false): void {
   const data = lua.lua_newuserdata(L, 0) as LuaErrorData;
   data[BRAND] = true;
   data.kind = kind;
   data.message = message;
   data.retryable = retryable;
+  data.byScript = byScript;
   lauxlib.luaL_setmetatable(L, ERROR_META);
 }
 
@@ -114,7 +120,7 @@ function readErrorOptions(L: lua_State): void {
   if (detailsType !== lua.LUA_TNIL && detailsType !== lua.LUA_TTABLE) {
     lauxlib.luaL_argerror(L, 1, "field 'details' must be a table");
   }
-  pushError(L, kind, message, retryable);
+  pushError(L, kind, message, retryable, true);
   lua.lua_rotate(L, -2, 1); // error below details
   lua.lua_setuservalue(L, -2);
 }
@@ -123,7 +129,7 @@ const moduleFunctions: Record<string, (L: lua_State) => number> = {
   new(L) {
     const t = lua.lua_type(L, 1);
     if (t === lua.LUA_TSTRING) {
-      pushError(L, "", luaStringToJs(lua.lua_tolstring(L, 1)!));
+      pushError(L, "", luaStringToJs(lua.lua_tolstring(L, 1)!), false, true);
     } else if (t === lua.LUA_TTABLE) {
       readErrorOptions(L);
     } else {
