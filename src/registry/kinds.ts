@@ -53,10 +53,25 @@ export const KIND_FIELDS: { readonly [K in StoreKind]: FieldTable<KindSettings<K
   },
   "store.redis": {
     url: { key: "url", parse: redisUrl, default: undefined },
-    urlEnv: {
-      key: "url_env",
-      parse: text({ pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: "an environment variable name" }),
+    urlEnv: { key: "url_env", parse: envName, default: undefined },
+    nodes: { key: "nodes", parse: redisUrlList, default: undefined },
+    sentinels: { key: "sentinels", parse: hostPortList, default: undefined },
+    sentinelName: {
+      key: "sentinel_name",
+      parse: text({ pattern: /^[^\s]{1,256}$/, expected: "the primary's name as the sentinels know it (no spaces)" }),
       default: undefined,
+    },
+    username: { key: "username", parse: secretText, default: undefined },
+    usernameEnv: { key: "username_env", parse: envName, default: undefined },
+    password: { key: "password", parse: secretText, default: undefined },
+    passwordEnv: { key: "password_env", parse: envName, default: undefined },
+    tls: {
+      key: "tls",
+      fields: {
+        caFile: { key: "ca_file", parse: filePath, default: undefined },
+        certFile: { key: "cert_file", parse: filePath, default: undefined },
+        keyFile: { key: "key_file", parse: filePath, default: undefined },
+      },
     },
     keyPrefix: {
       key: "key_prefix",
@@ -79,10 +94,40 @@ export interface RuleProblem {
 
 /** Rules across fields of one kind, checked once every field of the entry parsed. */
 export const KIND_RULES: { readonly [K in StoreKind]?: (settings: KindSettings<K>) => RuleProblem[] } = {
-  "store.redis": ({ url, urlEnv }) => {
-    if (url !== undefined && urlEnv !== undefined) return [{ key: "url_env", message: "give url or url_env, not both" }];
-    if (url === undefined && urlEnv === undefined) return [{ key: "url", message: "required field is missing (or give url_env)" }];
-    return [];
+  "store.redis": (settings) => {
+    const { url, urlEnv, nodes, sentinels, sentinelName, cluster, tls } = settings;
+    const given = (["url", "url_env", "nodes", "sentinels"] as const).filter(
+      (key) => ({ url, url_env: urlEnv, nodes, sentinels })[key] !== undefined,
+    );
+    if (given.length === 0) return [{ key: "url", message: "required field is missing (or give url_env, nodes or sentinels)" }];
+    const problems: RuleProblem[] = [];
+    if (given.length > 1) problems.push({ key: given[1]!, message: `give one of url, url_env, nodes and sentinels, not ${given.join(" and ")}` });
+    if (cluster && sentinels !== undefined) problems.push({ key: "cluster", message: "a Sentinel setup is not a Cluster: drop cluster or sentinels" });
+    if (cluster && url !== undefined && databaseOf(url) !== 0) {
+      problems.push({ key: "url", message: `a Redis Cluster has only database 0: drop the /${databaseOf(url)} path` });
+    }
+    const withDb = nodes?.find((node) => databaseOf(node) !== 0);
+    if (withDb !== undefined) {
+      problems.push({ key: "nodes", message: `a Redis Cluster has only database 0: drop the /${databaseOf(withDb)} path of every node` });
+    }
+    if (sentinels !== undefined && sentinelName === undefined) {
+      problems.push({ key: "sentinels", message: "sentinel_name is missing: the name the sentinels monitor the primary by" });
+    }
+    if (sentinels === undefined && sentinelName !== undefined) problems.push({ key: "sentinel_name", message: "only with sentinels" });
+    for (const [literal, env, name] of [
+      [settings.username, settings.usernameEnv, "username"],
+      [settings.password, settings.passwordEnv, "password"],
+    ] as const) {
+      if (literal !== undefined && env !== undefined) problems.push({ key: `${name}_env`, message: `give ${name} or ${name}_env, not both` });
+    }
+    if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+      problems.push({ key: "tls", message: "give cert_file and key_file together (a client certificate and its key)" });
+    }
+    const plain = [url, ...(nodes ?? [])].find((u) => u !== undefined && u.startsWith("redis:"));
+    if (plain !== undefined && Object.values(tls).some((file) => file !== undefined)) {
+      problems.push({ key: "tls", message: "TLS files need rediss:// URLs, not redis://" });
+    }
+    return problems;
   },
 };
 
@@ -111,6 +156,63 @@ function redisUrl(raw: unknown): Parsed<string> {
     return { ok: false, message: `must be ${expected}: the path must be a database number` };
   }
   return { ok: true, value: raw };
+}
+
+/** The database number of a redis:// URL the parser accepted (0 when it has no path). */
+function databaseOf(url: string): number {
+  const path = new URL(url).pathname;
+  return path === "" || path === "/" ? 0 : Number(path.slice(1));
+}
+
+function envName(raw: unknown): Parsed<string> {
+  return ENV_NAME(raw);
+}
+const ENV_NAME = text({ pattern: /^[A-Za-z_][A-Za-z0-9_]*$/, expected: "an environment variable name" });
+
+/** A user name or password: never echoed in a message. */
+function secretText(raw: unknown): Parsed<string> {
+  if (typeof raw !== "string" || raw === "") return { ok: false, message: "must be a non-empty string" };
+  return { ok: true, value: raw };
+}
+
+function filePath(raw: unknown): Parsed<string> {
+  if (typeof raw !== "string" || raw === "" || raw.includes("\0")) {
+    return { ok: false, message: `must be a file path, got ${describeValue(raw)}` };
+  }
+  return { ok: true, value: raw };
+}
+
+/** A non-empty list of Cluster seed URLs, each as `url` accepts it. */
+function redisUrlList(raw: unknown): Parsed<string[]> {
+  if (!Array.isArray(raw) || raw.length === 0) {
+    return { ok: false, message: `must be a list of redis:// or rediss:// URLs (the Cluster's seed nodes), got ${describeValue(raw)}` };
+  }
+  const out: string[] = [];
+  for (const [index, item] of raw.entries()) {
+    const parsed = redisUrl(item);
+    if (!parsed.ok) return { ok: false, message: `node ${index + 1}: ${parsed.message}` };
+    out.push(parsed.value);
+  }
+  if (new Set(out.map((u) => new URL(u).protocol)).size > 1) {
+    return { ok: false, message: "mixes redis:// and rediss:// URLs: every node of a Cluster speaks TLS or none does" };
+  }
+  return { ok: true, value: out };
+}
+
+/** A non-empty list of `host:port` strings (the sentinels). */
+function hostPortList(raw: unknown): Parsed<{ host: string; port: number }[]> {
+  const expected = 'a list of "host:port" strings, like ["10.0.0.1:26379", "10.0.0.2:26379"]';
+  if (!Array.isArray(raw) || raw.length === 0) return { ok: false, message: `must be ${expected}, got ${describeValue(raw)}` };
+  const out: { host: string; port: number }[] = [];
+  for (const [index, item] of raw.entries()) {
+    const match = typeof item === "string" ? /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(item) : null;
+    const port = match === null ? NaN : Number(match[2]);
+    if (match === null || port < 1 || port > 65_535) {
+      return { ok: false, message: `sentinel ${index + 1}: must be "host:port", got ${describeValue(item)}` };
+    }
+    out.push({ host: match[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  return { ok: true, value: out };
 }
 
 function redisEviction(raw: unknown): Parsed<"none"> {

@@ -48,17 +48,32 @@ export interface SqlStoreConfig extends CommonStoreConfig {
 
 export interface RedisStoreConfig extends CommonStoreConfig {
   kind: "store.redis";
-  /** `redis://[user:password@]host:port/db` or `rediss://...`; exactly one of `url` and `urlEnv` is set. */
+  /**
+   * `redis://[user:password@]host:port/db` or `rediss://...`. Exactly one of `url`, `urlEnv`,
+   * `nodes` and `sentinels` is set.
+   */
   url: string | undefined;
   /** The name of the environment variable holding the URL, read when the store is created. */
   urlEnv: string | undefined;
+  /** Seed URLs of a Redis Cluster (implies `cluster`); the client tries them in order and discovers the rest. */
+  nodes: string[] | undefined;
+  /** Redis Sentinel: the sentinels to ask for the current primary named `sentinelName`. */
+  sentinels: { host: string; port: number }[] | undefined;
+  sentinelName: string | undefined;
+  /** ACL user and password, literally or from environment variables (read when the store is created). */
+  username: string | undefined;
+  usernameEnv: string | undefined;
+  password: string | undefined;
+  passwordEnv: string | undefined;
+  /** PEM files for `rediss://`, relative to `RegistryConfig.baseDir`: the CA to trust, a client certificate and key. */
+  tls: { caFile: string | undefined; certFile: string | undefined; keyFile: string | undefined };
   /** Prepended to every Redis key of the store: `<keyPrefix>{<store id>}:<key>`. @default "luastore:" */
   keyPrefix: string;
   /** How long the first connection may take; calls made meanwhile wait for it. @default 2000 */
   connectTimeoutMs: number;
   /** How long one call may take, including waiting for a lost connection to come back. @default 1000 */
   commandTimeoutMs: number;
-  /** The URL names one node of a Redis Cluster; the client discovers the others. @default false */
+  /** The URL names one node of a Redis Cluster; the client discovers the others (`nodes` implies it). @default false */
   cluster: boolean;
   /** Only `none`: LRU eviction would turn every Redis read into a write. @default "none" */
   eviction: "none";
@@ -105,6 +120,15 @@ export interface RedisEntryDocument extends CommonEntryDocument {
   kind: "store.redis";
   url?: string;
   url_env?: string;
+  nodes?: string[];
+  /** `host:port` of each sentinel. */
+  sentinels?: string[];
+  sentinel_name?: string;
+  username?: string;
+  username_env?: string;
+  password?: string;
+  password_env?: string;
+  tls?: { ca_file?: string; cert_file?: string; key_file?: string };
   key_prefix?: string;
   /** Durations, like cleanup_interval. */
   connect_timeout?: number | string;

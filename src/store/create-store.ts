@@ -12,7 +12,7 @@ export interface StoreContext {
   sweepTimers?: boolean;
   /** Directory that relative paths (store.sql `path`) resolve against: `RegistryConfig.baseDir`. @default process.cwd() */
   baseDir?: string;
-  /** Where store.redis `url_env` is looked up. @default process.env */
+  /** Where store.redis `url_env`, `username_env` and `password_env` are looked up. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -29,6 +29,11 @@ export function createStore(config: StoreConfig, context: StoreContext): Store {
     case "store.sql":
       return new SqlStore(config, { clock: context.clock, sweepTimer, baseDir: context.baseDir ?? process.cwd() });
     case "store.redis":
-      return new RedisStore(config, { clock: context.clock, sweepTimer, env: context.env ?? process.env });
+      return new RedisStore(config, {
+        clock: context.clock,
+        sweepTimer,
+        env: context.env ?? process.env,
+        baseDir: context.baseDir ?? process.cwd(),
+      });
   }
 }

@@ -8,7 +8,8 @@
  *   luastore:{app:cache}#sizes         hash key -> bytes, for stats().bytes
  *   luastore:{app:cache}#meta          hash { version = the version counter, bytes }
  * The `{store id}` hash tag keeps one store's keys in one Cluster slot, so its scripts may touch
- * them all. Every operation is one server-side Lua script (./redis-scripts.ts), atomic in Redis.
+ * them all. Every operation that writes is one server-side Lua script (./redis-scripts.ts), atomic
+ * in Redis.
  *
  * `list` walks the `#keys` sorted set with ZRANGEBYLEX, which orders members by their bytes, so
  * pages are sorted and a walk returns every key present throughout exactly once. (SCAN, which the
@@ -18,13 +19,20 @@
  * (expiresAt = this host's clock + PTTL). The store's injected clock is not used for expiry, so
  * tests run it in real time.
  *
- * Failures: commands are never queued while disconnected. A call made while the connection is
- * down waits for it to come back for at most command_timeout (connect_timeout before the first
- * connection), and a command gets command_timeout to answer; then the call fails as Unavailable,
- * retryable. The client reconnects by itself. A call that timed out may still have been applied.
+ * Failures: a call gets command_timeout in all (connect_timeout until the first connection is up),
+ * waiting for a lost connection included, then fails as Unavailable, retryable. A command is sent
+ * at most once: nothing queues or resends it once it may have reached a server (see `connect` and
+ * `#call`); only attempts Redis reports as not executed are retried, within that time. A call that
+ * timed out may still have been applied, once. The client reconnects by itself.
+ *
+ * Reads that need no script are plain commands: `get` is one HGET and `has`/`ttl` one PTTL when the
+ * key is there; only a miss runs the script that also forgets a key Redis expired.
  */
 import { Buffer } from "node:buffer";
-import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
+import { Cluster, Command, Redis, type ClusterNode, type RedisOptions } from "ioredis";
 import { quoteByteString } from "../bytes.js";
 import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
@@ -56,14 +64,31 @@ export interface RedisStoreOptions {
   clock: Clock;
   /** Start the periodic sweep timer. @default true */
   sweepTimer?: boolean;
-  /** Where `url_env` is looked up. @default process.env */
+  /** Where `url_env`, `username_env` and `password_env` are looked up. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Directory the `tls` files resolve against (the registry's). @default process.cwd() */
+  baseDir?: string;
 }
 
 type Arg = Buffer | string | number;
 type Reply = Buffer | number | null | Reply[];
-/** The scripts, as ioredis defines them on the client (`<name>Buffer` answers bulk strings as Buffers). */
-type ScriptCommands = { [N in ScriptName as `${N}Buffer`]: (numberOfKeys: number, ...args: Arg[]) => Promise<Reply> };
+
+/** Each script's SHA1 (what EVALSHA names) and source (EVAL, when a server does not know it yet). */
+const SCRIPT_CODE = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, lua]) => [name, { sha: createHash("sha1").update(lua).digest("hex"), lua }]),
+) as Record<ScriptName, { sha: string; lua: string }>;
+/** Bulk strings answer as Buffers (keys and values are bytes). */
+const REPLY_AS_BUFFERS = { replyEncoding: null } as const;
+/** What ioredis rejects a command with when it did not send it (no connection, no offline queue). */
+const NOT_SENT = new Set([
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  "Cluster isn't ready and enableOfflineQueue options is false",
+]);
+/**
+ * Replies Redis gives before it runs a command (or, for READONLY, when the script's first write
+ * is refused on a replica, which has written nothing): sending the command again is safe.
+ */
+const NOT_EXECUTED_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS|BUSY)\b/;
 
 const OUTCOMES: Record<number, PutOutcome> = {
   [Outcome.OK]: "ok",
@@ -78,7 +103,11 @@ export class RedisStore implements Store {
   readonly config: RedisStoreConfig;
   readonly #clock: Clock;
   readonly #client: Redis | Cluster;
-  readonly #commands: ScriptCommands;
+  /** Commands queued at a Cluster node that has not connected: never written to a socket yet. */
+  readonly #unsent = new WeakSet<Command>();
+  readonly #cluster: boolean;
+  /** Credentials that no message may show. */
+  readonly #secrets: string[];
   /** `<key_prefix>{<store id>}:`: an entry's Redis key is this followed by the key bytes. */
   readonly #entryPrefix: Buffer;
   /** index, expiry, sizes, meta: the first four KEYS of every script. */
@@ -109,8 +138,10 @@ export class RedisStore implements Store {
       Buffer.from(`${base}#sizes`, "utf8"),
       Buffer.from(`${base}#meta`, "utf8"),
     ];
-    const url = this.#resolveUrl(options.env ?? process.env);
-    this.#client = connect(url, config);
+    const target = resolveTarget(config, options.env ?? process.env, options.baseDir ?? process.cwd());
+    this.#secrets = [target.username, target.password].filter((x): x is string => x !== undefined && x.length >= 3);
+    this.#client = connect(target, config, this.#unsent);
+    this.#cluster = this.#client instanceof Cluster;
     // Without an 'error' listener a refused connection would crash the process; the error is
     // kept for the message of the calls that fail meanwhile.
     this.#client.on("error", (error: Error) => {
@@ -121,8 +152,6 @@ export class RedisStore implements Store {
       this.#lastError = undefined;
       for (const wake of [...this.#waiters]) wake();
     });
-    for (const [name, lua] of Object.entries(SCRIPTS)) this.#client.defineCommand(name, { lua });
-    this.#commands = this.#client as unknown as ScriptCommands;
     if (options.sweepTimer ?? true) {
       this.#timer = setInterval(() => {
         // A sweep while Redis is down fails like any call; the next tick tries again.
@@ -139,7 +168,15 @@ export class RedisStore implements Store {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const member = Buffer.from(key, "latin1");
-    const reply = await this.#run("luastoreGet", [this.#entryKey(member)], [member]);
+    const entryKey = this.#entryKey(member);
+    // A hit needs no script: a plain HGET. A miss runs the script, which also forgets a key Redis
+    // expired (and counts it), and reads again, in case the key was written in between.
+    const value = await this.#call("hget", [entryKey, "v"]);
+    if (value instanceof Buffer) {
+      this.#hits++;
+      return value;
+    }
+    const reply = await this.#run("luastoreGet", [entryKey], [member]);
     if (reply instanceof Buffer) {
       this.#hits++;
       return reply;
@@ -381,9 +418,13 @@ export class RedisStore implements Store {
     return OUTCOMES[outcome]!;
   }
 
+  /** The key's PTTL: -2 missing, -1 no TTL. A plain PTTL; only a miss runs the script (see `get`). */
   async #probe(key: string): Promise<number> {
     const member = Buffer.from(key, "latin1");
-    const [pttl, expired] = (await this.#run("luastoreProbe", [this.#entryKey(member)], [member])) as [number, number];
+    const entryKey = this.#entryKey(member);
+    const plain = (await this.#call("pttl", [entryKey])) as number;
+    if (plain !== -2) return plain;
+    const [pttl, expired] = (await this.#run("luastoreProbe", [entryKey], [member])) as [number, number];
     this.#expired += expired;
     return pttl;
   }
@@ -397,25 +438,61 @@ export class RedisStore implements Store {
   }
 
   /** Runs one script with the bookkeeping keys, `entryKeys` and the entry prefix before `args`. */
-  async #run(name: ScriptName, entryKeys: readonly Buffer[], args: readonly Arg[]): Promise<Reply> {
-    if (this.#client.status !== "ready") await this.#connected();
-    try {
-      return await this.#commands[`${name}Buffer`](
-        4 + entryKeys.length,
-        ...this.#bookkeeping,
-        ...entryKeys,
-        this.#entryPrefix,
-        ...args,
-      );
-    } catch (error) {
-      throw this.#storeError(error);
+  #run(name: ScriptName, entryKeys: readonly Buffer[], args: readonly Arg[]): Promise<Reply> {
+    const { sha, lua } = SCRIPT_CODE[name];
+    return this.#call("evalsha", [sha, 4 + entryKeys.length, ...this.#bookkeeping, ...entryKeys, this.#entryPrefix, ...args], lua);
+  }
+
+  /**
+   * Sends one command and answers its reply, within command_timeout (connect_timeout while the
+   * first connection is not up yet) from the call. A command is sent once: the only retries are of
+   * attempts Redis reports as not executed (see `#notExecuted`), and only while time is left. A
+   * script the server does not know (NOSCRIPT, not executed) is sent once more as EVAL.
+   */
+  async #call(name: "evalsha" | "hget" | "pttl", args: Arg[], lua?: string): Promise<Reply> {
+    const started = performance.now();
+    const deadline = started + (this.#everReady ? this.config.commandTimeoutMs : this.config.connectTimeoutMs);
+    let commandName: string = name;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#client.status !== "ready") await this.#connected(deadline);
+      const command = new Command(commandName, args, REPLY_AS_BUFFERS);
+      command.setTimeout(Math.max(1, deadline - performance.now()));
+      // A Cluster command counts as unsent until a connected node takes it (see `connect`).
+      if (this.#cluster) this.#unsent.add(command);
+      this.#client.sendCommand(command);
+      try {
+        return (await command.promise) as Reply;
+      } catch (error) {
+        if (lua !== undefined && commandName === "evalsha" && isReplyError(error, "NOSCRIPT")) {
+          commandName = "eval";
+          args = [lua, ...args.slice(1)];
+          continue;
+        }
+        const pause = Math.min(5 * 2 ** attempt, 100);
+        if (this.#notExecuted(error, command) && performance.now() + pause < deadline && !this.#closed) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          continue;
+        }
+        throw this.#storeError(error);
+      }
     }
   }
 
-  /** Waits for the connection: up to connect_timeout for the first one, command_timeout after. */
-  #connected(): Promise<void> {
+  /**
+   * True when Redis (or the client, before sending) says this attempt was not executed, so that
+   * sending it again cannot apply it twice: refused before sending (no connection), queued at a
+   * Cluster node that never connected, or a reply that Redis gives before running a command.
+   */
+  #notExecuted(error: unknown, command: Command): boolean {
+    if (this.#unsent.has(command)) return true;
+    if (!(error instanceof Error)) return false;
+    if (NOT_SENT.has(error.message)) return true;
+    return error.name === "ReplyError" && NOT_EXECUTED_REPLY.test(error.message);
+  }
+
+  /** Waits for the connection until `deadline` (a performance.now() time). */
+  #connected(deadline: number): Promise<void> {
     if (this.#closed) return Promise.reject(new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`));
-    const timeoutMs = this.#everReady ? this.config.commandTimeoutMs : this.config.connectTimeoutMs;
     return new Promise<void>((resolve, reject) => {
       const wake = (): void => {
         clearTimeout(timer);
@@ -423,34 +500,18 @@ export class RedisStore implements Store {
         if (this.#closed) reject(new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`));
         else resolve();
       };
+      const waited = this.#everReady ? this.config.commandTimeoutMs : this.config.connectTimeoutMs;
       const timer = setTimeout(() => {
         this.#waiters.delete(wake);
-        const cause = this.#lastError === undefined ? "" : `: ${this.#lastError.message}`;
+        const cause = this.#lastError === undefined ? "" : `: ${this.#scrub(this.#lastError.message)}`;
         reject(
-          new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id}: Redis is not reachable after ${timeoutMs} ms${cause}`, {
+          new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id}: Redis is not reachable after ${waited} ms${cause}`, {
             retryable: true,
-            cause: this.#lastError,
           }),
         );
-      }, timeoutMs);
+      }, Math.max(0, deadline - performance.now()));
       this.#waiters.add(wake);
     });
-  }
-
-  #resolveUrl(env: Readonly<Record<string, string | undefined>>): string {
-    const { url, urlEnv } = this.config;
-    if (url !== undefined) return url;
-    const value = urlEnv === undefined ? undefined : env[urlEnv];
-    if (value === undefined || value === "") {
-      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: environment variable ${urlEnv} (url_env) is not set`);
-    }
-    if (!/^rediss?:\/\/[^/]/.test(value)) {
-      throw new StoreError(
-        ErrorKind.INVALID,
-        `store ${this.id}: environment variable ${urlEnv} (url_env) must hold a redis:// or rediss:// URL`,
-      );
-    }
-    return value;
   }
 
   #full(what: string): StoreError {
@@ -461,21 +522,118 @@ export class RedisStore implements Store {
     );
   }
 
-  /** Client and server failures as StoreErrors: anything about reaching Redis is Unavailable, retryable. */
+  /**
+   * Client and server failures as StoreErrors: anything about reaching Redis is Unavailable,
+   * retryable. The message never shows a credential, and the client's error is not attached.
+   */
   #storeError(error: unknown): StoreError {
     if (error instanceof StoreError) return error;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = this.#scrub(error instanceof Error ? error.message : String(error));
     const isReply = error instanceof Error && error.name === "ReplyError";
     if (isReply && !TRANSIENT_REPLY.test(message)) {
-      return new StoreError(ErrorKind.INTERNAL, `store ${this.id}: Redis refused a script: ${message}`, { cause: error });
+      return new StoreError(ErrorKind.INTERNAL, `store ${this.id}: Redis refused a command: ${message}`);
     }
-    if (this.#closed) return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`, { cause: error });
-    return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id}: Redis: ${message}`, { retryable: true, cause: error });
+    if (this.#closed) return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`);
+    return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id}: Redis: ${message}`, { retryable: true });
+  }
+
+  /** `text` with every credential of the store masked. */
+  #scrub(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.split(secret).join("***");
+    return out;
   }
 }
 
-/** The client for `url`: one connection, or a Cluster client seeded with that node. */
-function connect(url: string, config: RedisStoreConfig): Redis | Cluster {
+/** True when `error` is a Redis error reply starting with `code`. */
+function isReplyError(error: unknown, code: string): boolean {
+  return error instanceof Error && error.name === "ReplyError" && error.message.startsWith(code);
+}
+
+/** Where and how to connect, with every `*_env` variable and file read. */
+interface Target {
+  /** Cluster seeds, or the one server (a Sentinel setup has none: `sentinels`). */
+  nodes: { host: string; port: number }[];
+  db: number;
+  cluster: boolean;
+  sentinels: { host: string; port: number }[] | undefined;
+  sentinelName: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+}
+
+function resolveTarget(
+  config: RedisStoreConfig,
+  env: Readonly<Record<string, string | undefined>>,
+  baseDir: string,
+): Target {
+  const invalid = (message: string): StoreError => new StoreError(ErrorKind.INVALID, `store ${config.id}: ${message}`);
+  const fromEnv = (name: string, field: string): string => {
+    const value = env[name];
+    if (value === undefined || value === "") throw invalid(`environment variable ${name} (${field}) is not set`);
+    return value;
+  };
+  let urls: string[] = [];
+  if (config.nodes !== undefined) urls = config.nodes;
+  else if (config.url !== undefined) urls = [config.url];
+  else if (config.urlEnv !== undefined) {
+    const value = fromEnv(config.urlEnv, "url_env");
+    // The value may hold a password: the message never shows it.
+    if (!/^rediss?:\/\/[^/]/.test(value)) {
+      throw invalid(`environment variable ${config.urlEnv} (url_env) must hold a redis:// or rediss:// URL`);
+    }
+    urls = [value];
+  }
+  const cluster = config.cluster || config.nodes !== undefined;
+  const parsed = urls.map((url) => new URL(url));
+  const db = parsed[0] === undefined || parsed[0].pathname.length <= 1 ? 0 : Number(parsed[0].pathname.slice(1));
+  if (cluster && config.urlEnv !== undefined && db !== 0) {
+    throw invalid(`environment variable ${config.urlEnv} (url_env): a Redis Cluster has only database 0: drop the /${db} path`);
+  }
+  const first = parsed[0];
+  const username =
+    config.username ?? (config.usernameEnv === undefined ? undefined : fromEnv(config.usernameEnv, "username_env")) ??
+    (first?.username ? decodeURIComponent(first.username) : undefined);
+  const password =
+    config.password ?? (config.passwordEnv === undefined ? undefined : fromEnv(config.passwordEnv, "password_env")) ??
+    (first?.password ? decodeURIComponent(first.password) : undefined);
+  const read = (file: string | undefined, field: string): Buffer | undefined => {
+    if (file === undefined) return undefined;
+    const path = resolvePath(baseDir, file);
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+      throw invalid(`tls.${field} ${path}: cannot read the file (${reason})`);
+    }
+  };
+  const wantsTls = first?.protocol === "rediss:" || (config.sentinels !== undefined && config.tls.caFile !== undefined);
+  const tls = wantsTls
+    ? {
+        ...(config.tls.caFile === undefined ? {} : { ca: read(config.tls.caFile, "ca_file") }),
+        ...(config.tls.certFile === undefined ? {} : { cert: read(config.tls.certFile, "cert_file") }),
+        ...(config.tls.keyFile === undefined ? {} : { key: read(config.tls.keyFile, "key_file") }),
+      }
+    : undefined;
+  return {
+    nodes: parsed.map((url) => ({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 6379) })),
+    db,
+    cluster,
+    sentinels: config.sentinels,
+    sentinelName: config.sentinelName,
+    username,
+    password,
+    tls,
+  };
+}
+
+/**
+ * The client: one connection (to the server, or to the primary the sentinels name), or a Cluster
+ * client seeded with the nodes. No client-side resend of a command that may have reached a server
+ * (see `#call` for the retries luastore makes itself).
+ */
+function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Command>): Redis | Cluster {
   const options: RedisOptions = {
     connectTimeout: config.connectTimeoutMs,
     commandTimeout: config.commandTimeoutMs,
@@ -486,23 +644,48 @@ function connect(url: string, config: RedisStoreConfig): Redis | Cluster {
     // Commands in flight when the connection drops fail at once instead of waiting for a reconnect.
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    // A primary demoted by a failover answers writes with READONLY: reconnect (to the new primary,
+    // with Sentinel) without resending (1, not 2).
+    reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
     connectionName: `luastore:${config.id}`,
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.tls === undefined ? {} : { tls: target.tls }),
   };
-  if (!config.cluster) return new Redis(url, options);
-  const parsed = new URL(url);
-  const { username, password } = parsed;
-  return new Cluster([{ host: parsed.hostname, port: Number(parsed.port || 6379) }], {
-    enableOfflineQueue: false,
+  if (target.sentinels !== undefined) {
+    return new Redis({ ...options, sentinels: target.sentinels, name: target.sentinelName!, db: target.db });
+  }
+  if (!target.cluster) return new Redis({ ...options, ...target.nodes[0]!, db: target.db });
+  const cluster = new Cluster(target.nodes as ClusterNode[], {
+    // Without it, a command for a node that is still connecting fails as "Connection is closed",
+    // which cannot be told from a connection lost in flight. Queued commands are safe: see below.
+    enableOfflineQueue: true,
+    // No resend after "Connection is closed" or CLUSTERDOWN: the command may have run (closed), and
+    // luastore retries CLUSTERDOWN itself, within command_timeout. MOVED, ASK and TRYAGAIN are
+    // redirections Redis gives before running a command; the guard below keeps even those from
+    // sending a command whose caller was already told it failed.
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-    redisOptions: {
-      ...options,
-      ...(username ? { username: decodeURIComponent(username) } : {}),
-      ...(password ? { password: decodeURIComponent(password) } : {}),
-      ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
-    },
+    slotsRefreshTimeout: config.connectTimeoutMs,
+    redisOptions: options,
   });
+  // ioredis queues commands while the Cluster or a node is connecting (ConnectionPool forces
+  // enableOfflineQueue: true on each node) and hands a command to a node again after a redirection.
+  // Here a node never writes a command that has already settled (its caller was answered), and a
+  // command stays in `unsent` until a connected node takes it, so that one that fails while still
+  // queued is known not to have been sent.
+  cluster.on("+node", (node: Redis) => {
+    const send = node.sendCommand.bind(node);
+    node.sendCommand = (command: Command, stream?: Parameters<Redis["sendCommand"]>[1]) => {
+      if (command.isSettled) return command.promise;
+      if (node.status === "ready") unsent.delete(command);
+      else unsent.add(command);
+      return send(command, stream);
+    };
+  });
+  return cluster;
 }
-
 
 /** A number as 8 big-endian bytes, so NaN, infinities and -0 reach the script unchanged. */
 function float64(value: number): Buffer {

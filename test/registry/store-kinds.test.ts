@@ -94,13 +94,13 @@ describe("store.redis entries", () => {
     });
   });
 
-  test("neither url nor url_env is refused at the entry", () => {
-    expect(problemsOf(entry("store.redis"))).toEqual(["4:5 url: required field is missing (or give url_env)"]);
+  test("none of url, url_env, nodes and sentinels is refused at the entry", () => {
+    expect(problemsOf(entry("store.redis"))).toEqual(["4:5 url: required field is missing (or give url_env, nodes or sentinels)"]);
   });
 
   test("both url and url_env are refused at url_env", () => {
     expect(problemsOf(entry("store.redis", "    url: redis://h", "    url_env: REDIS_URL"))).toEqual([
-      "7:5 url_env: give url or url_env, not both",
+      "7:5 url_env: give one of url, url_env, nodes and sentinels, not url and url_env",
     ]);
   });
 

@@ -4,8 +4,12 @@
  * title; unset in CI, they fail.
  */
 import { Buffer } from "node:buffer";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
 import { systemClock } from "../../src/clock.js";
 import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind } from "../../src/errors.js";
@@ -25,6 +29,14 @@ export function redisConfig(config: SuiteStoreConfig = {}, overrides: Partial<Re
     kind: "store.redis",
     url,
     urlEnv: undefined,
+    nodes: undefined,
+    sentinels: undefined,
+    sentinelName: undefined,
+    username: undefined,
+    usernameEnv: undefined,
+    password: undefined,
+    passwordEnv: undefined,
+    tls: { caFile: undefined, certFile: undefined, keyFile: undefined },
     keyPrefix: `luastore-test:${process.pid}:${Date.now().toString(36)}:${++stores}:`,
     connectTimeoutMs: 2000,
     commandTimeoutMs: 1000,
@@ -34,6 +46,46 @@ export function redisConfig(config: SuiteStoreConfig = {}, overrides: Partial<Re
   };
 }
 let stores = 0;
+
+/** The topologies test/servers/redis-topologies.sh exports, each as the config fields that reach it. */
+export function topologies(): { name: string; overrides: Partial<RedisStoreConfig> | undefined }[] {
+  const env = process.env;
+  const list = (value: string | undefined): string[] | undefined => (value ? value.split(",") : undefined);
+  const nodes = list(env.LUASTORE_REDIS_CLUSTER_NODES);
+  const sentinels = list(env.LUASTORE_REDIS_SENTINELS);
+  const tlsUrl = env.LUASTORE_REDIS_TLS_URL || undefined;
+  return [
+    { name: "a 6-node Cluster", overrides: nodes && { url: undefined, nodes } },
+    {
+      name: "Sentinel",
+      overrides: sentinels && {
+        url: undefined,
+        sentinels: sentinels.map((s) => ({ host: s.split(":")[0]!, port: Number(s.split(":")[1]) })),
+        sentinelName: env.LUASTORE_REDIS_SENTINEL_NAME,
+      },
+    },
+    {
+      name: "TLS with an ACL user",
+      overrides: tlsUrl === undefined ? undefined : {
+        url: tlsUrl,
+        username: env.LUASTORE_REDIS_TLS_USER,
+        password: env.LUASTORE_REDIS_TLS_PASSWORD,
+        tls: { caFile: env.LUASTORE_REDIS_TLS_CA, certFile: env.LUASTORE_REDIS_TLS_CERT, keyFile: env.LUASTORE_REDIS_TLS_KEY },
+      },
+    },
+  ];
+}
+
+if (process.env.CI === "true") {
+  for (const { name, overrides } of topologies()) {
+    if (overrides !== undefined) continue;
+    describe(`store.redis on ${name}`, () => {
+      it("runs in CI", () => {
+        expect.fail(".ci/run must start test/servers/redis-topologies.sh and export its variables");
+      });
+    });
+  }
+}
 
 /** A plain client for looking at what the store wrote, and for cleaning up after the tests. */
 const admin = url === undefined ? undefined : new Redis(url, { lazyConnect: true });
@@ -70,23 +122,35 @@ if (url === undefined && process.env.CI === "true") {
 
 const LRU = "store.redis has no LRU eviction (refused at load); see 'info tells the size' in redis.test.ts";
 
-(url === undefined ? describe.skip : describe.concurrent)(`store.redis${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
-  storeSuite("conformance", ({ config }) => openStore(redisConfig(config)), {
-    realTime: true,
-    skip: [
-      {
-        reason: LRU,
-        tests: [
-          "with lru, a new key into a full store evicts the least recently used key",
-          "with lru, a get makes a key recently used",
-          "with lru, a write makes a key recently used",
-          "with lru, setMany evicts other keys and never its own",
-          "info tells size, max_size and eviction",
-        ],
-      },
+const SKIPS = [
+  {
+    reason: LRU,
+    tests: [
+      "with lru, a new key into a full store evicts the least recently used key",
+      "with lru, a get makes a key recently used",
+      "with lru, a write makes a key recently used",
+      "with lru, setMany evicts other keys and never its own",
+      "info tells size, max_size and eviction",
     ],
-  });
+  },
+];
+
+(url === undefined ? describe.skip : describe.concurrent)(`store.redis${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
+  storeSuite("conformance", ({ config }) => openStore(redisConfig(config)), { realTime: true, skip: SKIPS });
 });
+
+// The same suite on each topology test/servers/redis-topologies.sh starts (.ci/run does).
+for (const { name, overrides } of topologies()) {
+  (overrides === undefined ? describe.skip : describe.concurrent)(
+    `store.redis on ${name}${overrides === undefined ? " (skipped: run test/servers/redis-topologies.sh, see its header)" : ""}`,
+    () => {
+      storeSuite("conformance", ({ config }) => new RedisStore(redisConfig(config, overrides), { clock: systemClock, sweepTimer: false }), {
+        realTime: true,
+        skip: SKIPS,
+      });
+    },
+  );
+}
 
 (url === undefined ? describe.skip : describe)(`store.redis specifics${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
   const opened: RedisStore[] = [];
@@ -173,3 +237,75 @@ const LRU = "store.redis has no LRU eviction (refused at load); see 'info tells 
     await expect(store.get("a")).rejects.toMatchObject({ kind: ErrorKind.UNAVAILABLE });
   });
 });
+
+const tls = topologies().find((t) => t.name === "TLS with an ACL user")!.overrides;
+(tls === undefined ? describe.skip : describe)(
+  `store.redis credentials${tls === undefined ? " (skipped: run test/servers/redis-topologies.sh)" : ""}`,
+  () => {
+    const password = process.env.LUASTORE_REDIS_TLS_PASSWORD!;
+
+    it("a wrong password fails as Unavailable, and no message shows the password", async () => {
+      const wrong = `wrong-${password}`;
+      const store = new RedisStore(redisConfig({}, { ...tls, password: wrong, connectTimeoutMs: 500 }), {
+        clock: systemClock,
+        sweepTimer: false,
+      });
+      try {
+        const error = await Promise.resolve(store.get("a")).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toMatchObject({ kind: ErrorKind.UNAVAILABLE, retryable: true });
+        expect(String((error as Error).message)).not.toContain(wrong);
+        expect(JSON.stringify(error)).not.toContain(wrong);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("luastore run --stats with credentials from *_env shows neither the user's password nor the URL's", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "luastore-redis-cli-"));
+      const registry = join(dir, "registry.yaml");
+      writeFileSync(
+        registry,
+        [
+          'version: "1.0"',
+          "namespace: app",
+          "entries:",
+          "  - name: cache",
+          "    kind: store.redis",
+          `    url: ${process.env.LUASTORE_REDIS_TLS_URL}`,
+          `    key_prefix: "luastore-test:${process.pid}:cli:"`,
+          "    username_env: LUASTORE_TEST_REDIS_USER",
+          "    password_env: LUASTORE_TEST_REDIS_PASSWORD",
+          "    tls:",
+          `      ca_file: ${process.env.LUASTORE_REDIS_TLS_CA}`,
+          `      cert_file: ${process.env.LUASTORE_REDIS_TLS_CERT}`,
+          `      key_file: ${process.env.LUASTORE_REDIS_TLS_KEY}`,
+        ].join("\n"),
+      );
+      const policies = join(dir, "policies");
+      mkdirSync(policies);
+      writeFileSync(
+        join(policies, "all.yaml"),
+        'version: "1.0"\npolicies:\n  - id: all\n    effect: allow\n    actions: ["store.get", "store.key.*"]\n    resources: ["app:*"]\n',
+      );
+      const script = join(dir, "ok.lua");
+      writeFileSync(script, `local s = require("store").get("app:cache")\nassert(s:set("k", 1))\nprint(s:get("k"))`);
+      process.env.LUASTORE_TEST_REDIS_USER = process.env.LUASTORE_REDIS_TLS_USER;
+      process.env.LUASTORE_TEST_REDIS_PASSWORD = password;
+      let stdout = "";
+      let stderr = "";
+      try {
+        const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t) };
+        const code = await main(["run", script, "--registry", registry, "--policies", policies, "--stats", "--isolation", "inline"], io);
+        expect([code, stdout]).toEqual([0, "1\n"]);
+        expect(JSON.parse(stderr)).toMatchObject({ stores: [{ id: "app:cache", sets: 1 }] });
+        expect(stderr).not.toContain(password);
+      } finally {
+        delete process.env.LUASTORE_TEST_REDIS_USER;
+        delete process.env.LUASTORE_TEST_REDIS_PASSWORD;
+      }
+    });
+  },
+);
