@@ -68,11 +68,28 @@ export interface SourcePosition {
   column: number;
 }
 
-/** One problem found in a registry or policy file. */
+/**
+ * What refused a config file as a whole or one of its nodes, for problems a caller may want to
+ * tell apart without reading messages: the file could not be read, is not a regular file, is
+ * over the size limit, is not UTF-8; a node nests too deep, an alias expands too far or names
+ * its own ancestor, an integer is beyond 2^53. Other problems (a field's value) have no code.
+ */
+export type ProblemCode =
+  | "CANNOT_READ"
+  | "NOT_A_FILE"
+  | "FILE_TOO_LARGE"
+  | "INVALID_UTF8"
+  | "TOO_DEEP"
+  | "ALIAS_EXPANSION"
+  | "ALIAS_CYCLE"
+  | "UNSAFE_INTEGER";
+
+/** One problem found in a registry or policy file. Line and column are 0 when it is about the file as a whole, or the input had no positions. */
 export interface Problem extends SourcePosition {
   message: string;
   /** The offending source line followed by a caret line under the column. */
   excerpt: string;
+  code?: ProblemCode;
 }
 
 export type ErrorCode =
@@ -93,10 +110,13 @@ export class LuastoreError extends Error {
   }
 }
 
-/** Formats problems as `file:line:column: message` followed by the excerpt, one block each. */
+/**
+ * Formats problems as `file:line:column: message` followed by the excerpt, one block each; a
+ * problem without a position (line 0) as `file: message`.
+ */
 export function formatProblems(problems: readonly Problem[]): string {
   return problems
-    .map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}${p.excerpt ? `\n${p.excerpt}` : ""}`)
+    .map((p) => `${p.line === 0 ? p.file : `${p.file}:${p.line}:${p.column}`}: ${p.message}${p.excerpt ? `\n${p.excerpt}` : ""}`)
     .join("\n");
 }
 

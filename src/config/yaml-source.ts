@@ -1,43 +1,140 @@
 /**
  * Positioned problems for YAML inputs (registry and policy files): parse with `yaml`'s
- * parseDocument + LineCounter, and turn node ranges into file:line:column plus an excerpt
- * of the line with a caret, the way yaml's prettifyError does.
+ * parseAllDocuments, check each document's shape where the parser leaves a config loader exposed
+ * (nesting depth, alias expansion and cycles, integers a double cannot hold), and turn offsets
+ * into file:line:column plus an excerpt of the line with a caret, from one line index per file.
  */
-import { LineCounter, parseAllDocuments, isNode, type Document, type Node } from "yaml";
+import { isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, Lexer, parseAllDocuments, type Document, type Node } from "yaml";
 import type { Problem } from "../errors.js";
+
+/** Deepest nesting of mappings and lists (aliases followed) a config document may have. */
+export const MAX_CONFIG_DEPTH = 64;
+/** Most nodes that alias expansion may add to one config document. */
+export const MAX_ALIAS_EXPANSION = 10_000;
+/**
+ * Most nesting the text may allow before it is parsed at all: yaml's parser and composer recurse
+ * once per level, and a stack overflow inside them can take the process down, not just throw.
+ * Well within what they survive, and far beyond any real config's indentation (about 128 columns).
+ */
+const MAX_LEXICAL_NESTING = 4 * MAX_CONFIG_DEPTH;
+/** Most anchors in one config document (each alias lookup is a scan of the anchors before it). */
+export const MAX_ANCHORS = 1000;
+
+/**
+ * Line starts of one text, built once: every position and excerpt of a file's problems comes
+ * from here, so 20 000 problems cost 20 000 binary searches, not 20 000 splits of the file.
+ */
+export class LineIndex {
+  /** How many indexes were built, process-wide (tests check that a file builds one). */
+  static builds = 0;
+  readonly #text: string;
+  readonly #starts: number[] = [0];
+
+  constructor(text: string) {
+    LineIndex.builds++;
+    this.#text = text;
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) this.#starts.push(i + 1);
+  }
+
+  /** 1-based line and column of a character offset (clamped to the text). */
+  position(offset: number): { line: number; column: number } {
+    const at = Math.max(0, Math.min(offset, this.#text.length));
+    let lo = 0;
+    let hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: at - this.#starts[lo]! + 1 };
+  }
+
+  /** The text of a 1-based line, without its line break; undefined past the end. */
+  lineText(line: number): string | undefined {
+    const start = this.#starts[line - 1];
+    if (start === undefined) return undefined;
+    const next = this.#starts[line];
+    const end = next === undefined ? this.#text.length : next - 1;
+    const text = this.#text.slice(start, end);
+    return text.endsWith("\r") ? text.slice(0, -1) : text;
+  }
+}
 
 /** A parsed YAML file and what is needed to point into it. */
 export interface YamlSource {
   file: string;
   text: string;
-  lineCounter: LineCounter;
+  lines: LineIndex;
+  /** The documents that passed the shape checks; a refused one is reported and left out. */
   documents: Document.Parsed[];
+  /** The node each alias of `documents` names (yaml's own lookup walks the whole document per alias). */
+  aliasTargets: Map<Node, Node>;
 }
 
-/** Parses every document of a YAML file; syntax errors come back as problems, not throws. */
-export function parseYamlSource(text: string, file: string): { source: YamlSource; problems: Problem[] } {
-  const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const documents: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
-  const source: YamlSource = { file, text, lineCounter, documents };
-  const problems: Problem[] = [];
-  if (!Array.isArray(parsed)) {
-    // An empty stream (only comments or nothing at all) parses as an EmptyStream.
-    return { source, problems };
-  }
-  for (const doc of documents) {
-    for (const err of [...doc.errors, ...doc.warnings]) {
-      problems.push(problemAtOffset(source, err.pos[0], err.message.split("\n")[0] ?? err.message));
+/** The node `node` stands for: itself, or the target of an alias. */
+export function resolveNode(source: YamlSource | null, node: unknown): unknown {
+  return isAlias(node) ? source?.aliasTargets.get(node) : node;
+}
+
+/**
+ * The plain JS value of a checked node (mappings as objects, keys as strings, the last of
+ * duplicate keys winning, like yaml's toJS), resolving aliases from `source` instead of
+ * yaml's per-alias scan. Depth and expansion are bounded by the shape checks.
+ */
+export function nodeToJS(source: YamlSource, node: unknown): unknown {
+  const target = resolveNode(source, node);
+  if (isScalar(target)) return target.value;
+  if (isSeq(target)) return target.items.map((item) => nodeToJS(source, item));
+  if (isMap(target)) {
+    const out: Record<string, unknown> = {};
+    for (const pair of target.items) {
+      const key = nodeToJS(source, pair.key);
+      Object.defineProperty(out, key === null || key === undefined ? "" : String(key), {
+        value: nodeToJS(source, pair.value),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
+    return out;
+  }
+  return null;
+}
+
+/** Parses every document of a YAML file; syntax errors and shape problems come back as problems, not throws. */
+export function parseYamlSource(text: string, file: string): { source: YamlSource; problems: Problem[] } {
+  const source: YamlSource = { file, text, lines: new LineIndex(text), documents: [], aliasTargets: new Map() };
+  const tooDeep = lexicalDepthProblem(source);
+  if (tooDeep !== undefined) return { source, problems: [tooDeep] };
+  // yaml's own duplicate-key check compares every key with every earlier one (quadratic in a
+  // mapping's size); the shape walk below finds duplicates with a set instead.
+  const parsed = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: false });
+  const all: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
+  const problems: Problem[] = [];
+  // An empty stream (only comments or nothing at all) parses as an EmptyStream: no documents.
+  for (const doc of all) {
+    const shape = checkShape(source, doc);
+    if (shape.fatal !== undefined) {
+      // The parser's own "Maximum call stack size exceeded" (where the stack ran out) says less
+      // than the depth problem, which is at the node that went past the limit.
+      problems.push(shape.fatal);
+      for (const err of doc.errors) if (err.code !== "RESOURCE_EXHAUSTION") problems.push(yamlErrorProblem(source, err));
+      continue;
+    }
+    for (const err of [...doc.errors, ...doc.warnings]) problems.push(yamlErrorProblem(source, err));
+    problems.push(...shape.duplicates);
+    for (const [alias, target] of shape.aliasTargets) source.aliasTargets.set(alias, target);
+    source.documents.push(doc);
   }
   return { source, problems };
 }
 
-/** Builds the excerpt for a 1-based line/column: the source line and a caret under the column. */
-export function excerptAt(text: string, line: number, column: number): string {
-  const lines = text.split(/\r?\n/);
-  const src = lines[line - 1];
-  if (src === undefined) return "";
+function yamlErrorProblem(source: YamlSource, err: { pos: [number, number]; message: string }): Problem {
+  return problemAtOffset(source, err.pos[0], err.message.split("\n")[0] ?? err.message);
+}
+
+/** The excerpt for a line of text: the line and a caret under the column. */
+export function excerptOfLine(src: string, line: number, column: number): string {
   const width = String(line).length;
   const shown = src.length > 120 ? `${src.slice(0, 117)}...` : src;
   const caretCol = Math.min(Math.max(column, 1), shown.length + 1);
@@ -45,9 +142,17 @@ export function excerptAt(text: string, line: number, column: number): string {
 }
 
 /** A problem at a character offset of the source. */
-export function problemAtOffset(source: YamlSource, offset: number, message: string): Problem {
-  const { line, col } = source.lineCounter.linePos(Math.max(0, Math.min(offset, source.text.length)));
-  return { file: source.file, line, column: col, message, excerpt: excerptAt(source.text, line, col) };
+export function problemAtOffset(source: YamlSource, offset: number, message: string, code?: Problem["code"]): Problem {
+  const { line, column } = source.lines.position(offset);
+  const text = source.lines.lineText(line);
+  return {
+    file: source.file,
+    line,
+    column,
+    message,
+    excerpt: text === undefined ? "" : excerptOfLine(text, line, column),
+    ...(code !== undefined ? { code } : {}),
+  };
 }
 
 /** A problem pointing at a YAML node (its start), or at `fallbackOffset` when the node has no range. */
@@ -67,4 +172,188 @@ export function problemAtNode(
  */
 export function problemWithoutPosition(file: string, message: string): Problem {
   return { file, line: 0, column: 0, message, excerpt: "" };
+}
+
+/**
+ * Nesting checked on the token stream (yaml's lexer does not recurse), before the parser runs.
+ * Brackets and block indicators (`-`, `?`) on one line each open a level, so more than
+ * MAX_CONFIG_DEPTH of them is refused at the one that went past. Indentation can nest too, up to
+ * two levels per column; a line whose indentation allows more than MAX_LEXICAL_NESTING levels is
+ * refused at its first token. Anything less is parsed and then checked exactly, node by node.
+ */
+function lexicalDepthProblem(source: YamlSource): Problem | undefined {
+  let offset = 0;
+  let flow = 0;
+  let indicators = 0;
+  let indent = 0;
+  let lineStart = true;
+  for (const token of new Lexer().lex(source.text)) {
+    const at = offset;
+    const c = token[0];
+    // Control tokens (document start, scalar start, flow end) are not in the source.
+    if (token.length === 1 && c !== undefined && c < " " && c !== "\t" && c !== "\n") {
+      if (c === "\x02") flow = 0;
+      continue;
+    }
+    offset += token.length;
+    if (c === "\n" || c === "\r") {
+      lineStart = true;
+      indicators = 0;
+      continue;
+    }
+    if (c === " " || c === "\t") {
+      // Indentation counts only where it is structure, outside brackets.
+      if (lineStart && flow === 0) indent = token.length;
+      continue;
+    }
+    if (c === "#") continue;
+    if (lineStart && flow === 0 && at > 0 && source.text[at - 1] === "\n") indent = 0;
+    lineStart = false;
+    if (token === "[" || token === "{") flow++;
+    else if (token === "]" || token === "}") flow = Math.max(0, flow - 1);
+    else if ((token === "-" || token === "?") && flow === 0) indicators++;
+    if (flow + indicators > MAX_CONFIG_DEPTH) {
+      return problemAtOffset(source, at, `nested more than ${MAX_CONFIG_DEPTH} levels deep`, "TOO_DEEP");
+    }
+    if (2 * (indent + 1) + 2 * indicators + flow > MAX_LEXICAL_NESTING) {
+      return problemAtOffset(source, at, `indented too deeply: this could nest more than ${MAX_CONFIG_DEPTH} levels`, "TOO_DEEP");
+    }
+  }
+  return undefined;
+}
+
+/** Duplicate scalar keys of one mapping (the second and later ones), found with a set. */
+function findDuplicateKeys(source: YamlSource, items: readonly { key: unknown }[], duplicates: Problem[]): void {
+  if (items.length < 2) return;
+  const seen = new Set<unknown>();
+  for (const { key } of items) {
+    if (!isScalar(key)) continue;
+    // Like yaml's check: equal scalar values, so 1 and "1" are different keys.
+    if (seen.has(key.value)) {
+      duplicates.push(problemAtOffset(source, key.range?.[0] ?? 0, "Map keys must be unique", undefined));
+    } else seen.add(key.value);
+  }
+}
+
+/** One node on the walk: its nesting depth, and the size and height of what it expands to. */
+interface Frame {
+  node: unknown;
+  depth: number;
+  children: unknown[];
+  next: number;
+  size: number;
+  height: number;
+}
+
+/**
+ * The first shape problem of a document, walked without recursion (a 10 000-deep document must
+ * not overflow the checker either): nesting past MAX_CONFIG_DEPTH (aliases followed), an alias
+ * inside the node it names, alias expansion past MAX_ALIAS_EXPANSION nodes, or an integer beyond
+ * 2^53, which a double would silently round (9007199254740993 would read as ...992).
+ */
+function checkShape(
+  source: YamlSource,
+  doc: Document.Parsed,
+): { fatal?: Problem; duplicates: Problem[]; aliasTargets: Map<Node, Node> } {
+  const duplicates: Problem[] = [];
+  const aliasTargets = new Map<Node, Node>();
+  const fatal = walkShape(source, doc, duplicates, aliasTargets);
+  return { ...(fatal !== undefined ? { fatal } : {}), duplicates, aliasTargets };
+}
+
+function walkShape(source: YamlSource, doc: Document.Parsed, duplicates: Problem[], aliasTargets: Map<Node, Node>): Problem | undefined {
+  const at = (node: unknown, message: string, code: Problem["code"]): Problem =>
+    problemAtOffset(source, isNode(node) && node.range ? node.range[0] : doc.range[0], message, code);
+  let anchorCount = 0;
+  const declare = (node: Node & { anchor?: string }): Problem | undefined => {
+    if (!node.anchor) return undefined;
+    if (++anchorCount > MAX_ANCHORS) return at(node, `more than ${MAX_ANCHORS} anchors in one document`, "ALIAS_EXPANSION");
+    anchors.set(node.anchor, node);
+    return undefined;
+  };
+  // Aliases name the latest anchor declared before them; a collection's anchor is declared
+  // when the collection opens, so an alias inside it names an ancestor (a cycle).
+  const anchors = new Map<string, Node>();
+  const expanded = new Map<Node, { size: number; height: number }>();
+  const open = new Set<Node>();
+  let aliasNodes = 0;
+  const stack: Frame[] = [];
+  const enter = (node: unknown, depth: number): Problem | undefined => {
+    if (depth > MAX_CONFIG_DEPTH) {
+      return at(node, `nested more than ${MAX_CONFIG_DEPTH} levels deep`, "TOO_DEEP");
+    }
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      // An unknown anchor is already a YAML error of its own.
+      const info = target === undefined ? undefined : expanded.get(target);
+      if (target !== undefined && open.has(target)) {
+        return at(node, `alias *${node.source} is inside the node it names (a cycle)`, "ALIAS_CYCLE");
+      }
+      if (target !== undefined) aliasTargets.set(node, target);
+      const size = info?.size ?? 1;
+      const height = info?.height ?? 1;
+      if (depth + height - 1 > MAX_CONFIG_DEPTH) {
+        return at(node, `alias *${node.source} nests the document more than ${MAX_CONFIG_DEPTH} levels deep`, "TOO_DEEP");
+      }
+      aliasNodes += size;
+      if (aliasNodes > MAX_ALIAS_EXPANSION) {
+        return at(node, `alias *${node.source} expands the document past ${MAX_ALIAS_EXPANSION} nodes (an alias bomb?)`, "ALIAS_EXPANSION");
+      }
+      addToParent(size, height);
+      return undefined;
+    }
+    if (isScalar(node)) {
+      if (typeof node.value === "number" && Number.isInteger(node.value) && !Number.isSafeInteger(node.value)) {
+        const written = node.source ?? String(node.value);
+        if (/^[-+]?(?:0x[0-9a-f]+|0o[0-7]+|[0-9]+)$/i.test(written)) {
+          return at(node, `integer ${written} is beyond 2^53 and cannot be held exactly (quote it if it is not a number)`, "UNSAFE_INTEGER");
+        }
+      }
+      const tooMany = declare(node);
+      if (tooMany !== undefined) return tooMany;
+      if (node.anchor) expanded.set(node, { size: 1, height: 1 });
+      addToParent(1, 1);
+      return undefined;
+    }
+    if (isCollection(node)) {
+      const tooMany = declare(node);
+      if (tooMany !== undefined) return tooMany;
+      if (node.anchor) open.add(node);
+      if (isMap(node)) findDuplicateKeys(source, node.items, duplicates);
+      const children: unknown[] = [];
+      for (const item of node.items as unknown[]) {
+        if (isPair(item)) {
+          if (isNode(item.key)) children.push(item.key);
+          if (isNode(item.value)) children.push(item.value);
+        } else if (isNode(item)) children.push(item);
+      }
+      stack.push({ node, depth, children, next: 0, size: 1, height: 1 });
+      return undefined;
+    }
+    return undefined;
+  };
+  const addToParent = (size: number, height: number): void => {
+    const parent = stack[stack.length - 1];
+    if (parent === undefined) return;
+    parent.size += size;
+    parent.height = Math.max(parent.height, height + 1);
+  };
+
+  if (!isNode(doc.contents)) return undefined;
+  const first = enter(doc.contents, 1);
+  if (first !== undefined) return first;
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next < frame.children.length) {
+      const child = frame.children[frame.next++];
+      const problem = enter(child, frame.depth + 1);
+      if (problem !== undefined) return problem;
+      continue;
+    }
+    stack.pop();
+    const node = frame.node as Node;
+    if (open.delete(node)) expanded.set(node, { size: frame.size, height: frame.height });
+    addToParent(frame.size, frame.height);
+  }
+  return undefined;
 }

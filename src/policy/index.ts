@@ -1,5 +1,5 @@
 /** Policy engine: load, compile, decide, explain. */
-export { compilePolicies, loadPolicies, parsePolicies, type PolicySource } from "./load.js";
+export { compilePolicies, loadPolicies, parsePolicies, type LoadPoliciesOptions, type PolicySource } from "./load.js";
 export { DEFAULT_DENY } from "./engine.js";
 export { REQUEST_META_FIELDS } from "./fields.js";
 export { makeSyntheticPolicies, SYNTHETIC_ACTOR, SYNTHETIC_REQUESTS } from "./synthetic.js";

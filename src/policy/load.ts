@@ -3,9 +3,9 @@
  * them validate everything first and throw one PolicyError listing every problem; nothing
  * is loaded from an invalid set.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { problemWithoutPosition } from "../config/yaml-source.js";
+import { DEFAULT_MAX_CONFIG_BYTES, describeOsError, readConfigFile } from "../config/read-file.js";
 import { PolicyError, type Problem } from "../errors.js";
 import { CompiledPolicyEngine } from "./engine.js";
 import { PolicyParser } from "./parse.js";
@@ -42,32 +42,43 @@ export function compilePolicies(input: PolicyDocument | readonly PolicyDocument[
   return finish(parser);
 }
 
+export interface LoadPoliciesOptions {
+  /**
+   * Largest policy file read, in bytes; a larger one is refused with its size, unread.
+   * @default DEFAULT_MAX_CONFIG_BYTES (4 MiB)
+   */
+  maxFileBytes?: number;
+}
+
 /**
  * Loads policies from a directory (every `*.yaml`/`*.yml` file in it, by name, not
- * recursive), from one file, or from already-parsed documents.
+ * recursive), from one file, or from already-parsed documents. Only regular files (or links
+ * to them) of valid UTF-8 within `maxFileBytes` are read: a device, FIFO or socket among them
+ * is refused with its path.
  */
-export function loadPolicies(input: string | PolicyDocument | readonly PolicyDocument[]): PolicyEngine {
+export function loadPolicies(input: string | PolicyDocument | readonly PolicyDocument[], options: LoadPoliciesOptions = {}): PolicyEngine {
   if (typeof input !== "string") return compilePolicies(input);
   const problems: Problem[] = [];
   const sources: PolicySource[] = [];
   for (const file of policyFiles(input, problems)) {
-    try {
-      sources.push({ file, text: readFileSync(file, "utf8") });
-    } catch (error) {
-      problems.push(problemWithoutPosition(file, `cannot read policy file: ${(error as Error).message}`));
-    }
+    const read = readConfigFile(file, "policy file", options.maxFileBytes ?? DEFAULT_MAX_CONFIG_BYTES);
+    if ("problem" in read) problems.push(read.problem);
+    else sources.push({ file, text: read.text });
   }
   if (problems.length > 0) throw new PolicyError(problems);
   return parsePolicies(sources);
 }
 
-/** The policy files `path` names: the file itself, or the YAML files of a directory. */
+/**
+ * The policy files `path` names: the file itself, or the YAML-named entries of a directory
+ * (subdirectories skipped; anything else is read, so that a device or FIFO is refused, not ignored).
+ */
 function policyFiles(path: string, problems: Problem[]): string[] {
   let isDirectory: boolean;
   try {
     isDirectory = statSync(path).isDirectory();
-  } catch {
-    problems.push(problemWithoutPosition(path, "policy directory or file not found"));
+  } catch (error) {
+    problems.push({ file: path, line: 0, column: 0, message: `cannot read policies: ${describeOsError(error)}`, excerpt: "", code: "CANNOT_READ" });
     return [];
   }
   if (!isDirectory) return [path];
@@ -75,5 +86,5 @@ function policyFiles(path: string, problems: Problem[]): string[] {
     .filter((name) => POLICY_FILE.test(name))
     .sort()
     .map((name) => join(path, name))
-    .filter((file) => statSync(file, { throwIfNoEntry: false })?.isFile() === true);
+    .filter((file) => statSync(file, { throwIfNoEntry: false })?.isDirectory() !== true);
 }

@@ -7,7 +7,7 @@
 import { closestName } from "../config/suggest.js";
 import { Document, isAlias, isMap, isNode, isScalar, isSeq, type Node, type Pair, type YAMLMap } from "yaml";
 import { byteStringFromText } from "../bytes.js";
-import { problemAtNode, problemAtOffset, problemWithoutPosition, parseYamlSource, type YamlSource } from "../config/yaml-source.js";
+import { problemAtNode, problemAtOffset, problemWithoutPosition, parseYamlSource, resolveNode, type YamlSource } from "../config/yaml-source.js";
 import type { Problem, SourcePosition } from "../errors.js";
 import type { CompiledCondition, CompiledOperand, ListItem } from "./condition.js";
 import { isMetaValue, parseField, type Field } from "./fields.js";
@@ -328,7 +328,9 @@ class DocumentReader {
   // ---- node helpers -------------------------------------------------------------------
 
   private resolve(node: unknown): unknown {
-    return isAlias(node) ? node.resolve(this.document) : node;
+    if (!isAlias(node)) return node;
+    // From the shape walk's table: yaml's Alias.resolve walks the whole document per call.
+    return this.source !== null ? resolveNode(this.source, node) : node.resolve(this.document);
   }
 
   /** The plain value of a scalar node; undefined for maps, lists and missing nodes. */
@@ -419,8 +421,8 @@ class DocumentReader {
 
   private position(node: unknown): SourcePosition {
     if (this.source === null || !isNode(node) || node.range == null) return { file: this.file, line: 0, column: 0 };
-    const { line, col } = this.source.lineCounter.linePos(node.range[0]);
-    return { file: this.file, line, column: col };
+    const { line, column } = this.source.lines.position(node.range[0]);
+    return { file: this.file, line, column };
   }
 
   /** `file:line` for YAML input, `file path` for objects: how a duplicate names the first. */

@@ -2,13 +2,13 @@
  * Loads registry.yaml (or documents built in code) into a validated `RegistryConfig`. Every problem
  * of every document is collected with its file:line:column; any problem refuses the registry whole.
  */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { isAlias, isMap, isNode, isScalar, isSeq, type Document } from "yaml";
 import { RegistryError } from "../errors.js";
+import { DEFAULT_MAX_CONFIG_BYTES, readConfigFile } from "../config/read-file.js";
 import {
+  nodeToJS,
   parseYamlSource,
-  problemAtNode,
   problemAtOffset,
   problemWithoutPosition,
   type YamlSource,
@@ -22,6 +22,11 @@ export interface LoadRegistryOptions {
    * @default the registry file's directory, or `process.cwd()` for documents given as objects
    */
   baseDir?: string;
+  /**
+   * Largest registry file read, in bytes; a larger one is refused with its size, unread.
+   * @default DEFAULT_MAX_CONFIG_BYTES (4 MiB)
+   */
+  maxFileBytes?: number;
 }
 
 /** The file name problems carry when the registry was given as objects. */
@@ -29,6 +34,7 @@ const OBJECT_SOURCE = "<registry>";
 
 /**
  * Loads a registry from a YAML file path, or validates documents given as objects.
+ * Only a regular file (or a link to one) of valid UTF-8 within `maxFileBytes` is read.
  * @throws RegistryError with every problem found, including an unreadable file (at line 0)
  */
 export function loadRegistry(
@@ -38,13 +44,9 @@ export function loadRegistry(
   if (typeof input !== "string") {
     return validateObjects(input, options.baseDir ?? process.cwd());
   }
-  let text: string;
-  try {
-    text = readFileSync(input, "utf8");
-  } catch (error) {
-    throw new RegistryError([problemWithoutPosition(input, `cannot read registry file: ${describeReadError(error)}`)]);
-  }
-  return parseRegistry(text, input, options.baseDir ?? dirname(resolve(input)));
+  const read = readConfigFile(input, "registry file", options.maxFileBytes ?? DEFAULT_MAX_CONFIG_BYTES);
+  if ("problem" in read) throw new RegistryError([read.problem]);
+  return parseRegistry(read.text, input, options.baseDir ?? dirname(resolve(input)));
 }
 
 /**
@@ -63,14 +65,8 @@ export function parseRegistry(text: string, file: string, baseDir: string = dirn
     // A duplicate key leaves the document's structure intact, so its other problems are still worth
     // reporting; after any other syntax error the structure is a guess and would report noise.
     if (doc.errors.some((error) => error.code !== "DUPLICATE_KEY")) continue;
-    let raw: unknown;
-    try {
-      raw = doc.toJS({ maxAliasCount: 100 });
-    } catch (error) {
-      // toJS refuses alias bombs ("excessive alias count") rather than expanding them.
-      problems.push(problemAtNode(source, doc.contents, `cannot read document: ${messageOf(error)}`, doc.range[0]));
-      continue;
-    }
+    // Aliases resolve from the shape walk's table; expansion and depth are already bounded.
+    const raw = nodeToJS(source, doc.contents);
     validateDocument(raw, yamlLocator(source, doc), state);
   }
   // Array.prototype.sort is stable: problems at one position keep the order they were found in.
@@ -114,11 +110,11 @@ function objectLocator(documentLabel: string): Locator {
 /** Resolves paths to nodes of one parsed YAML document. */
 function yamlLocator(source: YamlSource, doc: Document.Parsed): Locator {
   const positionAt = (path: Path) => {
-    const { line, col } = source.lineCounter.linePos(offsetOf(doc, path, "value"));
-    return { file: source.file, line, column: col };
+    const { line, column } = source.lines.position(offsetOf(source, doc, path, "value"));
+    return { file: source.file, line, column };
   };
   return {
-    problem: (path, message, at = "value") => problemAtOffset(source, offsetOf(doc, path, at), message),
+    problem: (path, message, at = "value") => problemAtOffset(source, offsetOf(source, doc, path, at), message),
     // Within an entry the position says which entry, so a field is named as written there.
     label: (path) =>
       formatPath(path.length > 2 && path[0] === "entries" && typeof path[1] === "number" ? path.slice(2) : path),
@@ -131,11 +127,11 @@ function yamlLocator(source: YamlSource, doc: Document.Parsed): Locator {
 }
 
 /** The offset of the node at `path` (or its key), or of its nearest ancestor present in the document. */
-function offsetOf(doc: Document.Parsed, path: Path, at: "key" | "value"): number {
+function offsetOf(source: YamlSource, doc: Document.Parsed, path: Path, at: "key" | "value"): number {
   let node: unknown = doc.contents;
   let offset = startOf(node) ?? doc.range[0];
   for (const [index, segment] of path.entries()) {
-    if (isAlias(node)) node = node.resolve(doc);
+    if (isAlias(node)) node = source.aliasTargets.get(node);
     if (typeof segment === "string" && isMap(node)) {
       // toJS keeps the last of duplicate keys, so point at the last one too.
       const pair = node.items.findLast((item) => isScalar(item.key) && String(item.key.value) === segment);
@@ -173,16 +169,4 @@ function formatPath(path: Path): string {
     else text += text === "" ? segment : `.${segment}`;
   }
   return text;
-}
-
-function describeReadError(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EISDIR") return "it is a directory";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  return messageOf(error);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

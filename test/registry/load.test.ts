@@ -160,7 +160,7 @@ describe("loadRegistry from a file", () => {
   test("a missing file is a RegistryError at line 0 saying so", () => {
     const file = join(fixtures, "missing.yaml");
     const problems = registryProblems(() => loadRegistry(file));
-    expect(problems).toEqual([{ file, line: 0, column: 0, message: expect.stringContaining("no such file"), excerpt: "" }]);
+    expect(problems).toEqual([{ file, line: 0, column: 0, message: expect.stringContaining("no such file"), excerpt: "", code: "CANNOT_READ" }]);
   });
 
   test("a directory is a RegistryError at line 0 saying so", () => {
