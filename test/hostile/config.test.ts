@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LineIndex, MAX_ALIAS_EXPANSION, MAX_CONFIG_DEPTH } from "../../src/config/yaml-source.js";
+import { LineIndex, MAX_ALIAS_EXPANSION, MAX_ANCHORS, MAX_CONFIG_DEPTH } from "../../src/config/yaml-source.js";
 import { DEFAULT_MAX_CONFIG_BYTES } from "../../src/config/read-file.js";
 import { PolicyError, RegistryError, type Problem } from "../../src/errors.js";
 import { createHost } from "../../src/host.js";
@@ -190,6 +190,13 @@ describe("[hostile] config text that would fool the parser", () => {
     // line 63 after "a62: &a62 [", is the first to reach past 64.
     expect(registryRefused(() => parseRegistry(lines.join("\n"), "r.yaml"))).toMatchObject([
       { line: MAX_CONFIG_DEPTH - 1, column: "a62: &a62 [".length + 1, code: "TOO_DEEP" },
+    ]);
+  });
+
+  it(`more than ${MAX_ANCHORS} anchors in a document are refused at the first one too many`, () => {
+    const lines = Array.from({ length: MAX_ANCHORS + 5 }, (_, i) => `k${i}: &a${i} v`);
+    expect(registryRefused(() => parseRegistry(lines.join("\n"), "r.yaml"))).toMatchObject([
+      { line: MAX_ANCHORS + 1, column: `k${MAX_ANCHORS}: &a${MAX_ANCHORS} `.length + 1, code: "ALIAS_EXPANSION" },
     ]);
   });
 
