@@ -8,9 +8,9 @@
  * instruction countdown across threads and carry a host wait (an async store call made inside
  * a coroutine) up to the run loop and back down.
  */
-import { lua, lauxlib, type lua_State, type KFunction } from "fengari";
+import { lua, lauxlib, lualib, type lua_State, type KFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
-import { attachRun, getHookCount, runOf, setHookCount } from "./internals.js";
+import { attachRun, getBaseHookCount, getHookCount, runOf, setHookCount } from "./internals.js";
 import { MEMORY_PROBE_HOOKS, type RunContext } from "./run-context.js";
 
 /** Instructions between two runs of the count hook. Measured: cheap at this period. */
@@ -53,6 +53,49 @@ export function countHook(L: lua_State): void {
     killRun(L, ErrorKind.TIMEOUT, `timeout: run exceeded ${run.limits.timeoutMs} ms`);
   }
   if (run.memoryProbe !== null && ++run.hooksSinceProbe >= MEMORY_PROBE_HOOKS) run.memoryProbe(L);
+}
+
+/**
+ * Instructions `thread` (the run's main thread) has executed: whole hook periods charged by the
+ * count hook plus the part of the current period used. Exact while the run is not killed, as the
+ * coroutine library hands one countdown from thread to thread.
+ */
+export function instructionsExecuted(run: RunContext, thread: lua_State): number {
+  if (run.killed !== null) return run.instructions;
+  const base = getBaseHookCount(thread);
+  return run.instructions + (base === HOOK_INTERVAL ? base - getHookCount(thread) : 0);
+}
+
+let hooksVerified = false;
+
+/**
+ * Refuses to run on a fengari whose lua_pcallk loses the "hooks allowed" bit (see
+ * scripts/patch-fengari.mjs, run at install): there, one error caught by `pcall` inside a
+ * coroutine switches the count hook off for the rest of the run, and with it every limit the
+ * hook enforces. Checked once per thread by behaviour, not by version, so a fengari that fixed
+ * it differently passes and one that lost the repair fails closed.
+ */
+export function assertHooksSurviveCaughtErrors(): void {
+  if (hooksVerified) return;
+  const L = lauxlib.luaL_newstate();
+  lauxlib.luaL_requiref(L, "_G", lualib.luaopen_base, 1);
+  lua.lua_pop(L, 1);
+  const thread = lua.lua_newthread(L);
+  const src = new TextEncoder().encode(`pcall(error, "x") local n = 0 for i = 1, 1000 do n = n + i end return n`);
+  if (lauxlib.luaL_loadbufferx(thread, src, src.length, "=luastore-check", "t") !== lua.LUA_OK) {
+    throw new Error("luastore: the fengari self-check does not compile");
+  }
+  let fired = 0;
+  lua.lua_sethook(thread, () => void fired++, lua.LUA_MASKCOUNT, 100);
+  const status = lua.lua_resume(thread, L, 0);
+  if (status !== lua.LUA_OK || fired < 20) {
+    throw new Error(
+      "luastore: this fengari loses its count hook after an error caught by pcall (lua_pcallk's continuation path), " +
+        "so script limits could be switched off; repair it with `node scripts/patch-fengari.mjs` in the luastore package " +
+        `(status ${status}, the hook fired ${fired} times of at least 20)`,
+    );
+  }
+  hooksVerified = true;
 }
 
 /** Installs the run on the state and the count hook on `L` (new threads inherit it). */

@@ -95,6 +95,7 @@ declare module "fengari" {
     export function lua_insert(L: lua_State, idx: number): void;
     export function lua_isinteger(L: lua_State, idx: number): boolean;
     export function lua_isnil(L: lua_State, idx: number): boolean;
+    export function lua_isnone(L: lua_State, idx: number): boolean;
     export function lua_isnoneornil(L: lua_State, idx: number): boolean;
     export function lua_isnumber(L: lua_State, idx: number): boolean;
     export function lua_isstring(L: lua_State, idx: number): boolean;
@@ -155,6 +156,8 @@ declare module "fengari" {
     export function lua_type(L: lua_State, idx: number): number;
     export function lua_typename(L: lua_State, t: number): LuaString;
     export function lua_upvalueindex(i: number): number;
+    /** Sets upvalue `n` of the function at `funcindex` from the top of the stack; its name, or null. */
+    export function lua_setupvalue(L: lua_State, funcindex: number, n: number): LuaString | null;
     export function lua_xmove(from: lua_State, to: lua_State, n: number): void;
     export function lua_yield(L: lua_State, nresults: number): never;
     export function lua_yieldk(L: lua_State, nresults: number, ctx: unknown, k: KFunction): never;

@@ -11,7 +11,7 @@
 import { lua, lauxlib, lualib, to_luastring, type lua_State, type JSFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
 import { pushError, registerErrorMetatable } from "./modules/errors.js";
-import { coroutineFunctions, installLimits, killRun, protectedCallFunctions } from "./control.js";
+import { assertHooksSurviveCaughtErrors, coroutineFunctions, installLimits, killRun, protectedCallFunctions } from "./control.js";
 import { runOf } from "./internals.js";
 import { installStringHash } from "./string-hash.js";
 import { guardedRep, installStringLimit, noteStringLimit } from "./string-limit.js";
@@ -139,23 +139,62 @@ const collectgarbage: JSFunction = (L) => {
   return 1;
 };
 
-/** `load` restricted to text chunks (binary chunks would bypass the compiler's checks). */
-const LOAD_PRELUDE = `
-local rawload, select = ...
-return function(chunk, name, mode, ...)
-  if select('#', ...) > 0 then return rawload(chunk, name, "t", (...)) end
-  return rawload(chunk, name, "t")
-end`;
+/**
+ * `load` restricted to text chunks (binary chunks would bypass the compiler's checks), in JS so
+ * that no Lua source is compiled to build a sandbox. A reader function's pieces are counted:
+ * a chunk assembled from a reader obeys `maxStringBytes` like any string the script builds
+ * (otherwise one string literal spread over many pieces could be any size).
+ */
+const RESERVED_SLOT = 5;
+const READER_CHUNK_NAME = to_luastring("=(load)");
 
-function restrictLoad(L: lua_State): void {
-  const src = to_luastring(LOAD_PRELUDE);
-  const status = lauxlib.luaL_loadbufferx(L, src, src.length, "=luastore", "t");
-  if (status !== lua.LUA_OK) throw new Error("sandbox: load prelude does not compile");
-  lua.lua_getglobal(L, "load");
-  lua.lua_getglobal(L, "select");
-  lua.lua_call(L, 2, 1);
-  lua.lua_setglobal(L, "load");
-}
+const sandboxLoad: JSFunction = (L) => {
+  const env = lua.lua_isnone(L, 4) ? 0 : 4;
+  let status: number;
+  const t = lua.lua_type(L, 1);
+  if (t === lua.LUA_TSTRING || t === lua.LUA_TNUMBER) {
+    const s = lua.lua_tolstring(L, 1)!;
+    const chunkName = lauxlib.luaL_optstring(L, 2, s)!;
+    status = lauxlib.luaL_loadbufferx(L, s, s.length, chunkName, "t");
+  } else {
+    const chunkName = lauxlib.luaL_optstring(L, 2, READER_CHUNK_NAME)!;
+    lauxlib.luaL_checktype(L, 1, lua.LUA_TFUNCTION);
+    lua.lua_settop(L, RESERVED_SLOT);
+    const max = runOf(L).limits.maxStringBytes;
+    let total = 0;
+    status = lua.lua_load(
+      L,
+      (L2) => {
+        lauxlib.luaL_checkstack(L2, 2, "too many nested functions");
+        lua.lua_pushvalue(L2, 1);
+        lua.lua_call(L2, 0, 1);
+        if (lua.lua_isnil(L2, -1)) {
+          lua.lua_pop(L2, 1);
+          return null;
+        }
+        if (!lua.lua_isstring(L2, -1)) return lauxlib.luaL_error(L2, "reader function must return a string");
+        lua.lua_replace(L2, RESERVED_SLOT);
+        const piece = lua.lua_tolstring(L2, RESERVED_SLOT)!;
+        total += piece.length;
+        if (total > max) killRun(L2, ErrorKind.STRING_LIMIT, `string limit exceeded (${max} bytes)`);
+        return piece;
+      },
+      null,
+      chunkName,
+      "t",
+    );
+  }
+  if (status !== lua.LUA_OK) {
+    lua.lua_pushnil(L);
+    lua.lua_insert(L, -2);
+    return 2;
+  }
+  if (env !== 0) {
+    lua.lua_pushvalue(L, env);
+    if (lua.lua_setupvalue(L, -2, 1) === null) lua.lua_pop(L, 1);
+  }
+  return 1;
+};
 
 function makeRequire(modules: ReadonlyMap<string, ModuleOpener>): JSFunction {
   return (L) => {
@@ -202,6 +241,7 @@ export interface SandboxOptions {
 
 /** Creates the Lua state for one run, with limits installed and the run attached. */
 export function createSandbox(run: RunContext, options: SandboxOptions): lua_State {
+  assertHooksSurviveCaughtErrors();
   noteStringLimit(run.limits.maxStringBytes);
   const L = lauxlib.luaL_newstate();
   lua.lua_atnativeerror(L, onNativeError);
@@ -223,7 +263,8 @@ export function createSandbox(run: RunContext, options: SandboxOptions): lua_Sta
   lua.lua_setglobal(L, "print");
   pushRawset(L);
   lua.lua_setglobal(L, "rawset");
-  restrictLoad(L);
+  lua.lua_pushcfunction(L, sandboxLoad);
+  lua.lua_setglobal(L, "load");
 
   // string: drop dump, check rep's size first, hide the metatable of strings, make it read-only.
   openLibrary(L, "string", lualib.luaopen_string);

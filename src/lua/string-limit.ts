@@ -133,6 +133,12 @@ export const guardedRep: JSFunction = (L) => {
   const s = lauxlib.luaL_checklstring(L, 1);
   const n = lauxlib.luaL_checkinteger(L, 2);
   const sepLength = lauxlib.luaL_optstring(L, 3, null)?.length ?? 0;
+  // An empty string with an empty separator is "" however large the count; fengari would still
+  // loop `n` times (2^31 - 1 iterations: 40 s in one call that never reaches the count hook).
+  if (s.length === 0 && sepLength === 0) {
+    lua.lua_pushliteral(L, "");
+    return 1;
+  }
   if (n > 0) {
     const total = s.length * n + sepLength * (n - 1);
     const run = activeRun(L);

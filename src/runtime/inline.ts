@@ -12,6 +12,7 @@ import { decodeValue, encodeValue } from "../codec/msgpack.js";
 import type { Clock } from "../clock.js";
 import { ErrorKind, type RunFailure } from "../errors.js";
 import type { RunLimits } from "../lua/limits.js";
+import { instructionsExecuted } from "../lua/control.js";
 import { RunContext } from "../lua/run-context.js";
 import { createSandbox, type ModuleOpener } from "../lua/sandbox.js";
 import { failureFromStatus } from "../lua/status.js";
@@ -81,6 +82,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
   let failure: RunFailure | undefined;
   let values: unknown[] = [];
   let autoReleased = 0;
+  let thread: lua_State | null = null;
   try {
     const L = createSandbox(run, { modules: req.modules, globals: ["errors"] });
     // TextEncoder, not fengari's to_luastring, which goes through a JS array (8 bytes per source byte).
@@ -89,7 +91,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
     if (loadStatus !== lua.LUA_OK) {
       failure = failureFromStatus(L, L, loadStatus, null);
     } else {
-      const thread = lua.lua_newthread(L);
+      thread = lua.lua_newthread(L);
       run.mainThread = thread;
       lua.lua_pushvalue(L, -2);
       lua.lua_xmove(L, thread, 1);
@@ -137,7 +139,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
     autoReleased = run.gateway.releaseAll();
   }
   const stats: RunStats = {
-    instructions: run.instructions,
+    instructions: thread === null ? run.instructions : instructionsExecuted(run, thread),
     wallMs: performance.now() - run.startedAt,
     storeOps: run.storeOps,
     autoReleased,

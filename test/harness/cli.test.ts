@@ -107,6 +107,20 @@ describe("flags", () => {
     expect(timeout.code).toBe(1);
   });
 
+  it("a file that catches an error and then spins is stopped with its kind, and the next file still runs", async () => {
+    // Regression: after one caught error fengari's count hook stopped firing, so this file hung
+    // `luastore test` for good. Each budget that must fire is far below the one that must not
+    // (0.5 s against the default 50M instructions; 100 000 instructions against the default 5 s).
+    const timeout = await cli("test", `${FIXTURES}/limits-caught`, ...CONFIG, "--timeout", "0.5");
+    expect(timeout.stdout).toContain("Timeout: timeout: run exceeded 500 ms");
+    expect(timeout.stdout).toContain("✓ runs after the file that was stopped");
+    expect(timeout.code).toBe(1);
+    const instructions = await cli("test", `${FIXTURES}/limits-caught`, ...CONFIG, "--max-instructions", "100000");
+    expect(instructions.stdout).toContain("InstructionLimit: instruction limit exceeded (100000 instructions)");
+    expect(instructions.stdout).toContain("✓ runs after the file that was stopped");
+    expect(instructions.code).toBe(1);
+  });
+
   it("--output writes the report to a file and shows the pretty report on the terminal", async () => {
     const file = join(scratch, "junit.xml");
     const { code, stdout } = await cli("test", `${FIXTURES}/report`, ...CONFIG, "--reporter", "junit", "--output", file);

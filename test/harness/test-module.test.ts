@@ -378,7 +378,6 @@ describe("assertions", () => {
 
 describe("virtual time", () => {
   it("starts at 2026-01-01T00:00:00Z and drives time.now(), TTLs and time.sleep", async () => {
-    const started = performance.now();
     const result = await runLua(`
       local test = require("test")
       local time = require("time")
@@ -403,8 +402,8 @@ describe("virtual time", () => {
         test.eq(time.now(), 1000)
       end)
     `);
+    // A real hour's sleep would have hit the file's wall-clock limit and failed "sleep".
     expect(statuses(result)).toEqual({ ttl: "passed", sleep: "passed", set: "passed" });
-    expect(performance.now() - started).toBeLessThan(3000);
   });
 
   it("advance refuses a negative or non-finite time", async () => {
