@@ -21,7 +21,12 @@ const KILL = Object.freeze({ luastoreKill: true });
 
 /** Raises the kill value in `L`. */
 export function raiseKill(L: lua_State): never {
-  lua.lua_pushlightuserdata(L, KILL);
+  // A kill can be raised from inside the VM (the `..` wrapper in string-limit.ts runs in the
+  // middle of OP_CONCAT), where the frame may have no free slot for the API to push to; fengari
+  // then throws a JS "stack overflow" that lua_resume cannot report (found by the generated
+  // hostile scripts). lua_checkstack makes the room. Should even that fail, any value will do:
+  // every handler decides by `run.killed`, not by the value raised.
+  if (lua.lua_checkstack(L, 1)) lua.lua_pushlightuserdata(L, KILL);
   return lua.lua_error(L);
 }
 

@@ -68,6 +68,16 @@ for (const mode of ["inline", "worker"] as const) {
       expect(r.output).toBe("");
     });
 
+    it("a string limit hit inside `..` after a caught error ends with StringLimit, not a crash of the host", async () => {
+      // Found by the generated scripts: the kill raised from inside OP_CONCAT had no stack slot.
+      const r = await host.run(`pcall(error, "x") local s = "xy" while true do s = s .. s end`, {
+        actor: ADMIN,
+        limits: { maxStringBytes: 64 * 1024, timeoutMs: 60_000 },
+      });
+      expect(r.error?.kind).toBe("StringLimit");
+      expect((await host.run(`return 1`, { actor: ADMIN })).values).toEqual([1]);
+    });
+
     it("pcall(error), then an endless loop with no instruction budget: Timeout from the hook", async () => {
       // The hook checks the deadline every 1000 instructions; the worker watchdog is pushed far
       // out so that only the hook can be what stops the run.

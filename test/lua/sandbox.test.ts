@@ -41,6 +41,35 @@ describe("what a script can reach", () => {
     expect(err).toMatch(/attempt to load a binary chunk/);
   });
 
+  it("load takes a reader function, with its chunk name and env, and reports a syntax error as nil, message", async () => {
+    t = makeHost();
+    const src = `
+      local parts, i = { "return ", "x ", "+ 1" }, 0
+      local f = load(function() i = i + 1 return parts[i] end, "=pieces", "t", { x = 41 })
+      local g, err = load(function() return nil end)
+      local h, err2 = load("return +", "=broken")
+      return f(), type(g), err2`;
+    expect(await t.eval(src)).toEqual([42, "function", expect.stringMatching(/^broken:1:/)]);
+  });
+
+  it("a chunk assembled by a load reader obeys the string limit: StringLimit, which pcall cannot catch", async () => {
+    t = makeHost();
+    // 20 pieces of 1 MiB make one 20 MiB string literal under a 16 MiB limit.
+    const r = await t.run(
+      `local piece, n = string.rep("x", 2^20), 0
+       pcall(load, function() n = n + 1 if n == 1 then return "return '" elseif n <= 21 then return piece else return nil end end)
+       return "escaped"`,
+      { limits: { maxStringBytes: 16 << 20 } },
+    );
+    expect(r.error?.kind).toBe("StringLimit");
+  });
+
+  it("string.rep of an empty string returns at once whatever the count", async () => {
+    t = makeHost();
+    // fengari would loop 2^31 - 1 times inside one call, out of the count hook's reach.
+    expect(await t.eval(`return string.rep("", 2^31 - 1), ("").rep("", 2^31 - 1, ""), #string.rep("ab", 3, "")`)).toEqual(["", "", 6]);
+  });
+
   it("require resolves only host modules", async () => {
     t = makeHost();
     expect(await t.eval(`return type(require("store")), require("errors") == errors, require("time") == require("time")`)).toEqual([
