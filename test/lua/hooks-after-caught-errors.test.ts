@@ -43,7 +43,8 @@ for (const mode of ["inline", "worker"] as const) {
   describe(`the count hook keeps firing after a caught error (${mode})`, () => {
     let host: Host;
     beforeAll(async () => {
-      host = createHost({ registry: TEST_REGISTRY, policies: TEST_POLICIES, sweepTimers: false, isolation: mode, workers: 1 });
+      // The watchdog's grace is far beyond every deadline here: only the count hook may stop a run.
+      host = createHost({ registry: TEST_REGISTRY, policies: TEST_POLICIES, sweepTimers: false, isolation: mode, workers: 1, watchdogGraceMs: 30_000 });
       await host.ready();
     });
     afterAll(async () => {
