@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LineIndex, MAX_ALIAS_EXPANSION, MAX_ANCHORS, MAX_CONFIG_DEPTH } from "../../src/config/yaml-source.js";
 import { DEFAULT_MAX_CONFIG_BYTES } from "../../src/config/read-file.js";
 import { PolicyError, RegistryError, type Problem } from "../../src/errors.js";
+import { main } from "../../src/cli/main.js";
 import { createHost } from "../../src/host.js";
 import { loadPolicies, parsePolicies } from "../../src/policy/index.js";
 import { loadRegistry, parseRegistry } from "../../src/registry/index.js";
@@ -67,6 +68,23 @@ describe("[hostile] config files that are not regular files, too big or unreadab
     expect(registryRefused(() => loadRegistry("/dev/zero"))).toMatchObject([{ file: "/dev/zero", line: 0, code: "NOT_A_FILE" }]);
     expect(policiesRefused(() => loadPolicies("/dev/zero"))).toMatchObject([{ file: "/dev/zero", line: 0, code: "NOT_A_FILE" }]);
     await hostSurvives();
+  });
+
+  it("luastore check --registry /dev/zero --policies /dev/zero exits 2 naming both, and run refuses it too", async () => {
+    const cli = async (...argv: string[]) => {
+      let stderr = "";
+      const code = await main(argv, { stdout: () => {}, stderr: (t) => (stderr += t) });
+      return { code, stderr };
+    };
+    const check = await cli("check", "--registry", "/dev/zero", "--policies", "/dev/zero");
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain("/dev/zero: cannot read registry file: it is a character device, not a regular file");
+    expect(check.stderr).toContain("/dev/zero: cannot read policy file: it is a character device, not a regular file");
+    expect(check.stderr).not.toContain("/dev/zero:0:0");
+    writeFileSync(path("ok.lua"), "return 1");
+    const run = await cli("run", path("ok.lua"), "--registry", "/dev/zero", "--isolation", "inline");
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain("/dev/zero: cannot read registry file");
   });
 
   it("a policy file that is a symbolic link to /dev/zero is refused, given alone or in a policy directory", async () => {
