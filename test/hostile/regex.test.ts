@@ -12,6 +12,11 @@ import type { PolicyDocument } from "../../src/policy/types.js";
 import type { RegistryDocument } from "../../src/registry/types.js";
 import { AUDIT_FIELD_MAX_BYTES, type AuditRecord } from "../../src/runtime/audit.js";
 import { MAX_STORE_ID_BYTES } from "../../src/registry/validate.js";
+import { systemClock } from "../../src/clock.js";
+import { loadRegistry } from "../../src/registry/index.js";
+import { OpFailure } from "../../src/runtime/gateway.js";
+import { LocalGateway } from "../../src/runtime/local-gateway.js";
+import { closeStoreSlots, createStoreSlots } from "../../src/runtime/store-slots.js";
 import { tenant } from "../helpers.js";
 
 /** The red team's patterns: polynomial (three `.*`) and the long chain of `a*`. */
@@ -84,6 +89,31 @@ describe("[hostile] worst-case regexes against the policy engine itself", () => 
       expect(engine.decide(actor, "store.key.get", "app:wide", { key: "a".repeat(size) }).allowed).toBe(false);
       expect(engine.decide(actor, "store.key.get", "app:wide", { key: `${"a".repeat(size)}b` }).allowed).toBe(true);
     }
+  });
+});
+
+describe("[hostile] the trusted side bounds what reaches it, whoever sends it", () => {
+  it("the gateway (behind both the Lua module and the store thread) refuses over-long ids, keys, prefixes and cursors before policy", async () => {
+    const slots = createStoreSlots(loadRegistry(REGISTRY), { clock: systemClock, sweepTimers: false });
+    const decisions: AuditRecord[] = [];
+    const gateway = new LocalGateway(slots, compilePolicies(POLICIES).bind(tenant("t1")), { runId: "r", audit: (r) => decisions.push(r) });
+    const kind = (r: unknown) => (r instanceof OpFailure ? r.kind : "ok");
+    expect(kind(gateway.acquire("x".repeat(MAX_STORE_ID_BYTES + 1)))).toBe("Invalid");
+    const info = gateway.acquire("app:tenant");
+    expect(kind(info)).toBe("ok");
+    const handle = (info as { handle: number }).handle;
+    expect(decisions).toHaveLength(1);
+    const long = "t1:".padEnd(1025, "x");
+    expect(kind(gateway.get(handle, long))).toBe("Invalid");
+    expect(kind(gateway.set(handle, long, new Uint8Array([0xc0]), 0))).toBe("Invalid");
+    expect(kind(gateway.checkMany(handle, "store.key.set", ["t1:a", long]))).toBe("Invalid");
+    expect(kind(gateway.list(handle, { prefix: long, limit: 10 }))).toBe("Invalid");
+    expect(kind(gateway.list(handle, { prefix: "t1:", after: long, limit: 10 }))).toBe("Invalid");
+    // Only t1:a (checked before the long key of the same batch) reached the policy engine.
+    expect(decisions.map((d) => d.key ?? d.action)).toEqual(["store.get", "t1:a"]);
+    // At exactly max_key_length the key is fine.
+    expect(kind(gateway.get(handle, long.slice(0, 1024)))).toBe("ok");
+    await closeStoreSlots(slots);
   });
 });
 
