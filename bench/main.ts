@@ -289,6 +289,79 @@ function configCost(): void {
   record("20 000 mistakes / clean load", refuse / load, "ratio", { op: "<=", bound: 3 });
 }
 
+/**
+ * The store thread under a regex attack: one tenant loops on the worst patterns over 65 535-byte
+ * keys and prefixes while another runs short scripts; the other tenant's run latency against the
+ * same runs with no attacker.
+ */
+async function regexContention(): Promise<void> {
+  log("\nStore thread under attack (worker mode): another tenant's short runs while one loops on worst-case regexes");
+  const wide = 65_535;
+  const host = createHost({
+    registry: {
+      version: "1.0",
+      namespace: "app",
+      entries: [
+        { name: "wide", kind: "store.memory", max_key_length: wide },
+        { name: "tenant", kind: "store.memory" },
+      ],
+    },
+    policies: {
+      version: "1.0",
+      policies: [
+        { id: "open", effect: "allow", actions: ["store.get", "store.key.*"], resources: ["app:tenant"] },
+        { id: "get-wide", effect: "allow", actions: ["store.get"], resources: ["app:wide"] },
+        { id: "flags", effect: "allow", actions: ["store.key.get"], resources: ["app:wide"], conditions: [{ field: "meta.key", operator: "eq", value: "stop" }] },
+        { id: "worst-list", effect: "allow", actions: ["store.key.list"], resources: ["app:wide"], conditions: [{ field: "meta.prefix", operator: "matches", value: "^[a-z]+:.*:.*[0-9]$" }] },
+        { id: "worst-key", effect: "allow", actions: ["store.key.get"], resources: ["app:wide"], conditions: [{ field: "meta.key", operator: "matches", value: "^a*a*a*a*a*a*b$" }] },
+      ],
+    },
+    isolation: "worker",
+    workers: 2,
+    sweepTimers: false,
+  } as never);
+  await host.ready;
+  const actor = { id: "victim", meta: {} };
+  const victim = `local s = require("store").get("app:tenant") s:set("v", 1) return s:get("v")`;
+  const latencies = async (n: number): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const r = await host.run(victim, { actor });
+      out.push(performance.now() - t0);
+      if (!r.ok) throw new Error(`victim run failed: ${r.error?.message}`);
+    }
+    return out.sort((a, b) => a - b);
+  };
+  const n = quick ? 100 : 300;
+  await latencies(20);
+  const calm = await latencies(n);
+  let calls = 0;
+  const attacker = host.run(
+    `local s = require("store").get("app:wide")
+     local prefix = "a:" .. string.rep(":", ${wide - 3}) .. "x"
+     local key = string.rep("a", ${wide - 1}) .. "c"
+     local n = 0
+     while not s:get("stop") do s:list{ prefix = prefix } s:get(key) n = n + 2 end
+     return n`,
+    { actor: { id: "attacker", meta: {} }, limits: { maxInstructions: 1e12, timeoutMs: 600_000, maxStoreOps: 1e12, maxStringBytes: 1 << 20 } },
+  );
+  const attacked = await latencies(n);
+  await host.store("app:wide").set("stop", true);
+  const result = await attacker;
+  if (!result.ok) throw new Error(`attacker run failed: ${result.error?.message}`);
+  calls = result.values[0] as number;
+  const p = (xs: number[], q: number): number => xs[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
+  record("victim run p50, no attacker", p(calm, 0.5), "ms");
+  record("victim run p99, no attacker", p(calm, 0.99), "ms");
+  record("victim run p50, under attack", p(attacked, 0.5), "ms");
+  record("victim run p99, under attack", p(attacked, 0.99), "ms");
+  record("victim run max, under attack", attacked[attacked.length - 1]!, "ms");
+  record("attacker's worst-case calls meanwhile", calls, "calls");
+  record("victim p99 under attack / without", p(attacked, 0.99) / p(calm, 0.99), "ratio");
+  await host.close();
+}
+
 async function workerBenchmarks(): Promise<void> {
   log("\nWorker isolation versus inline");
   const r = await benchWorker({ quick });
@@ -306,6 +379,7 @@ async function main(): Promise<void> {
   if (wanted("policy")) policyCost();
   if (wanted("regex")) regexCost();
   if (wanted("config")) configCost();
+  if (wanted("contention")) await regexContention();
   if (wanted("worker")) await workerBenchmarks();
   if (json) console.log(JSON.stringify({ node: process.version, quick, figures }, null, 2));
 }
