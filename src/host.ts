@@ -15,6 +15,7 @@ import { encodeValue } from "./codec/msgpack.js";
 import { systemClock, type Clock } from "./clock.js";
 import { HostClosedError, OptionsError, StoreError, ErrorKind } from "./errors.js";
 import { resolveLimits, validateLimits, type RunLimits } from "./lua/limits.js";
+import { CompileCache, DEFAULT_COMPILE_CACHE_BYTES } from "./lua/compile-cache.js";
 import type { ModuleOpener } from "./lua/sandbox.js";
 import type { PoolStats } from "./pool/handle-pool.js";
 import { loadPolicies } from "./policy/index.js";
@@ -72,6 +73,12 @@ export interface HostOptions {
    * worker that did not stop by itself (a library call that never reaches the hook). @default 50
    */
   watchdogGraceMs?: number;
+  /**
+   * Bytes of Lua source whose compiled form each thread keeps (the host's for inline runs, each
+   * worker's), so a script or configured module is parsed once and later runs only instantiate
+   * it. Least recently used chunks go first; 0 turns the cache off. @default 16 MiB
+   */
+  compileCacheBytes?: number;
 }
 
 const DEFAULT_MAX_QUEUE = 1000;
@@ -124,6 +131,8 @@ export class Host {
   readonly isolation: Isolation;
   readonly #configs: ReadonlyMap<string, StoreConfig>;
   readonly #runtime: InlineRuntime | WorkerRuntime;
+  /** Compiled chunks of inline runs (workers keep their own, of the same size). */
+  readonly #compileCache: CompileCache;
   #runCounter = 0;
   #closed = false;
 
@@ -139,6 +148,7 @@ export class Host {
     this.registry = loadRegistry(options.registry);
     this.policy = loadPolicies(options.policies);
     this.#configs = new Map(this.registry.entries.map((c) => [c.id, c]));
+    this.#compileCache = new CompileCache(positiveInteger(options.compileCacheBytes, "compileCacheBytes", DEFAULT_COMPILE_CACHE_BYTES, 0));
     const modules = scriptModules(options.modules);
     const sweepTimers = options.sweepTimers ?? true;
     if (isolation === "inline") {
@@ -157,6 +167,7 @@ export class Host {
     const workers = positiveInteger(options.workers, "workers", Math.max(1, availableParallelism()), 1);
     const maxQueue = positiveInteger(options.maxQueue, "maxQueue", DEFAULT_MAX_QUEUE, 0);
     const graceMs = positiveInteger(options.watchdogGraceMs, "watchdogGraceMs", DEFAULT_GRACE_MS, 0);
+    const compileCacheBytes = this.#compileCache.maxBytes;
     const bell = createBell();
     const poolStatsBuffer = createPoolStatsBuffer(this.registry.entries.length);
     // A clock other than the system clock is mirrored into shared memory for the store thread
@@ -197,6 +208,7 @@ export class Host {
       bell,
       modules: { ...options.modules },
       clock: mirror,
+      compileCacheBytes,
     });
     return { kind: "worker", storeThread, pool, poolStats: new Float64Array(poolStatsBuffer), stopWatchingClock };
   }
@@ -255,6 +267,7 @@ export class Host {
       limits,
       clock: this.clock,
       gateway,
+      compileCache: this.#compileCache,
       modules: options.modules ? new Map([...rt.modules, ...options.modules]) : rt.modules,
       ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     });

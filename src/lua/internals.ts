@@ -41,3 +41,188 @@ export function setHookCount(L: lua_State, count: number): void {
 export function getBaseHookCount(L: lua_State): number {
   return internals(L).basehookcount;
 }
+
+// ---- values shared between Lua states ---------------------------------------------------
+//
+// fengari keeps every Lua value as a plain JS object and keys tables by object identity (or by
+// a string's bytes), never by the state that made it, so an immutable value built once in a
+// template state can be placed in any other state of the same thread. luastore uses this for
+// the sandbox's library tables and for compiled prototypes; each use says why it is safe.
+
+import { createRequire } from "node:module";
+
+interface TValue {
+  type: number;
+  value: unknown;
+  setfrom(tv: TValue): void;
+  setclLvalue(cl: unknown): void;
+}
+interface ProtoFields {
+  upvalues: unknown[];
+  p: ProtoFields[];
+  cache: unknown;
+}
+interface LClosureFields {
+  p: ProtoFields;
+  nupvalues: number;
+  upvals: TValue[];
+}
+interface StackInternals {
+  top: number;
+  stack: TValue[];
+  l_G: { l_registry: TValue };
+}
+
+const requireFengari = createRequire(import.meta.url);
+const lobject = requireFengari("fengari/src/lobject.js") as { TValue: new (type: number, value: unknown) => TValue };
+const lfunc = requireFengari("fengari/src/lfunc.js") as {
+  luaF_newLclosure(L: lua_State, n: number): LClosureFields;
+  luaF_initupvals(L: lua_State, cl: LClosureFields): void;
+};
+const ldo = requireFengari("fengari/src/ldo.js") as { luaD_inctop(L: lua_State): void };
+const ltable = requireFengari("fengari/src/ltable.js") as { luaH_getint(t: unknown, key: number): TValue };
+const LUA_RIDX_GLOBALS = 2;
+
+/** A Lua value taken out of one state, to be pushed into others with {@link pushSharedValue}. */
+export interface SharedValue {
+  readonly type: number;
+  readonly value: unknown;
+}
+
+/** The value at the top of `L`'s stack, as a value other states can receive. */
+export function takeSharedValue(L: lua_State): SharedValue {
+  const s = L as unknown as StackInternals;
+  const tv = s.stack[s.top - 1]!;
+  return Object.freeze({ type: tv.type, value: tv.value });
+}
+
+/** Pushes a value taken from another state of this thread. */
+export function pushSharedValue(L: lua_State, v: SharedValue): void {
+  ldo.luaD_inctop(L);
+  const s = L as unknown as StackInternals;
+  s.stack[s.top - 1] = new lobject.TValue(v.type, v.value);
+}
+
+/** A compiled main chunk: its function prototype, shared by every state that runs it. */
+export interface CompiledChunk {
+  readonly proto: unknown;
+}
+
+/**
+ * Takes the Lua function just loaded at the top of `L` as a shareable prototype. Prototypes are
+ * immutable once compiled except for `cache`, where fengari's OP_CLOSURE keeps the last closure
+ * it made so that it can hand the same closure out again: shared between runs, that would let a
+ * run receive a closure another run created. The cache is switched off on every nested prototype.
+ */
+export function takeCompiledChunk(L: lua_State): CompiledChunk {
+  const s = L as unknown as StackInternals;
+  const cl = s.stack[s.top - 1]!.value as LClosureFields;
+  const noCache = (p: ProtoFields): void => {
+    Object.defineProperty(p, "cache", { get: () => null, set: () => {}, configurable: false });
+    for (const child of p.p) noCache(child);
+  };
+  noCache(cl.p);
+  return Object.freeze({ proto: cl.p });
+}
+
+/** Pushes a new closure of a compiled chunk onto `L`, its _ENV upvalue set to `L`'s globals. */
+export function pushChunkClosure(L: lua_State, chunk: CompiledChunk): void {
+  const proto = chunk.proto as ProtoFields;
+  const cl = lfunc.luaF_newLclosure(L, proto.upvalues.length);
+  cl.p = proto;
+  lfunc.luaF_initupvals(L, cl);
+  ldo.luaD_inctop(L);
+  const s = L as unknown as StackInternals;
+  s.stack[s.top - 1]!.setclLvalue(cl);
+  if (cl.nupvalues >= 1) cl.upvals[0]!.setfrom(ltable.luaH_getint(s.l_G.l_registry.value, LUA_RIDX_GLOBALS));
+}
+
+interface TableEntry {
+  key: TValue;
+  value: TValue;
+  p: TableEntry | undefined;
+  n: TableEntry | undefined;
+}
+interface TableFields {
+  strong: Map<unknown, TableEntry>;
+  dead_strong: Map<unknown, TableEntry>;
+  dead_weak: unknown;
+  f: TableEntry | undefined;
+  l: TableEntry | undefined;
+}
+
+/** The entries of a table, taken once, to be copied into new tables with {@link fillTable}. */
+export interface TableTemplate {
+  readonly entries: readonly (readonly [hash: unknown, key: SharedValue, value: SharedValue])[];
+}
+
+/** Takes the entries of the table at the top of `L` (which stays there). */
+export function takeTableTemplate(L: lua_State): TableTemplate {
+  const t = (L as unknown as StackInternals).stack[(L as unknown as StackInternals).top - 1]!.value as TableFields;
+  const entries: [unknown, SharedValue, SharedValue][] = [];
+  for (const [hash, e] of t.strong) {
+    entries.push([hash, Object.freeze({ type: e.key.type, value: e.key.value }), Object.freeze({ type: e.value.type, value: e.value.value })]);
+  }
+  return Object.freeze({ entries });
+}
+
+/**
+ * Adds a template's entries to the table at `idx` of `L`, each with new key and value cells (so
+ * an assignment in one table never reaches another), as fengari's own `add` in ltable.js does,
+ * with the key hashes computed once. Measured: the sandbox's ~40 globals by lua_rawset were the
+ * largest part of a run's start.
+ */
+export function fillTable(L: lua_State, idx: number, template: TableTemplate): void {
+  const t = lua_topointerUnchecked(L, idx) as TableFields;
+  t.dead_strong.clear();
+  t.dead_weak = undefined;
+  for (const [hash, key, value] of template.entries) {
+    const existing = t.strong.get(hash);
+    if (existing !== undefined) {
+      existing.value = new lobject.TValue(value.type, value.value);
+      continue;
+    }
+    const entry: TableEntry = {
+      key: new lobject.TValue(key.type, key.value),
+      value: new lobject.TValue(value.type, value.value),
+      p: t.l,
+      n: undefined,
+    };
+    if (t.f === undefined) t.f = entry;
+    if (t.l !== undefined) t.l.n = entry;
+    t.strong.set(hash, entry);
+    t.l = entry;
+  }
+}
+
+const lapi = requireFengari("fengari/src/lapi.js") as { lua_topointer(L: lua_State, idx: number): unknown };
+const lua_topointerUnchecked = lapi.lua_topointer;
+
+/** Sets the metatable every string of `L` shares (what lua_setmetatable on a string does). */
+export function setStringMetatable(L: lua_State, metatable: SharedValue): void {
+  (L as unknown as { l_G: { mt: unknown[] } }).l_G.mt[STRING_TAG] = metatable.value;
+}
+const STRING_TAG = 4;
+
+/**
+ * Every new state names its 24 metamethods with new strings (ltm.js's luaT_init: a
+ * to_luastring and a luaS_new each), which measured as the largest single cost of
+ * luaL_newstate. Lua strings are immutable and keyed by their bytes, so one set serves every
+ * state of the thread.
+ */
+export function shareMetamethodNames(): void {
+  const ltm = requireFengari("fengari/src/ltm.js") as { luaT_init(L: lua_State): void; luastoreShared?: true };
+  if (ltm.luastoreShared) return;
+  const original = ltm.luaT_init;
+  let names: unknown[] | null = null;
+  ltm.luaT_init = (L) => {
+    const g = (L as unknown as { l_G: { tmname: unknown[] } }).l_G;
+    if (names === null) {
+      original(L);
+      names = g.tmname.slice();
+      return;
+    }
+    for (let i = 0; i < names.length; i++) g.tmname[i] = names[i];
+  };
+  ltm.luastoreShared = true;
+}

@@ -3,6 +3,7 @@ import type { lua_State } from "fengari";
 import type { Clock } from "../clock.js";
 import type { ErrorKind } from "../errors.js";
 import type { RunGateway } from "../runtime/gateway.js";
+import type { CompileCache } from "./compile-cache.js";
 import type { RunLimits } from "./limits.js";
 
 export interface KillReason {
@@ -24,6 +25,8 @@ export class RunContext {
   readonly limits: RunLimits;
   readonly clock: Clock;
   readonly gateway: RunGateway;
+  /** Compiles chunks once per thread (the script, configured modules). */
+  readonly compileCache: CompileCache;
   readonly startedAt: number;
   /** performance.now() value after which the run is stopped with Timeout. */
   readonly deadline: number;
@@ -62,12 +65,14 @@ export class RunContext {
     limits: RunLimits;
     clock: Clock;
     gateway: RunGateway;
+    compileCache: CompileCache;
     onOutput?: (text: string) => void;
   }) {
     this.runId = options.runId;
     this.limits = options.limits;
     this.clock = options.clock;
     this.gateway = options.gateway;
+    this.compileCache = options.compileCache;
     this.onOutput = options.onOutput;
     this.startedAt = performance.now();
     this.deadline = this.startedAt + options.limits.timeoutMs;

@@ -7,12 +7,32 @@
  * `require` resolves only the host's modules. Library tables are read-only proxies and the
  * string metatable is hidden, so a script cannot change them (and each run has its own state,
  * so nothing a script does to its globals reaches another run).
+ *
+ * Built from a template: everything immutable (the library tables behind their proxies, the
+ * proxies, the string, error and store metatables, the built-in module tables, the name
+ * strings) is built once per thread in a template state and placed into each run's fresh state
+ * (fengari keys tables by object identity, never by state). A run can reach those shared
+ * values only through proxies whose metatables are hidden and whose writes are refused, so no
+ * run can change what the next one receives; what a run can change (its globals table, its
+ * registry, its loaded-module cache, every table it makes) is new in each state.
  */
 import { lua, lauxlib, lualib, to_luastring, type lua_State, type JSFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
-import { pushError, registerErrorMetatable } from "./modules/errors.js";
+import { ERROR_META, openErrors, pushError, registerErrorMetatable } from "./modules/errors.js";
+import { openStore, STORE_META } from "./modules/store.js";
+import { openTime } from "./modules/time.js";
 import { assertHooksSurviveCaughtErrors, coroutineFunctions, installLimits, killRun, protectedCallFunctions } from "./control.js";
-import { runOf } from "./internals.js";
+import {
+  fillTable,
+  pushSharedValue,
+  runOf,
+  setStringMetatable,
+  shareMetamethodNames,
+  takeSharedValue,
+  takeTableTemplate,
+  type SharedValue,
+  type TableTemplate,
+} from "./internals.js";
 import { installStringHash } from "./string-hash.js";
 import { guardedRep, installStringLimit, noteStringLimit } from "./string-limit.js";
 import type { RunContext } from "./run-context.js";
@@ -23,9 +43,15 @@ export type ModuleOpener = (L: lua_State) => number;
 
 installStringLimit();
 installStringHash();
+shareMetamethodNames();
 
 const LOADED = to_luastring("luastore.loaded");
-const READONLY_PROXIES = to_luastring("luastore.readonly");
+
+/**
+ * Every read-only proxy (template ones and per-run module tables), so `rawset` can refuse them.
+ * Keyed by fengari's table object (lua_topointer), which is the same in every state.
+ */
+const readOnlyTables = new WeakSet<object>();
 
 /** JS exceptions inside host functions become Lua errors of kind Internal. */
 const onNativeError: JSFunction = (L) => {
@@ -70,36 +96,20 @@ function makeReadOnly(L: lua_State, name: string): void {
   );
   lua.lua_setfield(L, -2, "__pairs");
   lua.lua_setmetatable(L, -2);
-  // Remember the proxy so rawset refuses it.
-  lauxlib.luaL_getsubtable(L, lua.LUA_REGISTRYINDEX, READONLY_PROXIES);
-  lua.lua_pushvalue(L, -2);
-  lua.lua_pushboolean(L, true);
-  lua.lua_rawset(L, -3);
-  lua.lua_pop(L, 1);
+  readOnlyTables.add(lua.lua_topointer(L, -1) as object);
   lua.lua_replace(L, real);
 }
 
-function isReadOnlyProxy(L: lua_State, idx: number): boolean {
-  lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, READONLY_PROXIES);
-  lua.lua_pushvalue(L, idx);
-  lua.lua_rawget(L, -2);
-  const yes = lua.lua_toboolean(L, -1);
-  lua.lua_pop(L, 2);
-  return yes;
-}
-
-/** `rawset` that refuses the read-only library proxies. */
-function pushRawset(L: lua_State): void {
-  lua.lua_pushcfunction(L, (L2) => {
-    lauxlib.luaL_checktype(L2, 1, lua.LUA_TTABLE);
-    lauxlib.luaL_checkany(L2, 2);
-    lauxlib.luaL_checkany(L2, 3);
-    if (isReadOnlyProxy(L2, 1)) return lauxlib.luaL_error(L2, "attempt to modify a read-only library table");
-    lua.lua_settop(L2, 3);
-    lua.lua_rawset(L2, 1);
-    return 1;
-  });
-}
+/** `rawset` that refuses the read-only proxies. */
+const rawset: JSFunction = (L) => {
+  lauxlib.luaL_checktype(L, 1, lua.LUA_TTABLE);
+  lauxlib.luaL_checkany(L, 2);
+  lauxlib.luaL_checkany(L, 3);
+  if (readOnlyTables.has(lua.lua_topointer(L, 1) as object)) return lauxlib.luaL_error(L, "attempt to modify a read-only library table");
+  lua.lua_settop(L, 3);
+  lua.lua_rawset(L, 1);
+  return 1;
+};
 
 /** `print`: tostring each argument, tab-separated, into the run's output (with its limit). */
 const print: JSFunction = (L) => {
@@ -196,25 +206,36 @@ const sandboxLoad: JSFunction = (L) => {
   return 1;
 };
 
-function makeRequire(modules: ReadonlyMap<string, ModuleOpener>): JSFunction {
-  return (L) => {
+/** `require` for one set of modules; made once per set (runs of one host share it). */
+const requireByModules = new WeakMap<ReadonlyMap<string, ModuleOpener>, JSFunction>();
+
+function requireFor(modules: ReadonlyMap<string, ModuleOpener>): JSFunction {
+  const cached = requireByModules.get(modules);
+  if (cached !== undefined) return cached;
+  const fn: JSFunction = (L) => {
     const nameBytes = lauxlib.luaL_checkstring(L, 1);
-    const name = luaStringToJs(nameBytes);
     lua.lua_settop(L, 1);
     lauxlib.luaL_getsubtable(L, lua.LUA_REGISTRYINDEX, LOADED);
     if (lua.lua_getfield(L, 2, nameBytes) !== lua.LUA_TNIL) return 1;
     lua.lua_pop(L, 1);
+    const name = luaStringToJs(nameBytes);
     const opener = modules.get(name);
     if (opener === undefined) {
       return lauxlib.luaL_error(L, `module '${name.replace(/[^\x20-\x7e]/g, "?")}' not found (available: ${[...modules.keys()].sort().join(", ")})`);
     }
-    lua.lua_pushcfunction(L, opener);
-    lua.lua_call(L, 0, 1);
-    if (lua.lua_type(L, -1) === lua.LUA_TTABLE) makeReadOnly(L, name);
+    const shared = opener === BUILTIN_OPENERS.get(name) ? templateOf().modules.get(name) : undefined;
+    if (shared !== undefined) pushSharedValue(L, shared);
+    else {
+      lua.lua_pushcfunction(L, opener);
+      lua.lua_call(L, 0, 1);
+      if (lua.lua_type(L, -1) === lua.LUA_TTABLE) makeReadOnly(L, name);
+    }
     lua.lua_pushvalue(L, -1);
     lua.lua_setfield(L, 2, nameBytes);
     return 1;
   };
+  requireByModules.set(modules, fn);
+  return fn;
 }
 
 function openLibrary(L: lua_State, name: string, open: JSFunction): void {
@@ -239,78 +260,161 @@ export interface SandboxOptions {
   globals?: readonly string[];
 }
 
-/** Creates the Lua state for one run, with limits installed and the run attached. */
-export function createSandbox(run: RunContext, options: SandboxOptions): lua_State {
-  assertHooksSurviveCaughtErrors();
-  noteStringLimit(run.limits.maxStringBytes);
-  const L = lauxlib.luaL_newstate();
-  lua.lua_atnativeerror(L, onNativeError);
-  registerErrorMetatable(L);
+/**
+ * The built-in modules whose tables hold only stateless host functions and constants, so one
+ * read-only table serves every run of the thread.
+ */
+const BUILTIN_OPENERS: ReadonlyMap<string, ModuleOpener> = new Map<string, ModuleOpener>([
+  ["errors", openErrors],
+  ["store", openStore],
+  ["time", openTime],
+]);
 
-  openLibrary(L, "_G", lualib.luaopen_base);
-  lua.lua_pop(L, 1);
-  for (const name of ["dofile", "loadfile", "collectgarbage", "pcall", "xpcall", "print", "require", "rawset"]) {
-    lua.lua_pushnil(L);
-    lua.lua_setglobal(L, name);
+/** The built-in host modules (`store`, `errors`, `time`), by name. */
+export const builtinModules = (): ReadonlyMap<string, ModuleOpener> => BUILTIN_OPENERS;
+
+interface SandboxTemplate {
+  /** The globals every run starts with (all but `_G` and `require`, which are per run). */
+  globals: TableTemplate;
+  /** Registry entries: the error and store metatables. */
+  registry: TableTemplate;
+  stringMetatable: SharedValue;
+  /** Read-only tables of the built-in modules. */
+  modules: Map<string, SharedValue>;
+}
+
+let template: SandboxTemplate | null = null;
+
+/** This thread's template, built on first use. */
+function templateOf(): SandboxTemplate {
+  template ??= buildTemplate();
+  return template;
+}
+
+/** Builds the immutable part of every sandbox once, in a state of its own. */
+function buildTemplate(): SandboxTemplate {
+  const T = lauxlib.luaL_newstate();
+  lua.lua_atnativeerror(T, onNativeError);
+  registerErrorMetatable(T);
+  lua.lua_pushcfunction(T, openStore);
+  lua.lua_call(T, 0, 0);
+
+  openLibrary(T, "_G", lualib.luaopen_base);
+  lua.lua_pop(T, 1);
+  for (const name of ["dofile", "loadfile", "require"]) {
+    lua.lua_pushnil(T);
+    lua.lua_setglobal(T, name);
   }
-  lua.lua_pushcfunction(L, collectgarbage);
-  lua.lua_setglobal(L, "collectgarbage");
-  lua.lua_pushcfunction(L, protectedCallFunctions.pcall);
-  lua.lua_setglobal(L, "pcall");
-  lua.lua_pushcfunction(L, protectedCallFunctions.xpcall);
-  lua.lua_setglobal(L, "xpcall");
-  lua.lua_pushcfunction(L, print);
-  lua.lua_setglobal(L, "print");
-  pushRawset(L);
-  lua.lua_setglobal(L, "rawset");
-  lua.lua_pushcfunction(L, sandboxLoad);
-  lua.lua_setglobal(L, "load");
+  const replaced: [string, JSFunction][] = [
+    ["collectgarbage", collectgarbage],
+    ["pcall", protectedCallFunctions.pcall],
+    ["xpcall", protectedCallFunctions.xpcall],
+    ["print", print],
+    ["rawset", rawset],
+    ["load", sandboxLoad],
+  ];
+  for (const [name, fn] of replaced) {
+    lua.lua_pushcfunction(T, fn);
+    lua.lua_setglobal(T, name);
+  }
 
   // string: drop dump, check rep's size first, hide the metatable of strings, make it read-only.
-  openLibrary(L, "string", lualib.luaopen_string);
-  lua.lua_pushnil(L);
-  lua.lua_setfield(L, -2, "dump");
-  lua.lua_getfield(L, -1, "rep");
-  lua.lua_pushcclosure(L, guardedRep, 1);
-  lua.lua_setfield(L, -2, "rep");
-  lua.lua_pushliteral(L, "");
-  lua.lua_getmetatable(L, -1);
-  lua.lua_pushboolean(L, false);
-  lua.lua_setfield(L, -2, "__metatable");
-  lua.lua_pop(L, 2);
-  makeReadOnly(L, "string");
-  lua.lua_setglobal(L, "string");
+  openLibrary(T, "string", lualib.luaopen_string);
+  lua.lua_pushnil(T);
+  lua.lua_setfield(T, -2, "dump");
+  lua.lua_getfield(T, -1, "rep");
+  lua.lua_pushcclosure(T, guardedRep, 1);
+  lua.lua_setfield(T, -2, "rep");
+  lua.lua_pushliteral(T, "");
+  lua.lua_getmetatable(T, -1);
+  lua.lua_pushboolean(T, false);
+  lua.lua_setfield(T, -2, "__metatable");
+  const stringMetatable = takeSharedValue(T);
+  lua.lua_pop(T, 2);
+  makeReadOnly(T, "string");
+  lua.lua_setglobal(T, "string");
 
   for (const [name, open] of [
     ["table", lualib.luaopen_table],
     ["math", lualib.luaopen_math],
     ["utf8", lualib.luaopen_utf8],
   ] as const) {
-    openLibrary(L, name, open);
-    makeReadOnly(L, name);
-    lua.lua_setglobal(L, name);
+    openLibrary(T, name, open);
+    makeReadOnly(T, name);
+    lua.lua_setglobal(T, name);
   }
 
-  lua.lua_createtable(L, 0, 7);
-  lauxlib.luaL_setfuncs(L, coroutineFunctions, 0);
-  makeReadOnly(L, "coroutine");
-  lua.lua_setglobal(L, "coroutine");
+  lua.lua_createtable(T, 0, 7);
+  lauxlib.luaL_setfuncs(T, coroutineFunctions, 0);
+  makeReadOnly(T, "coroutine");
+  lua.lua_setglobal(T, "coroutine");
 
-  openLibrary(L, "os", lualib.luaopen_os);
-  pickFields(L, ["time", "clock", "date", "difftime"]);
-  makeReadOnly(L, "os");
-  lua.lua_setglobal(L, "os");
+  openLibrary(T, "os", lualib.luaopen_os);
+  pickFields(T, ["time", "clock", "date", "difftime"]);
+  makeReadOnly(T, "os");
+  lua.lua_setglobal(T, "os");
 
-  lua.lua_pushcfunction(L, makeRequire(options.modules));
-  lua.lua_setglobal(L, "require");
+  const modules = new Map<string, SharedValue>();
+  for (const [name, open] of BUILTIN_OPENERS) {
+    lua.lua_pushcfunction(T, open);
+    lua.lua_call(T, 0, 1);
+    makeReadOnly(T, name);
+    modules.set(name, takeSharedValue(T));
+    if (name === "errors") lua.lua_setglobal(T, "errors");
+    else lua.lua_pop(T, 1);
+  }
+
+  // The package.loaded-like table fengari's luaL_requiref filled must not be shared.
+  lua.lua_pushnil(T);
+  lua.lua_setfield(T, lua.LUA_REGISTRYINDEX, lauxlib.LUA_LOADED_TABLE);
+
+  lua.lua_pushnil(T);
+  lua.lua_setglobal(T, "_G");
+  lua.lua_pushglobaltable(T);
+  const globals = takeTableTemplate(T);
+  lua.lua_pop(T, 1);
+
+  lua.lua_createtable(T, 0, 2);
+  for (const name of [ERROR_META, STORE_META]) {
+    lua.lua_getfield(T, lua.LUA_REGISTRYINDEX, name);
+    lua.lua_setfield(T, -2, name);
+  }
+  const registry = takeTableTemplate(T);
+  lua.lua_pop(T, 1);
+  return { globals, registry, stringMetatable, modules };
+}
+
+/** Creates the Lua state for one run, with limits installed and the run attached. */
+export function createSandbox(run: RunContext, options: SandboxOptions): lua_State {
+  assertHooksSurviveCaughtErrors();
+  noteStringLimit(run.limits.maxStringBytes);
+  const t = templateOf();
+  const L = lauxlib.luaL_newstate();
+  lua.lua_atnativeerror(L, onNativeError);
+  fillTable(L, lua.LUA_REGISTRYINDEX, t.registry);
+  setStringMetatable(L, t.stringMetatable);
+
+  lua.lua_pushglobaltable(L);
+  fillTable(L, -1, t.globals);
+  lua.lua_pushvalue(L, -1);
+  lua.lua_setfield(L, -2, "_G");
+  lua.lua_pushcfunction(L, requireFor(options.modules));
+  lua.lua_setfield(L, -2, "require");
+  lua.lua_pop(L, 1);
+
+  // `errors` is a global and require("errors") must answer the same table.
+  lauxlib.luaL_getsubtable(L, lua.LUA_REGISTRYINDEX, LOADED);
+  pushSharedValue(L, t.modules.get("errors")!);
+  lua.lua_setfield(L, -2, "errors");
+  lua.lua_pop(L, 1);
 
   for (const name of options.globals ?? []) {
+    if (name === "errors") continue;
     lua.lua_getglobal(L, "require");
     pushJsString(L, name);
     lua.lua_call(L, 1, 1);
     lua.lua_setglobal(L, name);
   }
-  lua.lua_settop(L, 0);
   installLimits(L, run);
   return L;
 }

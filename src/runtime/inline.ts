@@ -13,6 +13,7 @@ import type { Clock } from "../clock.js";
 import { ErrorKind, type RunFailure } from "../errors.js";
 import type { RunLimits } from "../lua/limits.js";
 import { instructionsExecuted } from "../lua/control.js";
+import type { CompileCache } from "../lua/compile-cache.js";
 import { RunContext } from "../lua/run-context.js";
 import { createSandbox, type ModuleOpener } from "../lua/sandbox.js";
 import { failureFromStatus } from "../lua/status.js";
@@ -28,13 +29,13 @@ export interface InlineRunRequest {
   limits: RunLimits;
   clock: Clock;
   gateway: RunGateway;
+  /** Where the script (and configured modules) are compiled once and instantiated per run. */
+  compileCache: CompileCache;
   modules: ReadonlyMap<string, ModuleOpener>;
   onOutput?: (text: string) => void;
   /** Measures memory from the count hook (worker isolation); see RunContext.memoryProbe. */
   memoryProbe?: (L: lua_State) => void;
 }
-
-const textEncoder = new TextEncoder();
 
 /** Converts the value at `idx` for the result: stored-value semantics, else a description. */
 function resultValue(L: lua_State, idx: number): unknown {
@@ -76,6 +77,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
     limits: req.limits,
     clock: req.clock,
     gateway: req.gateway,
+    compileCache: req.compileCache,
     ...(req.onOutput ? { onOutput: req.onOutput } : {}),
   });
   if (req.memoryProbe) run.memoryProbe = req.memoryProbe;
@@ -85,9 +87,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
   let thread: lua_State | null = null;
   try {
     const L = createSandbox(run, { modules: req.modules, globals: ["errors"] });
-    // TextEncoder, not fengari's to_luastring, which goes through a JS array (8 bytes per source byte).
-    const chunk = typeof req.source === "string" ? textEncoder.encode(req.source) : req.source;
-    const loadStatus = lauxlib.luaL_loadbufferx(L, chunk, chunk.length, req.chunkName, "t");
+    const loadStatus = req.compileCache.load(L, req.source, req.chunkName);
     if (loadStatus !== lua.LUA_OK) {
       failure = failureFromStatus(L, L, loadStatus, null);
     } else {

@@ -5,6 +5,7 @@
  * deadline; inside, the count hook and the string-limit hooks measure memory (V8 heap plus
  * ArrayBuffers, which the heap limit does not count) and stop the run cleanly at the limit.
  */
+import { CompileCache } from "../lua/compile-cache.js";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
@@ -42,6 +43,7 @@ function lowerPriority(nice: number): void {
 }
 lowerPriority(WORKER_NICE);
 const data = workerData as LuaWorkerData;
+const compileCache = new CompileCache(data.compileCacheBytes);
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
 const client = new ChannelClient(data.channel, data.bell);
@@ -104,6 +106,7 @@ async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<Ru
     limits,
     clock,
     gateway: new ChannelGateway(client, cmd.runSeq),
+    compileCache,
     modules,
     memoryProbe,
     ...(cmd.streamOutput ? { onOutput: (text: string) => post({ type: "output", runSeq: cmd.runSeq, text }) } : {}),

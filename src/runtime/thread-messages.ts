@@ -54,6 +54,8 @@ export interface LuaWorkerData {
   modules: Record<string, string>;
   /** The worker's heap limit in MiB (a run's maxMemoryMb above it is capped to it). */
   heapMb: number;
+  /** Bytes of source the worker's compile cache holds. */
+  compileCacheBytes: number;
 }
 
 /** Host → Lua worker. */

@@ -83,6 +83,8 @@ export interface WorkerPoolOptions {
   modules: Record<string, string>;
   /** The mirrored host clock (null: the system clock, which workers read themselves). */
   clock: { clock: Clock; cell: SharedArrayBuffer; refresh: () => void } | null;
+  /** Each worker's compile cache, in bytes of source. */
+  compileCacheBytes: number;
 }
 
 function failedResult(runId: string, failure: RunFailure, stats?: Partial<RunStats>): RunResult {
@@ -162,6 +164,7 @@ export class WorkerPool {
       clockCell: o.clock?.cell ?? null,
       modules: o.modules,
       heapMb: o.heapMb,
+      compileCacheBytes: o.compileCacheBytes,
     };
     const worker = new Worker(runtimeEntry("lua-worker"), {
       workerData,

@@ -1,4 +1,5 @@
 /** The sandbox: what a script can reach, what it cannot change, and limits it cannot escape. */
+import { CompileCache } from "../../src/lua/compile-cache.js";
 import { lua, lauxlib } from "fengari";
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
@@ -235,7 +236,7 @@ describe("errors and results", () => {
 
   it("a JS exception inside a host function becomes a Lua error of kind Internal", () => {
     const clock = new ManualClock();
-    const run = new RunContext({ runId: "r", limits: resolveLimits(), clock, gateway: {} as RunGateway });
+    const run = new RunContext({ runId: "r", limits: resolveLimits(), clock, gateway: {} as RunGateway, compileCache: new CompileCache() });
     const L = createSandbox(run, {
       modules: new Map([
         [

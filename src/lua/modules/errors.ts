@@ -10,7 +10,7 @@ import { lua, lauxlib, to_luastring, type lua_State } from "fengari";
 import { ErrorKind } from "../../errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
-const ERROR_META = to_luastring("luastore.Error");
+export const ERROR_META = to_luastring("luastore.Error");
 const BRAND = Symbol("luastore.error");
 
 /** The JS payload of an error userdata. */

@@ -20,7 +20,7 @@ import { runOf } from "../internals.js";
 import { failWith } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
-const STORE_META = to_luastring("luastore.Store");
+export const STORE_META = to_luastring("luastore.Store");
 const BRAND = Symbol("luastore.store");
 /** Most keys one get_many / set_many call may carry. */
 export const MAX_BATCH = 1000;
