@@ -14,6 +14,7 @@ import { compilePolicyRegex, isPolicyRegex, type PolicyRegex } from "../src/poli
 import { parseRegistry } from "../src/registry/index.js";
 import type { MemoryStoreConfig } from "../src/registry/types.js";
 import { MemoryStore } from "../src/store/memory.js";
+import { runCostBenchmarks } from "./run-cost.js";
 import { benchWorker } from "./worker.js";
 
 const json = process.argv.includes("--json");
@@ -39,7 +40,7 @@ function record(name: string, value: number, unit: string, target?: { op: "<=" |
     fig.meets = target.op === ">=" ? value >= target.bound : value <= target.bound;
   }
   figures[name] = fig;
-  const shown = unit === "ops/s" ? Math.round(value).toLocaleString("en") : value.toFixed(unit === "ratio" ? 3 : 1);
+  const shown = unit === "ops/s" || unit === "runs/s" ? Math.round(value).toLocaleString("en") : value.toFixed(unit === "ratio" ? 3 : 1);
   log(`  ${name.padEnd(44)} ${shown.padStart(14)} ${unit}${fig.target ? `   (target ${fig.target}: ${fig.meets ? "met" : "MISSED"})` : ""}`);
 }
 
@@ -381,6 +382,7 @@ async function main(): Promise<void> {
   if (wanted("config")) configCost();
   if (wanted("contention")) await regexContention();
   if (wanted("worker")) await workerBenchmarks();
+  if (wanted("runs")) await runCostBenchmarks({ quick, record, log });
   if (json) console.log(JSON.stringify({ node: process.version, quick, figures }, null, 2));
 }
 

@@ -418,3 +418,30 @@ export function createSandbox(run: RunContext, options: SandboxOptions): lua_Sta
   installLimits(L, run);
   return L;
 }
+
+/** A script that exercises the VM's common paths, for {@link warmUpThread}. */
+const WARM_UP_SOURCE = `
+local t, s = {}, ""
+for i = 1, 2000 do t[i] = { id = i, name = "n" .. i } end
+table.sort(t, function(a, b) return a.id > b.id end)
+for i = 1, 200 do s = string.format("%s%d", s:sub(-20), i) end
+local co = coroutine.wrap(function() for i = 1, 100 do coroutine.yield(i) end end)
+for i = 1, 100 do co() end
+pcall(error, "warm-up")
+return #t, s`;
+
+/**
+ * Builds this thread's sandbox template and runs a short script through the VM, so that a
+ * worker's first real run does not pay for either (measured: the first run on a fresh worker
+ * took ~380 ms). The script makes no store call, so the run has no gateway.
+ */
+export function warmUpThread(run: RunContext): void {
+  const L = createSandbox(run, { modules: BUILTIN_OPENERS, globals: ["errors"] });
+  const thread = lua.lua_newthread(L);
+  if (run.compileCache.load(thread, WARM_UP_SOURCE, "=warm-up") !== lua.LUA_OK) throw new Error("sandbox: the warm-up script does not compile");
+  run.mainThread = thread;
+  run.executing = true;
+  const status = lua.lua_resume(thread, L, 0);
+  run.executing = false;
+  if (status !== lua.LUA_OK) throw new Error(`sandbox: the warm-up script failed with status ${status}`);
+}

@@ -5,6 +5,10 @@
  * deadline; inside, the count hook and the string-limit hooks measure memory (V8 heap plus
  * ArrayBuffers, which the heap limit does not count) and stop the run cleanly at the limit.
  */
+import { resolveLimits } from "../lua/limits.js";
+import { RunContext } from "../lua/run-context.js";
+import { warmUpThread } from "../lua/sandbox.js";
+import type { RunGateway } from "./gateway.js";
 import { CompileCache } from "../lua/compile-cache.js";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
@@ -140,4 +144,14 @@ port.on("message", (cmd: WorkerCommand) => {
   );
 });
 
+// Build the sandbox template and warm the VM before the first run (no store call is made).
+warmUpThread(
+  new RunContext({
+    runId: "warm-up",
+    limits: resolveLimits(),
+    clock,
+    gateway: undefined as unknown as RunGateway,
+    compileCache: new CompileCache(0),
+  }),
+);
 post({ type: "ready" });

@@ -1,0 +1,254 @@
+/**
+ * What a whole run costs: luastore against a bare fengari state per run and against Redis
+ * EVALSHA of the same script, inline and in worker isolation, plus latency and memory over many
+ * runs. Every figure is a ratio against an anchor measured in this run.
+ */
+import { readFileSync } from "node:fs";
+import { lauxlib, lua, lualib, to_luastring, type lua_State } from "fengari";
+import { Redis } from "ioredis";
+import { createHost, type Host } from "../src/host.js";
+import { startBenchRedis } from "./redis-server.js";
+
+export interface RunCostOptions {
+  quick: boolean;
+  record(name: string, value: number, unit: string, target?: { op: "<=" | ">="; bound: number }): void;
+  log(line: string): void;
+}
+
+const SHORT = `local s = require("store").get("bench:kv")
+s:set("k", "v")
+local v = s:get("k")
+s:delete("k")
+s:release()
+return v`;
+
+const PLUGIN = readFileSync(new URL("../../bench/fixtures/plugin.lua", import.meta.url), "utf8");
+
+const REGISTRY = { version: "1.0", namespace: "bench", entries: [{ name: "kv", kind: "store.memory", max_size: 1_000_000, eviction: "none" }] };
+const POLICIES = { version: "1.0", policies: [{ id: "bench", effect: "allow", actions: ["store.get", "store.key.*"], resources: ["bench:*"] }] };
+const ACTOR = { id: "bench", meta: {} };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Rate {
+  /** Runs per second of wall-clock time: what a caller sees. */
+  wall: number;
+  /** Runs per second of this process's CPU time: the same on an idle or a loaded machine. */
+  cpu: number;
+}
+
+/** Runs/s of `fn`, the median of several timed batches after one warm-up batch. */
+async function runsPerSecond(fn: () => unknown, n: number, reps: number): Promise<Rate> {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let rep = -1; rep < reps; rep++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await fn();
+    const ms = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    if (rep >= 0) {
+      wall.push(n / (ms / 1000));
+      cpu.push(n / ((c.user + c.system) / 1e6));
+    }
+  }
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+// ---- the bare anchor: what a naive embedding does per run -----------------------------------
+
+const bareStore = new Map<string, unknown>();
+
+/** A handle whose methods work on a JS Map, as a naive embedding would write them. */
+function pushBareHandle(L: lua_State): void {
+  lua.lua_createtable(L, 0, 6);
+  const methods: Record<string, (L: lua_State) => number> = {
+    set: (L2) => {
+      bareStore.set(lua.lua_tojsstring(L2, 2), lua.lua_type(L2, 3) === lua.LUA_TSTRING ? lua.lua_tojsstring(L2, 3) : true);
+      lua.lua_pushboolean(L2, true);
+      return 1;
+    },
+    get: (L2) => {
+      const v = bareStore.get(lua.lua_tojsstring(L2, 2));
+      if (typeof v === "string") lua.lua_pushstring(L2, to_luastring(v));
+      else lua.lua_pushnil(L2);
+      return 1;
+    },
+    delete: (L2) => {
+      lua.lua_pushboolean(L2, bareStore.delete(lua.lua_tojsstring(L2, 2)));
+      return 1;
+    },
+    incr: (L2) => {
+      const k = lua.lua_tojsstring(L2, 2);
+      const n = ((bareStore.get(k) as number | undefined) ?? lua.lua_tonumber(L2, 4)) + lua.lua_tonumber(L2, 3);
+      bareStore.set(k, n);
+      lua.lua_pushnumber(L2, n);
+      return 1;
+    },
+    list: (L2) => {
+      lua.lua_createtable(L2, 0, 1);
+      lua.lua_createtable(L2, 0, 0);
+      lua.lua_setfield(L2, -2, "keys");
+      return 1;
+    },
+    release: (L2) => {
+      lua.lua_pushboolean(L2, true);
+      return 1;
+    },
+  };
+  for (const [name, fn] of Object.entries(methods)) {
+    lua.lua_pushcfunction(L, fn);
+    lua.lua_setfield(L, -2, name);
+  }
+}
+
+const bareRequire = (L: lua_State): number => {
+  lua.lua_createtable(L, 0, 1);
+  lua.lua_pushcfunction(L, (L2) => {
+    pushBareHandle(L2);
+    return 1;
+  });
+  lua.lua_setfield(L, -2, "get");
+  return 1;
+};
+
+/** One run on a bare state: luaL_newstate, the libraries the script needs, compile, call. */
+function bareRun(source: Uint8Array, libs: "base" | "plugin"): void {
+  const L = lauxlib.luaL_newstate();
+  lauxlib.luaL_requiref(L, "_G", lualib.luaopen_base, 1);
+  lua.lua_pop(L, 1);
+  if (libs === "plugin") {
+    for (const [name, open] of [
+      ["string", lualib.luaopen_string],
+      ["table", lualib.luaopen_table],
+      ["math", lualib.luaopen_math],
+    ] as const) {
+      lauxlib.luaL_requiref(L, name, open, 1);
+      lua.lua_pop(L, 1);
+    }
+  }
+  lua.lua_pushcfunction(L, bareRequire);
+  lua.lua_setglobal(L, "require");
+  if (lauxlib.luaL_loadbufferx(L, source, source.length, "=bare", "t") !== lua.LUA_OK || lua.lua_pcall(L, 0, lua.LUA_MULTRET, 0) !== lua.LUA_OK) {
+    throw new Error(`bare run failed: ${lua.lua_tojsstring(L, -1)}`);
+  }
+}
+
+// ---- the figures ------------------------------------------------------------------------------
+
+async function redisAnchor(o: RunCostOptions, n: number, reps: number): Promise<number | null> {
+  const server = await startBenchRedis();
+  if (server === null) {
+    o.log("  (no redis-server on the PATH: the Redis EVALSHA anchor is missing, its ratio is not printed)");
+    return null;
+  }
+  const client = new Redis({ host: "127.0.0.1", port: server.port, lazyConnect: true, enableAutoPipelining: false });
+  try {
+    await client.connect();
+    const script = `redis.call("SET", KEYS[1], ARGV[1]) local v = redis.call("GET", KEYS[1]) redis.call("DEL", KEYS[1]) return v`;
+    const sha = (await client.script("LOAD", script)) as string;
+    const rate = await runsPerSecond(() => client.evalsha(sha, 1, "bench:k", "v"), n, reps);
+    o.record("Redis EVALSHA of the short script, sequential", rate.wall, "runs/s");
+    return rate.wall;
+  } finally {
+    client.disconnect();
+    await server.stop();
+  }
+}
+
+async function workerFigures(o: RunCostOptions, n: number, inlineShort: number): Promise<void> {
+  const host = createHost({ registry: REGISTRY, policies: POLICIES, sweepTimers: false, isolation: "worker" } as never);
+  await host.ready();
+  try {
+    const inFlight = 8;
+    const latencies: number[] = [];
+    const batch = async (count: number, keep: boolean): Promise<number> => {
+      let next = 0;
+      const t0 = performance.now();
+      const lane = async (): Promise<void> => {
+        while (next++ < count) {
+          const s = performance.now();
+          const r = await host.run(SHORT, { actor: ACTOR });
+          if (!r.ok) throw new Error(`worker run failed: ${r.error?.message}`);
+          if (keep) latencies.push(performance.now() - s);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, lane));
+      return count / ((performance.now() - t0) / 1000);
+    };
+    await batch(Math.min(n, 2000), false);
+    const rates: number[] = [];
+    for (let i = 0; i < (o.quick ? 2 : 4); i++) rates.push(await batch(n, true));
+    const rate = median(rates);
+    latencies.sort((a, b) => a - b);
+    o.record("short script, worker, 8 in flight", rate, "runs/s");
+    o.record("worker 8 in flight / inline sequential", rate / inlineShort, "ratio", { op: ">=", bound: 1.5 });
+    o.record("p50 latency, worker, 8 in flight", latencies[Math.floor(latencies.length * 0.5)]!, "ms");
+    o.record("p99 latency, worker, 8 in flight", latencies[Math.floor(latencies.length * 0.99)]!, "ms");
+  } finally {
+    await host.close();
+  }
+}
+
+async function memoryOverManyRuns(o: RunCostOptions, host: Host): Promise<void> {
+  const total = o.quick ? 20_000 : 100_000;
+  const distinct = 1000;
+  const heap = (): number => {
+    (globalThis as { gc?: () => void }).gc?.();
+    return process.memoryUsage().heapUsed / 2 ** 20;
+  };
+  let afterWarmUp = 0;
+  for (let i = 0; i < total; i++) {
+    const r = await host.run(`-- script ${i % distinct}\nlocal t = { ${i % distinct} } return #t`, { actor: ACTOR, chunkName: `=s${i % distinct}` });
+    if (!r.ok) throw new Error(r.error?.message);
+    if (i === total / 10) afterWarmUp = heap();
+  }
+  const end = heap();
+  o.record(`host heap after ${total / 10} runs (MiB)`, afterWarmUp, "MiB");
+  o.record(`host heap after ${total} runs of ${distinct} scripts (MiB)`, end, "MiB");
+  o.record("heap growth from warm-up to end / warm-up", (end - afterWarmUp) / afterWarmUp, "ratio", { op: "<=", bound: 0.1 });
+}
+
+/** The run-cost figures of the bench. */
+export async function runCostBenchmarks(o: RunCostOptions): Promise<void> {
+  o.log("\nWhole runs (host created once, runs awaited one after another unless said)");
+  const n = o.quick ? 1000 : 5000;
+  const reps = o.quick ? 3 : 5;
+  const shortBytes = new TextEncoder().encode(SHORT);
+  const pluginBytes = new TextEncoder().encode(PLUGIN);
+
+  const host = createHost({ registry: REGISTRY, policies: POLICIES, sweepTimers: false, isolation: "inline" } as never);
+  const bareShort = await runsPerSecond(() => bareRun(shortBytes, "base"), n, reps);
+  const inlineShort = await runsPerSecond(async () => {
+    const r = await host.run(SHORT, { actor: ACTOR });
+    if (!r.ok) throw new Error(r.error?.message);
+  }, n, reps);
+  const barePlugin = await runsPerSecond(() => bareRun(pluginBytes, "plugin"), n / 5, reps);
+  const inlinePlugin = await runsPerSecond(async () => {
+    const r = await host.run(PLUGIN, { actor: ACTOR });
+    if (!r.ok) throw new Error(r.error?.message);
+  }, n / 5, reps);
+  const inlineReturn = await runsPerSecond(() => host.run("return 1", { actor: ACTOR }), n, reps);
+
+  o.record("inline `return 1`", inlineReturn.wall, "runs/s");
+  o.record("inline `return 1`, CPU time per run", 1e6 / inlineReturn.cpu, "µs");
+  o.record("bare fengari state per run, short script", bareShort.wall, "runs/s");
+  o.record("inline short script", inlineShort.wall, "runs/s");
+  o.record("inline short script, CPU time per run", 1e6 / inlineShort.cpu, "µs");
+  o.record("inline short / bare state per run", inlineShort.wall / bareShort.wall, "ratio", { op: ">=", bound: 1.5 });
+  o.record("inline short / bare, in CPU time", inlineShort.cpu / bareShort.cpu, "ratio");
+  o.record("bare state per run, 190-line plugin", barePlugin.wall, "runs/s");
+  o.record("inline 190-line plugin", inlinePlugin.wall, "runs/s");
+  o.record("inline plugin / bare state per run", inlinePlugin.wall / barePlugin.wall, "ratio", { op: ">=", bound: 3 });
+  o.record("inline plugin / bare, in CPU time", inlinePlugin.cpu / barePlugin.cpu, "ratio");
+
+  const redis = await redisAnchor(o, n, reps);
+  if (redis !== null) o.record("inline short / Redis EVALSHA", inlineShort.wall / redis, "ratio", { op: ">=", bound: 1 });
+
+  await workerFigures(o, n, inlineShort.wall);
+  await memoryOverManyRuns(o, host);
+  await host.close();
+}
