@@ -45,7 +45,7 @@ describe("store.sql faults", () => {
     } finally {
       await store.close();
     }
-  });
+  }, 120_000);
 
   it("two processes incrementing one counter in one file end with the exact total", async () => {
     const job = {
@@ -62,5 +62,6 @@ describe("store.sql faults", () => {
     } finally {
       await store.close();
     }
-  });
+    // Two child processes that compile TypeScript at start: seconds on a busy machine; not a speed bound.
+  }, 120_000);
 });
