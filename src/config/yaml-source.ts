@@ -84,21 +84,27 @@ export function resolveNode(source: YamlSource | null, node: unknown): unknown {
 export function nodeToJS(source: YamlSource, node: unknown): unknown {
   const target = resolveNode(source, node);
   if (isScalar(target)) return target.value;
-  if (isSeq(target)) return target.items.map((item) => nodeToJS(source, item));
-  if (isMap(target)) {
-    const out: Record<string, unknown> = {};
-    for (const pair of target.items) {
-      const key = nodeToJS(source, pair.key);
-      Object.defineProperty(out, key === null || key === undefined ? "" : String(key), {
-        value: nodeToJS(source, pair.value),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    return out;
+  if (isSeq(target)) {
+    // `[a: b]` holds a pair: one single-key mapping, as yaml's toJS reads it.
+    return target.items.map((item) => (isPair(item) ? pairsToJS(source, [item]) : nodeToJS(source, item)));
   }
+  if (isMap(target)) return pairsToJS(source, target.items);
   return null;
+}
+
+function pairsToJS(source: YamlSource, pairs: readonly { key: unknown; value: unknown }[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const key = nodeToJS(source, pair.key);
+    // defineProperty: a key named __proto__ is an own field like any other, never the prototype.
+    Object.defineProperty(out, key === null || key === undefined ? "" : String(key), {
+      value: nodeToJS(source, pair.value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
 }
 
 /** Parses every document of a YAML file; syntax errors and shape problems come back as problems, not throws. */
@@ -122,7 +128,8 @@ export function parseYamlSource(text: string, file: string): { source: YamlSourc
       continue;
     }
     for (const err of [...doc.errors, ...doc.warnings]) problems.push(yamlErrorProblem(source, err));
-    problems.push(...shape.duplicates);
+    // A loop, not push(...): a file of a million duplicate keys would overflow the argument stack.
+    for (const problem of shape.duplicates) problems.push(problem);
     for (const [alias, target] of shape.aliasTargets) source.aliasTargets.set(alias, target);
     source.documents.push(doc);
   }

@@ -57,7 +57,7 @@ export class PolicyParser {
     const { source, problems } = parseYamlSource(text, file);
     if (problems.length > 0) {
       // A file that does not parse is refused; its half-built nodes would only add noise.
-      this.problems.push(...problems);
+      for (const problem of problems) this.problems.push(problem);
       return;
     }
     const [document, ...extra] = source.documents;
@@ -72,7 +72,7 @@ export class PolicyParser {
     new DocumentReader(this, file, source, document).read();
     // Report a file's problems top to bottom, whatever order the checks found them in.
     const found = this.problems.splice(first).sort((a, b) => a.line - b.line || a.column - b.column);
-    this.problems.push(...found);
+    for (const problem of found) this.problems.push(problem);
   }
 
   /** Validates one already-parsed document; `file` names it in problems (line 0). */
