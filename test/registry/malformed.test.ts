@@ -222,6 +222,11 @@ const cases: MalformedCase[] = [
     problems: [{ line: 6, column: 5, says: "__proto__: unknown field" }],
   },
   {
+    name: "a pair in a flow list ([name: cache]) reads as a one-key mapping, as in yaml's toJS",
+    lines: ['version: "1.0"', "namespace: app", "entries: [name: cache]"],
+    problems: [{ line: 3, column: 11, says: "kind: required field is missing" }],
+  },
+  {
     name: "an id over 255 bytes is refused at the name (store.get refuses longer ids unseen by policy)",
     lines: [...HEAD, `  - name: ${"n".repeat(252)}`, "    kind: store.memory"],
     problems: [{ line: 4, column: 11, says: "is 256 bytes; store ids are at most 255" }],
