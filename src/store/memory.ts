@@ -11,6 +11,8 @@
  *   a Map by slot; freed slots are reused.
  * - `get` and `entry` return a view of the slab (see SlabValues for why it stays valid and
  *   unchanged for as long as it is held); `incr` returns its own fresh bytes.
+ * - What the store keeps is sized to itself: a value or metadata that arrives as a view into a
+ *   larger buffer is copied (see {@link ownedBytes}), so `bytes` in stats() is what it holds.
  *
  * - Recency (eviction lru): every call that reads or writes a key's value moves it to the
  *   most-recent end (get, getMany, entry, set, add, replace, incr, put, setMany); has, ttl,
@@ -26,7 +28,7 @@ import { ErrorKind, StoreError } from "../errors.js";
 import type { MemoryStoreConfig } from "../registry/types.js";
 import { ExpiryIndex } from "./expiry-index.js";
 import { incrementBytes } from "./numbers.js";
-import { SlabValues } from "./slab-values.js";
+import { ownedBytes, SlabValues } from "./slab-values.js";
 import { SortedKeys } from "./sorted-keys.js";
 import type {
   EntryRecord,
@@ -403,7 +405,8 @@ export class MemoryStore implements Store {
     }
     this.#bytes += value.length;
     if (metadata !== undefined) {
-      this.#metadata.set(slot, metadata);
+      // A copy when it is a view: a small view may pin a whole decoded message.
+      this.#metadata.set(slot, ownedBytes(metadata));
       this.#bytes += metadata.length;
     }
     this.#setVersion(slot, ++this.#version);

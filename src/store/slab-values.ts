@@ -151,8 +151,9 @@ export class SlabValues {
 
   /**
    * Makes `bytes` the value of `slot`, replacing the one it had, and returns the length of that
-   * one (0 when none). Small values are copied (the caller's array is not kept); large ones are
-   * kept as they are and must never be mutated.
+   * one (0 when none). Small values are copied (the caller's array is not kept); a large one is
+   * kept as it is when it is the whole of its buffer (it must then never be mutated), and
+   * copied otherwise (see {@link ownedBytes}).
    */
   set(slot: number, bytes: Uint8Array): number {
     const addr = slot < this.#addrs.length ? this.#addrs[slot]! : NO_VALUE;
@@ -188,7 +189,7 @@ export class SlabValues {
     }
     const addr = length > this.#largeValueBytes ? -1 : this.#append(slot, bytes, 0, length);
     if (addr < 0) {
-      this.#large.set(slot, bytes);
+      this.#large.set(slot, ownedBytes(bytes));
       this.#addrs[slot] = LARGE;
     } else {
       this.#addrs[slot] = addr;
@@ -370,6 +371,29 @@ export class SlabValues {
     if (closed >= 0) this.#checkClosed(closed);
     return id;
   }
+}
+
+/**
+ * `bytes` when it is the whole of an ordinary ArrayBuffer, else a copy sized to itself. A view
+ * into a larger buffer (a value decoded from a whole message, a Buffer from Node's pool) would
+ * keep that buffer alive for as long as the store keeps the value, while the store counts only
+ * the view's bytes: a few stored views could hold gigabytes that `max_size x max_value_size`
+ * no longer bounds. A SharedArrayBuffer is never kept (another thread may write it).
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  const buffer = bytes.buffer;
+  if (bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer && !isResizable(buffer)) {
+    return bytes;
+  }
+  // Not bytes.slice(): Buffer#slice makes a view, not a copy.
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** A resizable ArrayBuffer may grow after the check (Node 20 has `resizable`; older types do not). */
+function isResizable(buffer: ArrayBuffer): boolean {
+  return (buffer as ArrayBuffer & { resizable?: boolean }).resizable === true;
 }
 
 /** Copies `source[start..end)` to `target` at `offset`. */

@@ -313,6 +313,40 @@ describe("store.memory: values in slabs", () => {
     expect(store.get("n")).toBeUndefined();
   });
 
+  it("a value or metadata that is a view into a larger buffer is kept as a copy sized to itself", () => {
+    const { store } = open({ maxSize: 10_000, maxValueSize: 2 << 20 });
+    // One decoded message holding a small and a large value and some metadata, as a worker's
+    // set_many or put arrives: views of one 8 MiB buffer.
+    const message = new Uint8Array(8 << 20);
+    const large = text("L".repeat(5000));
+    const small = text("pin");
+    const meta = text("meta");
+    message.set(large, 100);
+    message.set(small, 6000);
+    message.set(meta, 7000);
+    const view = (at: number, n: number) => message.subarray(at, at + n);
+    store.setMany([["big", view(100, large.length)], ["pin", view(6000, small.length)]], 0);
+    store.put("m", view(100, large.length), { ttlMs: 0, onlyIfAbsent: false, metadata: view(7000, meta.length) });
+    for (const key of ["big", "pin", "m"]) {
+      const value = store.get(key)!;
+      // A slab value lives in a slab of at most 64 KiB; a large one in a buffer of its own size.
+      expect(value.buffer.byteLength, key).toBeLessThanOrEqual(key === "pin" ? 65536 : large.length);
+    }
+    const metadata = store.entry("m")!.metadata!;
+    expect(metadata).toEqual(meta);
+    expect(metadata.buffer.byteLength).toBe(meta.length);
+    message.fill(0); // the caller's buffer is not the store's
+    expect(store.get("big")).toEqual(large);
+    expect(store.entry("m")!.metadata).toEqual(meta);
+  });
+
+  it("a large value that is a whole buffer of its own is kept without a copy", () => {
+    const { store } = open();
+    const large = text("L".repeat(5000));
+    store.set("big", large, 0);
+    expect(store.get("big")).toBe(large);
+  });
+
   it("keys built char by char (V8 cons strings, flattened when stored) read back intact", () => {
     const { store } = open();
     let key = "";

@@ -37,6 +37,22 @@ describe("SlabValues", () => {
     expect(values.slabStats).toMatchObject({ slabs: 1, largeValues: 1, liveBytes: 6 + 10 });
   });
 
+  it("a large value that is a view into a larger buffer, or shared memory, is copied", () => {
+    const values = new SlabValues({ largeValueBytes: 100, minSlabBytes: 1024 });
+    const big = new Uint8Array(1 << 20);
+    big.set(bytesOf(200, 3), 5000);
+    values.set(0, big.subarray(5000, 5200));
+    const shared = new Uint8Array(new SharedArrayBuffer(300));
+    shared.set(bytesOf(300, 4));
+    values.set(1, shared);
+    big.fill(0);
+    shared.fill(0);
+    expect(values.get(0)).toEqual(bytesOf(200, 3));
+    expect(values.get(0).buffer.byteLength).toBe(200);
+    expect(values.get(1)).toEqual(bytesOf(300, 4));
+    expect(values.get(1).buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
   it("set answers the length of the value it replaced", () => {
     const values = new SlabValues({ largeValueBytes: 100, minSlabBytes: 1024 });
     expect(values.set(0, bytesOf(5, 1))).toBe(0);
