@@ -32,7 +32,7 @@ import { scriptModules } from "./runtime/script-modules.js";
 import { closeStoreSlots, createStoreSlots, poolStats, storeMetrics } from "./runtime/store-slots.js";
 import { createPoolStatsBuffer, POOL_FIELDS } from "./runtime/store-server.js";
 import { StoreThreadClient } from "./runtime/store-thread-client.js";
-import { WorkerPool } from "./runtime/worker-pool.js";
+import { WorkerPool, type WorkerPoolStats } from "./runtime/worker-pool.js";
 import { HostStore } from "./host-store.js";
 
 export type { StoreMetrics } from "./runtime/run-types.js";
@@ -258,6 +258,7 @@ export class Host {
       runId,
       audit: rt.audit?.write ?? null,
       now: () => this.clock.now(),
+      maxCallBytes: limits.maxCallBytes,
     });
     return runInline({
       runId,
@@ -301,6 +302,16 @@ export class Host {
         refused: f[i * n + 4]!,
       };
     });
+  }
+
+  /**
+   * Worker isolation: each Lua worker's state, runs, channel size and memory, and how many
+   * channels were renewed after a large message (inline: no workers).
+   */
+  workers(): WorkerPoolStats {
+    const rt = this.#runtime;
+    if (rt.kind === "inline") return { workers: [], channelsShrunk: 0 };
+    return rt.pool.stats();
   }
 
   /** Per-store counters: hits, misses, sets, deletes, expired, evicted, denied, errors by kind, size, bytes. */

@@ -17,6 +17,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "max-string": { kind: "number", min: 1, integer: true },
   "max-store-ops": { kind: "number", min: 0, integer: true },
   "max-output": { kind: "number", min: 0, integer: true },
+  "max-call-bytes": { kind: "number", min: 1, integer: true },
   stats: { kind: "boolean" },
   audit: { kind: "string" },
 };
@@ -24,7 +25,7 @@ const FLAGS: Record<string, FlagSpec> = {
 export const RUN_USAGE = `usage: luastore run FILE [--registry PATH] [--policies DIR] [--actor ID] [--meta KEY=VALUE]...
                     [--isolation worker|inline] [--timeout SECONDS] [--max-instructions N]
                     [--max-memory MIB] [--max-string BYTES] [--max-store-ops N] [--max-output BYTES]
-                    [--stats] [--audit FILE]`;
+                    [--max-call-bytes BYTES] [--stats] [--audit FILE]`;
 
 /** Limit flags → RunLimits fields (values as given, except --timeout in seconds). */
 const LIMIT_FLAGS = {
@@ -33,6 +34,7 @@ const LIMIT_FLAGS = {
   "max-string": "maxStringBytes",
   "max-store-ops": "maxStoreOps",
   "max-output": "maxOutputBytes",
+  "max-call-bytes": "maxCallBytes",
 } as const satisfies Record<string, keyof RunLimits>;
 
 /**

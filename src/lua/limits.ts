@@ -31,6 +31,13 @@ export interface RunLimits {
    * host's heap). @default 256
    */
   maxMemoryMb: number;
+  /**
+   * Bytes one store call may carry, its request (keys, values, metadata) and its answer alike,
+   * so that no single call can move more than this through a worker's channel or onto the
+   * Lua stack. In worker isolation also at most an eighth of `maxMemoryMb` (see
+   * {@link callBytesFor}). Refused as `nil, err` of kind Invalid. @default 32 MiB
+   */
+  maxCallBytes: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<RunLimits> = Object.freeze({
@@ -40,6 +47,7 @@ export const DEFAULT_LIMITS: Readonly<RunLimits> = Object.freeze({
   maxOutputBytes: 1 << 20,
   maxStringBytes: 16 << 20,
   maxMemoryMb: 256,
+  maxCallBytes: 32 << 20,
 });
 
 const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
@@ -49,7 +57,17 @@ const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
   maxOutputBytes: [0, 1 << 30],
   maxStringBytes: [16, 1 << 30],
   maxMemoryMb: [32, 64 * 1024],
+  maxCallBytes: [1024, 1 << 30],
 };
+
+/**
+ * The bytes one store call may carry in a worker whose memory limit is `memoryMb`: a call's
+ * bytes exist several times over while it is encoded, copied through the channel and decoded,
+ * so an eighth of the limit keeps one call well inside it (64 MiB: 8 MiB; 256 MiB: 32 MiB).
+ */
+export function callBytesFor(limits: RunLimits, memoryMb: number): number {
+  return Math.min(limits.maxCallBytes, Math.floor((Math.min(limits.maxMemoryMb, memoryMb) * 1024 * 1024) / 8));
+}
 
 /** Validates a partial set of limits (from host options, run options or CLI flags). */
 export function validateLimits(partial: Partial<RunLimits> | undefined, where: string): Partial<RunLimits> {

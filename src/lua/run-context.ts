@@ -53,6 +53,11 @@ export class RunContext {
    * and after every MiB of large strings built.
    */
   memoryProbe: ((L: lua_State) => void) | null = null;
+  /**
+   * Called after every store call has pushed its answer (worker isolation: the worker probes
+   * its memory once the calls since the last probe moved enough bytes; null inline).
+   */
+  afterStoreCall: ((L: lua_State) => void) | null = null;
   /** Count hooks since the last memory probe. */
   hooksSinceProbe = 0;
   /** Bytes of large strings built since the last memory probe. */

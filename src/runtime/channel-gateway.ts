@@ -18,7 +18,7 @@ import {
   WireWriter,
 } from "./channel.js";
 import { AdaptiveSpin } from "./adaptive-spin.js";
-import { OpFailure, type HandleInfo, type KeyAction, type RunGateway, type StoreInfoAnswer } from "./gateway.js";
+import { callTooLarge, OpFailure, type HandleInfo, type KeyAction, type RunGateway, type StoreInfoAnswer } from "./gateway.js";
 
 /**
  * How long a worker spins for an answer before it sleeps, when the store thread was awake (an
@@ -39,6 +39,8 @@ export class ChannelClient {
   readonly memory: Float64Array;
   readonly #spin = new AdaptiveSpin(SPIN_MIN_MS, SPIN_MAX_MS);
   #seq = 0;
+  /** Request and answer bytes moved through the channel so far (the worker's memory probe reads it). */
+  movedBytes = 0;
 
   constructor(sab: SharedArrayBuffer, bell: SharedArrayBuffer) {
     this.#i32 = new Int32Array(sab, 0, 8);
@@ -65,6 +67,7 @@ export class ChannelClient {
       Atomics.notify(bell, Bell.RING);
     }
     if (Atomics.load(i32, Slot.RES_SEQ) !== seq) this.#wait(seq, serverAwake);
+    this.movedBytes += this.w.pos + i32[Slot.RES_LEN]!;
     return this.r.begin();
   }
 
@@ -107,10 +110,24 @@ const TOO_LARGE = (err: ChannelFullError): OpFailure => new OpFailure(ErrorKind.
 export class ChannelGateway implements RunGateway {
   readonly #c: ChannelClient;
   readonly #runSeq: number;
+  readonly #maxCallBytes: number;
 
-  constructor(client: ChannelClient, runSeq: number) {
+  /** `maxCallBytes`: the run's cap on one call's bytes (the store thread holds the same). */
+  constructor(client: ChannelClient, runSeq: number, maxCallBytes: number) {
     this.#c = client;
     this.#runSeq = runSeq;
+    this.#maxCallBytes = maxCallBytes;
+  }
+
+  /**
+   * A request over the run's cap is refused here, before it grows the channel; the policy check
+   * still comes first and the store's error counter still sees it, as on the trusted side.
+   */
+  #tooLarge(handle: number, method: string, key: string, bytes: number): OpFailure {
+    const denied = this.check(handle, "store.key.set", key);
+    if (denied !== null) return denied;
+    this.noteError(handle, ErrorKind.INVALID);
+    return callTooLarge(method, "request", bytes, this.#maxCallBytes);
   }
 
   /** Sends the request in the writer; OK → null, FAIL → the failure. */
@@ -194,6 +211,7 @@ export class ChannelGateway implements RunGateway {
   }
 
   set(handle: number, key: string, value: Uint8Array, ttlMs: number): true | OpFailure {
+    if (key.length + value.length > this.#maxCallBytes) return this.#tooLarge(handle, "set", key, key.length + value.length);
     this.#keyRequest(Op.SET, handle, key);
     this.#c.w.f64(ttlMs);
     this.#c.w.bytes(value);
@@ -211,6 +229,7 @@ export class ChannelGateway implements RunGateway {
   }
 
   add(handle: number, key: string, value: Uint8Array, ttlMs: number): boolean | OpFailure {
+    if (key.length + value.length > this.#maxCallBytes) return this.#tooLarge(handle, "add", key, key.length + value.length);
     this.#keyRequest(Op.ADD, handle, key);
     this.#c.w.f64(ttlMs);
     this.#c.w.bytes(value);
@@ -218,6 +237,7 @@ export class ChannelGateway implements RunGateway {
   }
 
   replace(handle: number, key: string, value: Uint8Array, ttlMs: number): boolean | OpFailure {
+    if (key.length + value.length > this.#maxCallBytes) return this.#tooLarge(handle, "replace", key, key.length + value.length);
     this.#keyRequest(Op.REPLACE, handle, key);
     this.#c.w.f64(ttlMs);
     this.#c.w.bytes(value);
@@ -262,12 +282,43 @@ export class ChannelGateway implements RunGateway {
     return this.#send() ?? (this.#c.r.value() as T);
   }
 
+  // get_many, set_many and put carry their keys and values as bytes, not V8-serialized: each
+  // value is then read as a copy sized to itself, never a view into the whole message (which a
+  // store would keep alive), and the message exists once in the channel, not twice.
+
   getMany(handle: number, keys: readonly string[]): (Uint8Array | undefined)[] | OpFailure {
-    return this.#structured(Op.GET_MANY, handle, [keys]);
+    const w = this.#c.w;
+    w.begin(Op.GET_MANY);
+    w.u32(handle);
+    w.u32(keys.length);
+    for (const key of keys) w.byteString(key);
+    const f = this.#send();
+    if (f !== null) return f;
+    const r = this.#c.r;
+    const values = new Array<Uint8Array | undefined>(r.u32());
+    for (let i = 0; i < values.length; i++) values[i] = r.u8() === 1 ? r.bytes() : undefined;
+    return values;
   }
 
   setMany(handle: number, entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): true | OpFailure {
-    return this.#structured(Op.SET_MANY, handle, [entries, ttlMs]);
+    let bytes = 0;
+    for (const [key, value] of entries) bytes += key.length + value.length;
+    if (bytes > this.#maxCallBytes) {
+      const denied = this.checkMany(handle, "store.key.set", entries.map(([key]) => key));
+      if (denied !== null) return denied;
+      this.noteError(handle, ErrorKind.INVALID);
+      return callTooLarge("set_many", "request", bytes, this.#maxCallBytes);
+    }
+    const w = this.#c.w;
+    w.begin(Op.SET_MANY);
+    w.u32(handle);
+    w.f64(ttlMs);
+    w.u32(entries.length);
+    for (const [key, value] of entries) {
+      w.byteString(key);
+      w.bytes(value);
+    }
+    return this.#send() ?? true;
   }
 
   list(handle: number, options: ListOptions): ListPage | OpFailure {
@@ -279,7 +330,19 @@ export class ChannelGateway implements RunGateway {
   }
 
   put(handle: number, key: string, value: Uint8Array, options: PutOptions): true | OpFailure {
-    return this.#structured(Op.PUT, handle, [key, value, options]);
+    const { metadata, ifVersion } = options;
+    const bytes = key.length + value.length + (metadata?.length ?? 0);
+    if (bytes > this.#maxCallBytes) return this.#tooLarge(handle, "put", key, bytes);
+    const w = this.#c.w;
+    this.#keyRequest(Op.PUT, handle, key);
+    w.bytes(value);
+    w.f64(options.ttlMs);
+    w.u8(options.onlyIfAbsent ? 1 : 0);
+    w.u8(ifVersion === undefined ? 0 : 1);
+    if (ifVersion !== undefined) w.byteString(ifVersion);
+    w.u8(metadata === undefined ? 0 : 1);
+    if (metadata !== undefined) w.bytes(metadata);
+    return this.#send() ?? true;
   }
 
   info(handle: number): StoreInfoAnswer | OpFailure {

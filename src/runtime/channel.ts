@@ -20,9 +20,9 @@
  *
  * ## Messages
  * Requests start with an opcode byte; answers with a status byte. Keys are byte strings sent as
- * their bytes, values as their MessagePack bytes, numbers as float64. The less frequent
- * operations with structured arguments or answers (get_many, set_many, list, entry, put, info)
- * carry V8-serialized arrays.
+ * their bytes, values as their MessagePack bytes, numbers as float64; get_many, set_many and
+ * put too, so that every value is read out as a copy of its own. The less frequent operations
+ * with structured arguments or answers (list, entry, info) carry V8-serialized arrays.
  */
 import { deserialize, serialize } from "node:v8";
 import { byteStringFromBytes } from "../bytes.js";

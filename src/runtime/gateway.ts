@@ -5,7 +5,7 @@
  * trusted side. The gateway checks the policy with the actor bound to the run, so a script
  * can never name another actor.
  */
-import type { ErrorKind } from "../errors.js";
+import { ErrorKind } from "../errors.js";
 import type {
   EntryRecord,
   ListOptions,
@@ -26,6 +26,22 @@ export class OpFailure {
     this.message = message;
     this.retryable = retryable;
   }
+}
+
+/**
+ * A store call whose request or answer is larger than the run's `maxCallBytes`: refused whole
+ * (Invalid), before anything is written or after the store answered and before the answer is
+ * copied anywhere.
+ */
+export function callTooLarge(
+  method: string,
+  part: "request" | "answer" | "keys",
+  bytes: number,
+  maxCallBytes: number,
+  partial = false,
+): OpFailure {
+  const size = partial ? `over ${bytes} bytes` : `${bytes} bytes`;
+  return new OpFailure(ErrorKind.INVALID, `${method}: ${part} of ${size} is more than one store call may carry (maxCallBytes ${maxCallBytes})`);
 }
 
 /** What the script learns when it acquires a handle. */

@@ -35,6 +35,8 @@ export interface InlineRunRequest {
   onOutput?: (text: string) => void;
   /** Measures memory from the count hook (worker isolation); see RunContext.memoryProbe. */
   memoryProbe?: (L: lua_State) => void;
+  /** Called after every store call (worker isolation); see RunContext.afterStoreCall. */
+  afterStoreCall?: (L: lua_State) => void;
 }
 
 /** Converts the value at `idx` for the result: stored-value semantics, else a description. */
@@ -81,6 +83,7 @@ export async function runInline(req: InlineRunRequest): Promise<RunResult> {
     ...(req.onOutput ? { onOutput: req.onOutput } : {}),
   });
   if (req.memoryProbe) run.memoryProbe = req.memoryProbe;
+  if (req.afterStoreCall) run.afterStoreCall = req.afterStoreCall;
   let failure: RunFailure | undefined;
   let values: unknown[] = [];
   let autoReleased = 0;

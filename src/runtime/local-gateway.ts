@@ -22,6 +22,7 @@ import {
 } from "../store/store.js";
 import type { AuditSink } from "./audit.js";
 import {
+  callTooLarge,
   OpFailure,
   type Answer,
   type HandleInfo,
@@ -73,6 +74,15 @@ export interface LocalGatewayOptions {
   audit?: AuditSink | null;
   /** Time for audit records. */
   now?: () => number;
+  /** Bytes one call's request or answer may carry (the run's maxCallBytes). @default no cap (trusted callers) */
+  maxCallBytes?: number;
+}
+
+/** Bytes of a list page's answer: its keys and their metadata. */
+function pageBytes(page: ListPage): number {
+  let n = page.cursor?.length ?? 0;
+  for (const k of page.keys) n += k.key.length + (k.metadata?.length ?? 0);
+  return n;
 }
 
 export class LocalGateway implements RunGateway {
@@ -84,6 +94,7 @@ export class LocalGateway implements RunGateway {
   readonly #runId: string;
   readonly #audit: AuditSink | null;
   readonly #now: () => number;
+  readonly #maxCallBytes: number;
   #open = 0;
 
   constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy, options: LocalGatewayOptions = { runId: "" }) {
@@ -92,6 +103,31 @@ export class LocalGateway implements RunGateway {
     this.#runId = options.runId;
     this.#audit = options.audit ?? null;
     this.#now = options.now ?? Date.now;
+    this.#maxCallBytes = options.maxCallBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The run's cap on one call's bytes. */
+  get maxCallBytes(): number {
+    return this.#maxCallBytes;
+  }
+
+  /** A request over the cap, refused after its policy check (the check order: key, policy, value). */
+  #requestTooLarge(slot: StoreSlot, method: string, bytes: number): OpFailure {
+    return this.#fail(slot, callTooLarge(method, "request", bytes, this.#maxCallBytes));
+  }
+
+  /**
+   * Passes an answer on when its size (by `measure`) is within the cap, else an Invalid in its
+   * place; a promise is mapped the same way.
+   */
+  #capAnswer<T>(slot: StoreSlot, method: string, r: Answer<T>, measure: (v: T) => number): Answer<T> {
+    if (this.#maxCallBytes === Number.POSITIVE_INFINITY) return r;
+    const cap = (v: T | OpFailure): T | OpFailure => {
+      if (v instanceof OpFailure) return v;
+      const bytes = measure(v);
+      return bytes > this.#maxCallBytes ? this.#fail(slot, callTooLarge(method, "answer", bytes, this.#maxCallBytes)) : v;
+    };
+    return isPromise(r) ? r.then(cap) : cap(r);
   }
 
   /** The policy binding checks run against (the actor bound to this run). */
@@ -225,11 +261,19 @@ export class LocalGateway implements RunGateway {
    * One key operation: released → policy → the store call; synchronous answers stay
    * synchronous, promises are mapped so they never reject.
    */
-  #keyOp<T>(handle: number, action: string, key: string, call: (store: Store) => MaybePromise<T>): Answer<T> {
+  #keyOp<T>(
+    handle: number,
+    action: string,
+    key: string,
+    call: (store: Store) => MaybePromise<T>,
+    method = "",
+    requestBytes = 0,
+  ): Answer<T> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
     const denied = this.#deny(action, state, key);
     if (denied !== null) return denied;
+    if (requestBytes > this.#maxCallBytes) return this.#requestTooLarge(state.slot, method, requestBytes);
     return this.#invoke(state.slot, call);
   }
 
@@ -250,7 +294,12 @@ export class LocalGateway implements RunGateway {
     if (denied !== null) return denied;
     // The hot path: no closure, no try (memory get cannot throw).
     const r = state.slot.store.get(key);
-    return isPromise(r) ? r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err))) : r;
+    if (isPromise(r)) {
+      const mapped = r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err)));
+      return this.#capAnswer(state.slot, "get", mapped, (v) => v?.length ?? 0);
+    }
+    if (r !== undefined && r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
+    return r;
   }
 
   set(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<true> {
@@ -258,6 +307,7 @@ export class LocalGateway implements RunGateway {
     if (state === null) return RELEASED;
     const denied = this.#deny("store.key.set", state, key);
     if (denied !== null) return denied;
+    if (key.length + value.length > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set", key.length + value.length);
     try {
       const r = state.slot.store.set(key, value, ttlMs);
       return isPromise(r) ? r.then(yes, (err: unknown) => this.#fail(state.slot, toFailure(err))) : true;
@@ -275,11 +325,11 @@ export class LocalGateway implements RunGateway {
   }
 
   add(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
-    return this.#keyOp(handle, "store.key.set", key, (s) => s.add(key, value, ttlMs));
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.add(key, value, ttlMs), "add", key.length + value.length);
   }
 
   replace(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
-    return this.#keyOp(handle, "store.key.set", key, (s) => s.replace(key, value, ttlMs));
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.replace(key, value, ttlMs), "replace", key.length + value.length);
   }
 
   incr(handle: number, key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Answer<Uint8Array> {
@@ -295,7 +345,10 @@ export class LocalGateway implements RunGateway {
   }
 
   entry(handle: number, key: string): Answer<EntryRecord | undefined> {
-    return this.#keyOp(handle, "store.key.get", key, (s) => s.entry(key));
+    const r = this.#keyOp(handle, "store.key.get", key, (s) => s.entry(key));
+    const slot = this.#handles[handle]?.slot;
+    if (slot === undefined) return r;
+    return this.#capAnswer(slot, "entry", r, (e) => (e === undefined ? 0 : e.value.length + (e.metadata?.length ?? 0)));
   }
 
   put(handle: number, key: string, value: Uint8Array, options: PutOptions): Answer<true> {
@@ -304,6 +357,8 @@ export class LocalGateway implements RunGateway {
     const denied = this.#deny("store.key.set", state, key);
     if (denied !== null) return denied;
     const slot = state.slot;
+    const bytes = key.length + value.length + (options.metadata?.length ?? 0);
+    if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, "put", bytes);
     const outcome = this.#invoke(slot, (s) => s.put(key, value, options));
     const finish = (o: PutOutcome | OpFailure): true | OpFailure => {
       if (o instanceof OpFailure) return o;
@@ -331,7 +386,12 @@ export class LocalGateway implements RunGateway {
       const denied = this.#deny("store.key.get", state, key);
       if (denied !== null) return denied;
     }
-    return this.#invoke(state.slot, (s) => s.getMany(keys));
+    const r = this.#invoke(state.slot, (s) => s.getMany(keys));
+    return this.#capAnswer(state.slot, "get_many", r, (values) => {
+      let n = 0;
+      for (const v of values) if (v !== undefined) n += v.length;
+      return n;
+    });
   }
 
   setMany(handle: number, entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): Answer<true> {
@@ -342,6 +402,9 @@ export class LocalGateway implements RunGateway {
       const denied = this.#deny("store.key.set", state, key);
       if (denied !== null) return denied;
     }
+    let bytes = 0;
+    for (const [key, value] of entries) bytes += key.length + value.length;
+    if (bytes > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set_many", bytes);
     const r = this.#invoke(state.slot, (s) => s.setMany(entries, ttlMs));
     return isPromise(r) ? r.then((v) => (v instanceof OpFailure ? v : true)) : r instanceof OpFailure ? r : true;
   }
@@ -364,7 +427,7 @@ export class LocalGateway implements RunGateway {
         ),
       );
     }
-    return this.#invoke(state.slot, (s) => s.list(options));
+    return this.#capAnswer(state.slot, "list", this.#invoke(state.slot, (s) => s.list(options)), pageBytes);
   }
 
   info(handle: number): Answer<StoreInfoAnswer> {

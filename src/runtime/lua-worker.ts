@@ -50,7 +50,7 @@ const data = workerData as LuaWorkerData;
 const compileCache = new CompileCache(data.compileCacheBytes);
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
-const client = new ChannelClient(data.channel, data.bell);
+let client = new ChannelClient(data.channel, data.bell);
 const modules = scriptModules(data.modules);
 
 // A full collection before declaring a run over its memory limit: garbage is not the run's.
@@ -60,6 +60,26 @@ const collectGarbage = runInNewContext("gc") as () => void;
 function measureMemory(): number {
   const h = getHeapStatistics() as ReturnType<typeof getHeapStatistics> & { external_memory?: number };
   return h.used_heap_size + (h.external_memory ?? 0);
+}
+
+/**
+ * After a run, memory above what the worker held after its last collection by more than this
+ * is garbage the run left (its strings, its large messages): it is collected before the next
+ * run starts, so that no run is measured, or stopped by the watchdog, for another's memory.
+ */
+const SETTLE_ABOVE = 16 * MiB;
+/** Memory after the last collection between runs (or at start-up). */
+let settledMemory = measureMemory();
+
+/** Collects what the run left, when it left enough to be worth a full collection. */
+function settleAfterRun(): void {
+  let used = measureMemory();
+  if (used > settledMemory + SETTLE_ABOVE) {
+    collectGarbage();
+    used = measureMemory();
+  }
+  settledMemory = used;
+  client.publishMemory(used, 0);
 }
 
 /** Memory right after the last full collection of this run (live data then). */
@@ -79,6 +99,20 @@ function memoryProbe(L: lua_State): void {
   if (used > run.peakMemoryBytes) run.peakMemoryBytes = used;
   client.publishMemory(used, run.peakMemoryBytes);
   if (used > limit) killRun(L, ErrorKind.MEMORY_LIMIT, `memory limit exceeded (${run.limits.maxMemoryMb} MiB)`);
+}
+
+/**
+ * Store calls that moved this many bytes (requests and answers) since the last probe trigger
+ * one: a single large call at once, small ones every so often (a probe costs about a
+ * microsecond, a small call less).
+ */
+const PROBE_AFTER_BYTES = 256 * 1024;
+let movedAtProbe = 0;
+
+function afterStoreCall(L: lua_State): void {
+  if (client.movedBytes - movedAtProbe < PROBE_AFTER_BYTES) return;
+  movedAtProbe = client.movedBytes;
+  memoryProbe(L);
 }
 
 // time.sleep on a host clock that is not the system clock: the host sleeps on it and wakes us.
@@ -109,15 +143,36 @@ async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<Ru
     args: cmd.args,
     limits,
     clock,
-    gateway: new ChannelGateway(client, cmd.runSeq),
+    gateway: new ChannelGateway(client, cmd.runSeq, limits.maxCallBytes),
     compileCache,
     modules,
     memoryProbe,
+    afterStoreCall,
     ...(cmd.streamOutput ? { onOutput: (text: string) => post({ type: "output", runSeq: cmd.runSeq, text }) } : {}),
   });
   result.stats.peakMemoryBytes = Math.max(result.stats.peakMemoryBytes ?? 0, measureMemory());
   sleepers.clear();
   return result;
+}
+
+/** Runs a command's script and reports it, then settles the worker for the next run. */
+async function serve(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<void> {
+  let result: RunResult;
+  try {
+    result = await execute(cmd);
+  } catch (err) {
+    result = {
+      runId: cmd.runId,
+      ok: false,
+      values: [],
+      output: "",
+      error: { kind: ErrorKind.INTERNAL, message: `worker failed: ${err instanceof Error ? err.message : String(err)}`, traceback: "", retryable: false },
+      stats: { instructions: 0, wallMs: 0, storeOps: 0, autoReleased: 0 },
+    };
+  }
+  // Settled before the result goes out: the host may hand this worker its next run at once.
+  settleAfterRun();
+  post({ type: "result", runSeq: cmd.runSeq, result });
 }
 
 port.on("message", (cmd: WorkerCommand) => {
@@ -126,22 +181,17 @@ port.on("message", (cmd: WorkerCommand) => {
     sleepers.delete(cmd.id);
     return;
   }
-  execute(cmd).then(
-    (result) => post({ type: "result", runSeq: cmd.runSeq, result }),
-    (err: unknown) =>
-      post({
-        type: "result",
-        runSeq: cmd.runSeq,
-        result: {
-          runId: cmd.runId,
-          ok: false,
-          values: [],
-          output: "",
-          error: { kind: ErrorKind.INTERNAL, message: `worker failed: ${err instanceof Error ? err.message : String(err)}`, traceback: "", retryable: false },
-          stats: { instructions: 0, wallMs: 0, storeOps: 0, autoReleased: 0 },
-        },
-      }),
-  );
+  if (cmd.type === "channel") {
+    // The old channel grew for a large message; dropping it and collecting frees its memory
+    // here (this thread's share of it) before the next run is measured.
+    client = new ChannelClient(cmd.sab, data.bell);
+    movedAtProbe = 0;
+    collectGarbage();
+    settledMemory = measureMemory();
+    client.publishMemory(settledMemory, 0);
+    return;
+  }
+  void serve(cmd);
 });
 
 // Build the sandbox template and warm the VM before the first run (no store call is made).

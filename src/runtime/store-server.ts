@@ -78,10 +78,6 @@ export function createPoolStatsBuffer(entries: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, entries) * POOL_FIELDS.length * 8);
 }
 
-function isStringArray(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((k) => typeof k === "string");
-}
-
 export class StoreServer {
   readonly #slots: ReadonlyMap<string, StoreSlot>;
   readonly #policy: PolicyEngine;
@@ -149,12 +145,15 @@ export class StoreServer {
     return this.#unbind(ch);
   }
 
-  /** Binds a run (and its actor) to a channel; any earlier run of the channel is released. */
-  bind(id: number, runSeq: number, runId: string, actor: Actor): void {
+  /**
+   * Binds a run (its actor, and its cap on one call's bytes) to a channel; any earlier run of
+   * the channel is released.
+   */
+  bind(id: number, runSeq: number, runId: string, actor: Actor, maxCallBytes = Number.POSITIVE_INFINITY): void {
     const ch = this.#byId.get(id);
     if (ch === undefined) return;
     this.#unbind(ch);
-    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), { runId, audit: this.#audit, now: this.#now });
+    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), { runId, audit: this.#audit, now: this.#now, maxCallBytes });
     ch.binding = { runSeq, gateway };
     this.activeRuns++;
   }
@@ -309,19 +308,34 @@ export class StoreServer {
     }
     if (op < Op.GET_MANY || op > Op.INFO) throw new Error(`unknown opcode ${op}`);
     const handle = r.u32();
+    switch (op) {
+      case Op.GET_MANY: {
+        const keys = new Array<string>(r.u32());
+        for (let i = 0; i < keys.length; i++) keys[i] = r.byteString();
+        return g.getMany(handle, keys);
+      }
+      case Op.SET_MANY: {
+        const ttlMs = r.f64();
+        const entries = new Array<[string, Uint8Array]>(r.u32());
+        // r.bytes() copies each value out of the message: the store may keep it.
+        for (let i = 0; i < entries.length; i++) entries[i] = [r.byteString(), r.bytes()];
+        return g.setMany(handle, entries, ttlMs);
+      }
+      case Op.PUT: {
+        const key = r.byteString();
+        const value = r.bytes();
+        const options: PutOptions = { ttlMs: r.f64(), onlyIfAbsent: r.u8() === 1 };
+        if (r.u8() === 1) options.ifVersion = r.byteString();
+        if (r.u8() === 1) options.metadata = r.bytes();
+        return g.put(handle, key, value, options);
+      }
+    }
     const args = r.value() as unknown[];
     switch (op) {
-      case Op.GET_MANY:
-        if (!isStringArray(args[0])) throw new Error("get_many: bad keys");
-        return g.getMany(handle, args[0]);
-      case Op.SET_MANY:
-        return g.setMany(handle, args[0] as [string, Uint8Array][], args[1] as number);
       case Op.LIST:
         return g.list(handle, args[0] as ListOptions);
       case Op.ENTRY:
         return g.entry(handle, args[0] as string);
-      case Op.PUT:
-        return g.put(handle, args[0] as string, args[1] as Uint8Array, args[2] as PutOptions);
       case Op.INFO:
         return g.info(handle);
     }
@@ -403,6 +417,21 @@ export class StoreServer {
       }
       case Op.END:
         w.u32(value as number);
+        return;
+      case Op.GET_MANY: {
+        const values = value as readonly (Uint8Array | undefined)[];
+        w.u32(values.length);
+        for (const v of values) {
+          if (v === undefined) w.u8(0);
+          else {
+            w.u8(1);
+            w.bytes(v);
+          }
+        }
+        return;
+      }
+      case Op.SET_MANY:
+      case Op.PUT:
         return;
       case Op.ENTRY:
         w.value(value as EntryRecord | undefined);

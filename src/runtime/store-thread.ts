@@ -98,7 +98,7 @@ try {
         server.openChannel(msg.channel, msg.sab);
         return;
       case "bind":
-        server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor);
+        server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor, msg.maxCallBytes);
         return;
       case "call":
         call(msg.method, msg.args).then(

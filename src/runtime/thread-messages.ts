@@ -27,7 +27,7 @@ export interface StoreThreadData {
 /** Host → store thread, over the control port (each followed by a bump of Bell.CONTROL). */
 export type StoreControl =
   | { type: "open"; channel: number; sab: SharedArrayBuffer }
-  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor }
+  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor; maxCallBytes: number }
   | { type: "call"; id: number; method: StoreThreadMethod; args: unknown[] };
 
 /**
@@ -70,7 +70,9 @@ export type WorkerCommand =
       limits: RunLimits;
       streamOutput: boolean;
     }
-  | { type: "wake"; id: number };
+  | { type: "wake"; id: number }
+  /** The worker's channel grew for a large message: from now on it uses this fresh one. */
+  | { type: "channel"; sab: SharedArrayBuffer };
 
 /** Lua worker → host. */
 export type WorkerEvent =

@@ -14,15 +14,20 @@
 import { Worker } from "node:worker_threads";
 import type { Clock } from "../clock.js";
 import { ErrorKind, HostClosedError, type RunFailure } from "../errors.js";
-import type { RunLimits } from "../lua/limits.js";
+import { callBytesFor, type RunLimits } from "../lua/limits.js";
 import type { Actor } from "../policy/types.js";
-import { createChannelBuffer, MemSlot } from "./channel.js";
+import { createChannelBuffer, HEADER_BYTES, MemSlot } from "./channel.js";
 import type { RunResult, RunStats } from "./run-types.js";
 import type { StoreThreadClient } from "./store-thread-client.js";
 import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "./thread-messages.js";
 import { runtimeEntry } from "./worker-files.js";
 
 const MiB = 1 << 20;
+/**
+ * A channel whose message area grew past this (for one large message: it never shrinks) is
+ * replaced by a fresh one after the run, so an idle worker does not keep it.
+ */
+const CHANNEL_KEEP_BYTES = 1 * MiB;
 /** How often the watchdog reads the busy workers' memory. */
 const MEMORY_WATCH_MS = 25;
 /** Memory a worker may pass its run's limit by before the watchdog steps in (its own probe acts first). */
@@ -60,7 +65,10 @@ export interface RunJob {
 interface PoolWorker {
   worker: Worker;
   channel: number;
+  sab: SharedArrayBuffer;
   memory: Float64Array;
+  /** Runs this worker finished. */
+  runs: number;
   state: "starting" | "idle" | "busy" | "dead";
   job: RunJob | null;
   runSeq: number;
@@ -70,6 +78,24 @@ interface PoolWorker {
   sleeps: AbortController | null;
   /** Why V8 or Node stopped the worker, when it did. */
   crash: Error | null;
+}
+
+/** What `host.workers()` reports of each Lua worker. */
+export interface WorkerStats {
+  state: "starting" | "idle" | "busy";
+  /** Runs this worker has finished. */
+  runs: number;
+  /** Bytes of its channel's shared buffer. */
+  channelBytes: number;
+  /** Its memory (V8 heap + ArrayBuffers) as it last published it. */
+  memoryBytes: number;
+}
+
+/** Counters of the pool as a whole. */
+export interface WorkerPoolStats {
+  workers: WorkerStats[];
+  /** Channels replaced by a fresh one after a large message. */
+  channelsShrunk: number;
 }
 
 export interface WorkerPoolOptions {
@@ -109,6 +135,7 @@ export class WorkerPool {
   #busy = 0;
   #memoryWatch: ReturnType<typeof setInterval> | null = null;
   #closed = false;
+  #channelsShrunk = 0;
   /** Workers that died before they were ready, in a row. */
   #startFailures = 0;
   /** Set when workers cannot start at all: every run fails with it. */
@@ -174,7 +201,9 @@ export class WorkerPool {
     const w: PoolWorker = {
       worker,
       channel,
+      sab,
       memory: new Float64Array(sab, 32, 4),
+      runs: 0,
       state: "starting",
       job: null,
       runSeq: 0,
@@ -208,13 +237,19 @@ export class WorkerPool {
         if (++this.#readyWorkers === this.#options.size) this.#markReady();
         if (w.state === "starting") this.#next(w);
         return;
-      case "result":
+      case "result": {
         if (w.state !== "busy" || event.runSeq !== w.runSeq || w.job === null) return;
         this.#finish(w);
-        w.job.resolve(event.result);
+        const job = w.job;
         w.job = null;
+        w.runs++;
+        // Before the next run (the worker collected its own garbage before it reported): no run
+        // pays for the memory another one left behind.
+        if (w.sab.byteLength > HEADER_BYTES + CHANNEL_KEEP_BYTES) this.#renewChannel(w);
         this.#next(w);
+        job.resolve(event.result);
         return;
+      }
       case "output":
         if (event.runSeq === w.runSeq) w.job?.onOutput?.(event.text);
         return;
@@ -232,6 +267,35 @@ export class WorkerPool {
         return;
       }
     }
+  }
+
+  /**
+   * Gives an idle worker a fresh channel: a growable SharedArrayBuffer never shrinks, and one
+   * large message would otherwise keep its size for as long as the worker lives. The worker and
+   * the store thread each take the new one before anything else (their messages are ordered).
+   */
+  #renewChannel(w: PoolWorker): void {
+    const o = this.#options;
+    const sab = createChannelBuffer();
+    const old = w.channel;
+    const channel = ++this.#channelIds;
+    o.store.send({ type: "open", channel, sab });
+    void o.store.call<number>("closeChannel", [old]).catch(() => 0);
+    w.worker.postMessage({ type: "channel", sab } satisfies WorkerCommand);
+    w.channel = channel;
+    w.sab = sab;
+    w.memory = new Float64Array(sab, 32, 4);
+    this.#channelsShrunk++;
+  }
+
+  /** Each worker's state, runs, channel size and memory, and how many channels were renewed. */
+  stats(): WorkerPoolStats {
+    const workers: WorkerStats[] = [];
+    for (const w of this.#workers) {
+      if (w.state === "dead") continue;
+      workers.push({ state: w.state, runs: w.runs, channelBytes: w.sab.byteLength, memoryBytes: w.memory[MemSlot.NOW]! });
+    }
+    return { workers, channelsShrunk: this.#channelsShrunk };
   }
 
   /** Gives an idle worker the next queued run, or parks it. */
@@ -258,8 +322,10 @@ export class WorkerPool {
     w.runSeq = ++this.#runSeqs;
     w.sleeps = o.clock !== null ? new AbortController() : null;
     o.clock?.refresh();
+    // The worker and the store thread hold the run to the same cap on one call's bytes.
+    const limits = { ...job.limits, maxCallBytes: callBytesFor(job.limits, o.heapMb) };
     // The binding goes first: the store thread serves the worker's requests only for this run.
-    o.store.send({ type: "bind", channel: w.channel, runSeq: w.runSeq, runId: job.runId, actor: job.actor });
+    o.store.send({ type: "bind", channel: w.channel, runSeq: w.runSeq, runId: job.runId, actor: job.actor, maxCallBytes: limits.maxCallBytes });
     const command: WorkerCommand = {
       type: "run",
       runSeq: w.runSeq,
@@ -267,7 +333,7 @@ export class WorkerPool {
       source: job.source,
       chunkName: job.chunkName,
       args: job.args,
-      limits: job.limits,
+      limits,
       streamOutput: job.onOutput !== undefined,
     };
     w.worker.postMessage(command);

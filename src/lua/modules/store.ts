@@ -12,7 +12,7 @@ import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../../codec/lua-msgpack.js";
-import { OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
+import { callTooLarge, OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
 import { isPromise, LIST_MAX_LIMIT, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
@@ -56,6 +56,12 @@ function fail(L: lua_State, f: OpFailure): number {
 function invalid(L: lua_State, h: HandleData, message: string): number {
   runOf(L).gateway.noteError(h.ref.info.handle, ErrorKind.INVALID);
   return failWith(L, ErrorKind.INVALID, message);
+}
+
+/** Counts a failure found before the gateway for the store's metrics, and returns it. */
+function noted(L: lua_State, h: HandleData, f: OpFailure): OpFailure {
+  runOf(L).gateway.noteError(h.ref.info.handle, f.kind);
+  return f;
 }
 
 /** Counts one store operation against the run's limit (the kill cannot be caught). */
@@ -172,7 +178,14 @@ function refuse(L: lua_State, h: HandleData, action: KeyAction, key: string, pro
  * script (the run loop awaits it and resumes with the pushed results).
  */
 function answer<T>(L: lua_State, r: Answer<T>, push: (L: lua_State, v: T) => number): number {
-  if (!isPromise(r)) return r instanceof OpFailure ? fail(L, r) : push(L, r);
+  if (!isPromise(r)) {
+    const n = r instanceof OpFailure ? fail(L, r) : push(L, r);
+    // A call's bytes (its encoded request, its answer decoded onto the stack) are ArrayBuffers,
+    // outside V8's heap limit: the worker measures them here, not only from the count hook.
+    const after = runOf(L).afterStoreCall;
+    if (after !== null) after(L);
+    return n;
+  }
   if (!lua.lua_isyieldable(L)) {
     return failWith(L, ErrorKind.INTERNAL, "cannot wait for the store here (inside a metamethod or library callback)");
   }
@@ -375,14 +388,19 @@ const getMany: JSFunction = (L) => {
   const n = lua.lua_rawlen(L, 2);
   if (n > MAX_BATCH) return invalid(L, h, `get_many takes at most ${MAX_BATCH} keys, got ${n}`);
   const keys: string[] = [];
+  const maxCallBytes = runOf(L).limits.maxCallBytes;
+  let keyBytes = 0;
   lua.lua_settop(L, 2);
   for (let i = 1; i <= n; i++) {
     lua.lua_rawgeti(L, 2, i);
     const problem = keyProblem(L, 3, h, `keys[${i}]`);
     if (problem !== null) return invalid(L, h, problem);
-    keys.push(fullKeyAt(L, 3, h));
+    const key = fullKeyAt(L, 3, h);
+    keyBytes += key.length;
+    keys.push(key);
     lua.lua_pop(L, 1);
   }
+  if (keyBytes > maxCallBytes) return fail(L, noted(L, h, callTooLarge("get_many", "keys", keyBytes, maxCallBytes)));
   countOp(L);
   return answer(L, runOf(L).gateway.getMany(h.ref.info.handle, keys), (L2, values) => {
     lua.lua_createtable(L2, 0, values.length);
@@ -404,14 +422,19 @@ const setMany: JSFunction = (L) => {
   lua.lua_settop(L, 3);
   // Pass 1: keys (all of them, before any policy check or value encoding).
   const keys: string[] = [];
+  const maxCallBytes = runOf(L).limits.maxCallBytes;
+  let bytes = 0;
   lua.lua_pushnil(L);
   while (lua.lua_next(L, 2)) {
     lua.lua_pop(L, 1);
     if (keys.length >= MAX_BATCH) return invalid(L, h, `set_many takes at most ${MAX_BATCH} entries`);
     const problem = keyProblem(L, -1, h, "entries key");
     if (problem !== null) return invalid(L, h, problem);
-    keys.push(fullKeyAt(L, -1, h));
+    const key = fullKeyAt(L, -1, h);
+    bytes += key.length;
+    keys.push(key);
   }
+  if (bytes > maxCallBytes) return fail(L, noted(L, h, callTooLarge("set_many", "keys", bytes, maxCallBytes)));
   countOp(L);
   const g = runOf(L).gateway;
   // Pass 2: every key's policy before anything else.
@@ -419,13 +442,18 @@ const setMany: JSFunction = (L) => {
   if (denied !== null) return fail(L, denied);
   const ttlMs = ttlAt(L, 3);
   if (typeof ttlMs === "string") return invalid(L, h, ttlMs);
-  // Pass 3: values.
+  // Pass 3: values, stopped as soon as the request passes the cap on one call's bytes (1000
+  // copies of one 1 MiB string would otherwise encode 1000 MiB before anything is refused).
   const entries: [string, Uint8Array][] = [];
   lua.lua_pushnil(L);
   while (lua.lua_next(L, 2)) {
     const key = fullKeyAt(L, -2, h);
     const value = valueAt(L, -1, h.ref.info.maxValueSize, `value[${quoteByteString(key.slice(h.prefix.length))}]`);
     if (typeof value === "string") return invalid(L, h, value);
+    bytes += value.length;
+    if (bytes > maxCallBytes) {
+      return fail(L, noted(L, h, callTooLarge("set_many", "request", bytes, maxCallBytes, entries.length + 1 < keys.length)));
+    }
     entries.push([key, value]);
     lua.lua_pop(L, 1);
   }
