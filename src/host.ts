@@ -305,12 +305,12 @@ export class Host {
   }
 
   /**
-   * Worker isolation: each Lua worker's state, runs, channel size and memory, and how many
-   * channels were renewed after a large message (inline: no workers).
+   * Worker isolation: each Lua worker's state, runs, channel size and memory (inline: no
+   * workers).
    */
   workers(): WorkerPoolStats {
     const rt = this.#runtime;
-    if (rt.kind === "inline") return { workers: [], channelsShrunk: 0 };
+    if (rt.kind === "inline") return { workers: [] };
     return rt.pool.stats();
   }
 

@@ -3,6 +3,7 @@
  * request to the store thread (see channel.ts). Nothing here decides anything: policy, pools
  * and stores are on the trusted side, and the actor is bound there, not sent from here.
  */
+import type { MessagePort } from "node:worker_threads";
 import { ErrorKind, isErrorKind } from "../errors.js";
 import type { EntryRecord, ListOptions, ListPage, LuaNumber, PutOptions } from "../store/store.js";
 import {
@@ -33,6 +34,8 @@ const SPIN_MAX_MS = 0.02;
 export class ChannelClient {
   readonly #i32: Int32Array;
   readonly #bell: Int32Array;
+  /** Carries messages too large for the shared message area (see channel.ts). */
+  readonly #port: MessagePort;
   readonly w: WireWriter;
   readonly r: WireReader;
   /** The worker's memory figures, read by the host's watchdog. */
@@ -42,9 +45,10 @@ export class ChannelClient {
   /** Request and answer bytes moved through the channel so far (the worker's memory probe reads it). */
   movedBytes = 0;
 
-  constructor(sab: SharedArrayBuffer, bell: SharedArrayBuffer) {
+  constructor(sab: SharedArrayBuffer, bell: SharedArrayBuffer, port: MessagePort) {
     this.#i32 = new Int32Array(sab, 0, 8);
     this.#bell = new Int32Array(bell);
+    this.#port = port;
     this.w = new WireWriter(sab);
     this.r = new WireReader(sab);
     this.memory = new Float64Array(sab, 32, 4);
@@ -56,8 +60,13 @@ export class ChannelClient {
   call(runSeq: number): number {
     const i32 = this.#i32;
     const bell = this.#bell;
-    i32[Slot.REQ_LEN] = this.w.pos;
+    const w = this.w;
+    i32[Slot.REQ_LEN] = w.pos;
     i32[Slot.RUN_SEQ] = runSeq;
+    // A moved request is on the port before it is published.
+    const moved = w.moved;
+    if (moved) w.sendMoved(this.#port);
+    i32[Slot.REQ_MOVED] = moved ? 1 : 0;
     const seq = (this.#seq = (this.#seq + 1) | 0);
     Atomics.store(i32, Slot.REQ_SEQ, seq);
     let serverAwake = true;
@@ -67,8 +76,8 @@ export class ChannelClient {
       Atomics.notify(bell, Bell.RING);
     }
     if (Atomics.load(i32, Slot.RES_SEQ) !== seq) this.#wait(seq, serverAwake);
-    this.movedBytes += this.w.pos + i32[Slot.RES_LEN]!;
-    return this.r.begin();
+    this.movedBytes += w.pos + i32[Slot.RES_LEN]!;
+    return i32[Slot.RES_MOVED] === 1 ? this.r.beginMoved(this.#port) : this.r.begin();
   }
 
   #wait(seq: number, spin: boolean): void {

@@ -1,13 +1,24 @@
 /**
- * The synchronous channel between a Lua worker and the store thread: one growable
- * SharedArrayBuffer per worker, and one shared "bell" that wakes the store thread.
+ * The synchronous channel between a Lua worker and the store thread: one fixed-size
+ * SharedArrayBuffer per worker with a MessagePort beside it for large messages, and one shared
+ * "bell" that wakes the store thread.
  *
  * ## Layout of a worker's channel
  * ```
- * bytes 0..31   Int32 slots (Slot): REQ_SEQ, RES_SEQ, WAITING, RUN_SEQ, REQ_LEN, RES_LEN
+ * bytes 0..31   Int32 slots (Slot): REQ_SEQ, RES_SEQ, WAITING, RUN_SEQ, REQ_LEN, RES_LEN, REQ_MOVED, RES_MOVED
  * bytes 32..63  Float64 slots (MemSlot): the worker's last measured memory and the run's peak
  * bytes 64..    one message at a time: the request, then the answer written over it
  * ```
+ *
+ * ## Large messages
+ * A message longer than the message area ({@link CHANNEL_MESSAGE_BYTES}) is written into a
+ * private ArrayBuffer instead, which is transferred over the channel's MessagePort before the
+ * message is published (REQ_MOVED / RES_MOVED say so); the other side takes it with
+ * `receiveMessageOnPort`, synchronously. The shared buffer therefore never grows: a growable
+ * one can never shrink again, and the copies of it that the three threads hold are freed only
+ * when each of them collects garbage, which the store thread may not do for a long time. A
+ * transferred buffer belongs to the receiver alone, counts toward its memory, and is freed by
+ * its own collector.
  * A request is published by storing a new REQ_SEQ *after* its bytes and length are written, so
  * the store thread never reads a half-written request: a worker killed while writing leaves a
  * request that is never executed. The answer is published the same way with RES_SEQ = REQ_SEQ.
@@ -25,6 +36,7 @@
  * with structured arguments or answers (list, entry, info) carry V8-serialized arrays.
  */
 import { deserialize, serialize } from "node:v8";
+import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { byteStringFromBytes } from "../bytes.js";
 
 /** Int32 slots of a channel's header. */
@@ -39,14 +51,19 @@ export const Slot = {
   RUN_SEQ: 3,
   REQ_LEN: 4,
   RES_LEN: 5,
+  /** 1 when the request went over the port (see "Large messages"). */
+  REQ_MOVED: 6,
+  /** 1 when the answer went over the port. */
+  RES_MOVED: 7,
 } as const;
 
 /** Float64 slots (from byte 32) where a worker publishes its memory for the host's watchdog. */
 export const MemSlot = { NOW: 0, PEAK: 1 } as const;
 
 export const HEADER_BYTES = 64;
-const INITIAL_BYTES = 64 * 1024;
-/** Largest message a channel carries (a request or an answer). */
+/** The shared message area: messages up to this long cross without a port message. */
+export const CHANNEL_MESSAGE_BYTES = 256 * 1024;
+/** Largest message a channel carries (a request or an answer), moved or not. */
 export const CHANNEL_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Int32 slots of the bell shared by the host, the store thread and every worker. */
@@ -72,7 +89,7 @@ export function ringBell(bell: Int32Array): void {
 }
 
 export function createChannelBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER_BYTES + INITIAL_BYTES, { maxByteLength: HEADER_BYTES + CHANNEL_MAX_BYTES });
+  return new SharedArrayBuffer(HEADER_BYTES + CHANNEL_MESSAGE_BYTES);
 }
 
 /** Request opcodes. */
@@ -128,17 +145,16 @@ const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 
 /**
- * Writes one message into a channel's message area (a length-tracking view of the growable
- * buffer, so a grow by either side is seen by both).
+ * Writes one message: into the channel's message area, or, once it outgrows that, into a
+ * private buffer that {@link WireWriter.sendMoved} transfers to the other side.
  */
 export class WireWriter {
-  readonly #sab: SharedArrayBuffer;
-  readonly #data: Uint8Array;
+  readonly #shared: Uint8Array;
+  #data: Uint8Array;
   pos = 0;
 
   constructor(sab: SharedArrayBuffer) {
-    this.#sab = sab;
-    this.#data = new Uint8Array(sab, HEADER_BYTES);
+    this.#shared = this.#data = new Uint8Array(sab, HEADER_BYTES);
   }
 
   #room(n: number): Uint8Array {
@@ -147,12 +163,28 @@ export class WireWriter {
       if (need > CHANNEL_MAX_BYTES) throw new ChannelFullError(need);
       let size = this.#data.length * 2;
       while (size < need) size *= 2;
-      this.#sab.grow(HEADER_BYTES + Math.min(size, CHANNEL_MAX_BYTES));
+      const next = new Uint8Array(Math.min(size, CHANNEL_MAX_BYTES));
+      next.set(this.#data.subarray(0, this.pos));
+      this.#data = next;
     }
     return this.#data;
   }
 
+  /** True when the message written since `begin` did not fit the message area. */
+  get moved(): boolean {
+    return this.#data !== this.#shared;
+  }
+
+  /** Transfers a moved message to the other side of `port` (before the message is published). */
+  sendMoved(port: MessagePort): void {
+    const message = this.#data.subarray(0, this.pos);
+    this.#data = this.#shared;
+    // Moved messages are always private buffers (#room), never the shared area.
+    port.postMessage(message, [message.buffer as ArrayBuffer]);
+  }
+
   begin(byte: number): void {
+    this.#data = this.#shared;
     this.pos = 0;
     this.u8(byte);
   }
@@ -212,18 +244,38 @@ export class WireWriter {
   }
 }
 
-/** Reads one message from a channel's message area. */
+/** Reads one message: from the channel's message area, or a moved one from its port. */
 export class WireReader {
-  readonly #data: Uint8Array;
+  readonly #shared: Uint8Array;
+  #data: Uint8Array;
   pos = 0;
 
   constructor(sab: SharedArrayBuffer) {
-    this.#data = new Uint8Array(sab, HEADER_BYTES);
+    this.#shared = this.#data = new Uint8Array(sab, HEADER_BYTES);
   }
 
+  /** Starts reading the message in the message area; returns its first byte. */
   begin(): number {
+    this.#data = this.#shared;
     this.pos = 0;
     return this.u8();
+  }
+
+  /**
+   * Starts reading a moved message: the next one waiting on `port` (posted before the message
+   * was published, so it is there). Returns its first byte.
+   */
+  beginMoved(port: MessagePort): number {
+    const received = receiveMessageOnPort(port);
+    if (received === undefined) throw new Error("channel: a moved message is missing from its port");
+    this.#data = received.message as Uint8Array;
+    this.pos = 0;
+    return this.u8();
+  }
+
+  /** Lets go of a moved message (its buffer is then garbage). */
+  end(): void {
+    this.#data = this.#shared;
   }
 
   u8(): number {
@@ -243,7 +295,7 @@ export class WireReader {
     return f64[0]!;
   }
 
-  /** A fresh copy (the message area is overwritten by the next message). */
+  /** A fresh copy sized to itself (the message area is overwritten by the next message). */
   bytes(): Uint8Array {
     const n = this.u32();
     const out = this.#data.slice(this.pos, this.pos + n);
@@ -269,7 +321,7 @@ export class WireReader {
     const n = this.u32();
     // v8.deserialize returns typed arrays as views into its input; the input must therefore be
     // a private copy, never the shared message area that the next message overwrites (stored
-    // values and Lua strings would silently change).
+    // values and Lua strings would silently change), nor a moved message, which holds more.
     const v: unknown = deserialize(this.#data.slice(this.pos, this.pos + n));
     this.pos += n;
     return v;

@@ -50,7 +50,7 @@ const data = workerData as LuaWorkerData;
 const compileCache = new CompileCache(data.compileCacheBytes);
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
-let client = new ChannelClient(data.channel, data.bell);
+const client = new ChannelClient(data.channel, data.bell, data.port);
 const modules = scriptModules(data.modules);
 
 // A full collection before declaring a run over its memory limit: garbage is not the run's.
@@ -179,16 +179,6 @@ port.on("message", (cmd: WorkerCommand) => {
   if (cmd.type === "wake") {
     sleepers.get(cmd.id)?.();
     sleepers.delete(cmd.id);
-    return;
-  }
-  if (cmd.type === "channel") {
-    // The old channel grew for a large message; dropping it and collecting frees its memory
-    // here (this thread's share of it) before the next run is measured.
-    client = new ChannelClient(cmd.sab, data.bell);
-    movedAtProbe = 0;
-    collectGarbage();
-    settledMemory = measureMemory();
-    client.publishMemory(settledMemory, 0);
     return;
   }
   void serve(cmd);

@@ -11,6 +11,7 @@
  * end of the store call (an asynchronous backend's promise settles with the write applied or
  * not), so a worker terminated at any point leaves each operation applied or not applied.
  */
+import type { MessagePort } from "node:worker_threads";
 import { ErrorKind } from "../errors.js";
 import type { Actor, PolicyEngine } from "../policy/types.js";
 import {
@@ -43,6 +44,8 @@ interface ChannelState {
   i32: Int32Array;
   r: WireReader;
   w: WireWriter;
+  /** Carries messages too large for the shared message area (null: none can be moved). */
+  port: MessagePort | null;
   /** Sequence number of the last request taken. */
   taken: number;
   binding: Binding | null;
@@ -118,13 +121,15 @@ export class StoreServer {
     }
   }
 
-  openChannel(id: number, sab: SharedArrayBuffer): void {
+  /** Serves a worker's channel: its shared buffer and the port beside it for large messages. */
+  openChannel(id: number, sab: SharedArrayBuffer, port: MessagePort | null = null): void {
     const i32 = new Int32Array(sab, 0, 8);
     const ch: ChannelState = {
       id,
       i32,
       r: new WireReader(sab),
       w: new WireWriter(sab),
+      port,
       // A fresh channel: its worker may have published a request before this thread saw `open`.
       taken: 0,
       binding: null,
@@ -140,6 +145,7 @@ export class StoreServer {
     const ch = this.#byId.get(id);
     if (ch === undefined) return 0;
     ch.closed = true;
+    ch.port?.close();
     this.#byId.delete(id);
     this.#channels = this.#channels.filter((c) => c !== ch);
     return this.#unbind(ch);
@@ -208,14 +214,18 @@ export class StoreServer {
     }
     ch.taken = seq;
     const binding = ch.binding;
-    const op = ch.r.begin();
     let answer: Answer<unknown>;
+    let op = 0;
     try {
+      op = ch.i32[Slot.REQ_MOVED] === 1 ? this.#beginMoved(ch) : ch.r.begin();
       answer = this.#execute(op, ch, binding);
     } catch (err) {
+      ch.r.end();
       this.#publish(ch, seq, () => this.#broken(ch, err));
       return true;
     }
+    // Everything kept from the request was copied out: a moved one is garbage now.
+    ch.r.end();
     if (op === Op.ACQUIRE || op === Op.RELEASE) this.#publishPools();
     if (!isPromise(answer)) {
       this.#publish(ch, seq, () => this.#write(ch, op, answer));
@@ -236,6 +246,11 @@ export class StoreServer {
       },
     );
     return true;
+  }
+
+  #beginMoved(ch: ChannelState): number {
+    if (ch.port === null) throw new Error("a moved request on a channel without a port");
+    return ch.r.beginMoved(ch.port);
   }
 
   /** Decodes the request and makes the gateway call. */
@@ -350,7 +365,12 @@ export class StoreServer {
       if (err instanceof ChannelFullError) this.#failure(ch, new OpFailure(ErrorKind.INVALID, `answer too large: ${err.message}`));
       else this.#broken(ch, err);
     }
+    if (ch.w.moved && ch.port === null) this.#failure(ch, new OpFailure(ErrorKind.INVALID, "answer too large for this channel"));
     ch.i32[Slot.RES_LEN] = ch.w.pos;
+    // A moved answer is on the port before it is published.
+    const moved = ch.w.moved;
+    if (moved) ch.w.sendMoved(ch.port!);
+    ch.i32[Slot.RES_MOVED] = moved ? 1 : 0;
     Atomics.store(ch.i32, Slot.RES_SEQ, seq);
     if (Atomics.load(ch.i32, Slot.WAITING) !== 0) {
       Atomics.notify(ch.i32, Slot.RES_SEQ);

@@ -3,7 +3,7 @@
  * followed by a bump of Bell.CONTROL and, when it sleeps, a wake-up), and makes calls that
  * resolve with its reply.
  */
-import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import { MessageChannel, Worker, type MessagePort, type Transferable } from "node:worker_threads";
 import type { AuditRecord } from "./audit.js";
 import { Bell } from "./channel.js";
 import {
@@ -84,9 +84,9 @@ export class StoreThreadClient {
     this.#calls.clear();
   }
 
-  /** Posts a control message and makes sure the store thread looks at it. */
-  send(message: StoreControl): void {
-    this.#port.postMessage(message);
+  /** Posts a control message (transferring `transfer`) and makes sure the store thread looks at it. */
+  send(message: StoreControl, transfer: readonly Transferable[] = []): void {
+    this.#port.postMessage(message, transfer);
     Atomics.add(this.#bell, Bell.CONTROL, 1);
     if (Atomics.load(this.#bell, Bell.SLEEPING) !== 0) {
       Atomics.add(this.#bell, Bell.RING, 1);

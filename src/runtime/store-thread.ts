@@ -95,7 +95,7 @@ try {
   const handle = (msg: StoreControl): void => {
     switch (msg.type) {
       case "open":
-        server.openChannel(msg.channel, msg.sab);
+        server.openChannel(msg.channel, msg.sab, msg.port);
         return;
       case "bind":
         server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor, msg.maxCallBytes);

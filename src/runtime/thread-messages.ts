@@ -26,7 +26,8 @@ export interface StoreThreadData {
 
 /** Host → store thread, over the control port (each followed by a bump of Bell.CONTROL). */
 export type StoreControl =
-  | { type: "open"; channel: number; sab: SharedArrayBuffer }
+  /** `port`: the store thread's end of the channel's port for large messages (transferred). */
+  | { type: "open"; channel: number; sab: SharedArrayBuffer; port: MessagePort }
   | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor; maxCallBytes: number }
   | { type: "call"; id: number; method: StoreThreadMethod; args: unknown[] };
 
@@ -48,6 +49,8 @@ export type StoreThreadEvent =
 /** What a Lua worker starts from. */
 export interface LuaWorkerData {
   channel: SharedArrayBuffer;
+  /** The worker's end of its channel's port for large messages. */
+  port: MessagePort;
   bell: SharedArrayBuffer;
   clockCell: SharedArrayBuffer | null;
   /** Configured Lua modules: name → source. */
@@ -70,9 +73,7 @@ export type WorkerCommand =
       limits: RunLimits;
       streamOutput: boolean;
     }
-  | { type: "wake"; id: number }
-  /** The worker's channel grew for a large message: from now on it uses this fresh one. */
-  | { type: "channel"; sab: SharedArrayBuffer };
+  | { type: "wake"; id: number };
 
 /** Lua worker → host. */
 export type WorkerEvent =

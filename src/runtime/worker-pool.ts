@@ -11,23 +11,18 @@
  * heap limit; it tells the store thread to release the run's handles, reports the run only
  * then, and starts a replacement.
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker } from "node:worker_threads";
 import type { Clock } from "../clock.js";
 import { ErrorKind, HostClosedError, type RunFailure } from "../errors.js";
 import { callBytesFor, type RunLimits } from "../lua/limits.js";
 import type { Actor } from "../policy/types.js";
-import { createChannelBuffer, HEADER_BYTES, MemSlot } from "./channel.js";
+import { createChannelBuffer, MemSlot } from "./channel.js";
 import type { RunResult, RunStats } from "./run-types.js";
 import type { StoreThreadClient } from "./store-thread-client.js";
 import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "./thread-messages.js";
 import { runtimeEntry } from "./worker-files.js";
 
 const MiB = 1 << 20;
-/**
- * A channel whose message area grew past this (for one large message: it never shrinks) is
- * replaced by a fresh one after the run, so an idle worker does not keep it.
- */
-const CHANNEL_KEEP_BYTES = 1 * MiB;
 /** How often the watchdog reads the busy workers' memory. */
 const MEMORY_WATCH_MS = 25;
 /** Memory a worker may pass its run's limit by before the watchdog steps in (its own probe acts first). */
@@ -94,8 +89,6 @@ export interface WorkerStats {
 /** Counters of the pool as a whole. */
 export interface WorkerPoolStats {
   workers: WorkerStats[];
-  /** Channels replaced by a fresh one after a large message. */
-  channelsShrunk: number;
 }
 
 export interface WorkerPoolOptions {
@@ -135,7 +128,6 @@ export class WorkerPool {
   #busy = 0;
   #memoryWatch: ReturnType<typeof setInterval> | null = null;
   #closed = false;
-  #channelsShrunk = 0;
   /** Workers that died before they were ready, in a row. */
   #startFailures = 0;
   /** Set when workers cannot start at all: every run fails with it. */
@@ -184,9 +176,12 @@ export class WorkerPool {
     const o = this.#options;
     const sab = createChannelBuffer();
     const channel = ++this.#channelIds;
-    o.store.send({ type: "open", channel, sab });
+    // Large messages go over this port (see channel.ts): one end to each side.
+    const { port1, port2 } = new MessageChannel();
+    o.store.send({ type: "open", channel, sab, port: port2 }, [port2]);
     const workerData: LuaWorkerData = {
       channel: sab,
+      port: port1,
       bell: o.bell,
       clockCell: o.clock?.cell ?? null,
       modules: o.modules,
@@ -195,6 +190,7 @@ export class WorkerPool {
     };
     const worker = new Worker(runtimeEntry("lua-worker"), {
       workerData,
+      transferList: [port1],
       env: workerEnv(),
       resourceLimits: { maxOldGenerationSizeMb: o.heapMb + 32, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
     });
@@ -243,9 +239,8 @@ export class WorkerPool {
         const job = w.job;
         w.job = null;
         w.runs++;
-        // Before the next run (the worker collected its own garbage before it reported): no run
-        // pays for the memory another one left behind.
-        if (w.sab.byteLength > HEADER_BYTES + CHANNEL_KEEP_BYTES) this.#renewChannel(w);
+        // The worker collected the garbage of this run before it reported: the next run does not
+        // pay for it.
         this.#next(w);
         job.resolve(event.result);
         return;
@@ -269,33 +264,14 @@ export class WorkerPool {
     }
   }
 
-  /**
-   * Gives an idle worker a fresh channel: a growable SharedArrayBuffer never shrinks, and one
-   * large message would otherwise keep its size for as long as the worker lives. The worker and
-   * the store thread each take the new one before anything else (their messages are ordered).
-   */
-  #renewChannel(w: PoolWorker): void {
-    const o = this.#options;
-    const sab = createChannelBuffer();
-    const old = w.channel;
-    const channel = ++this.#channelIds;
-    o.store.send({ type: "open", channel, sab });
-    void o.store.call<number>("closeChannel", [old]).catch(() => 0);
-    w.worker.postMessage({ type: "channel", sab } satisfies WorkerCommand);
-    w.channel = channel;
-    w.sab = sab;
-    w.memory = new Float64Array(sab, 32, 4);
-    this.#channelsShrunk++;
-  }
-
-  /** Each worker's state, runs, channel size and memory, and how many channels were renewed. */
+  /** Each worker's state, runs, channel size and memory. */
   stats(): WorkerPoolStats {
     const workers: WorkerStats[] = [];
     for (const w of this.#workers) {
       if (w.state === "dead") continue;
       workers.push({ state: w.state, runs: w.runs, channelBytes: w.sab.byteLength, memoryBytes: w.memory[MemSlot.NOW]! });
     }
-    return { workers, channelsShrunk: this.#channelsShrunk };
+    return { workers };
   }
 
   /** Gives an idle worker the next queued run, or parks it. */

@@ -2,6 +2,7 @@
  * The trusted side of the worker channel, driven by hand on this thread: what a worker can and
  * cannot make it do, and what a worker killed at any point leaves behind.
  */
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { loadPolicies } from "../../src/policy/index.js";
@@ -18,7 +19,10 @@ class FakeWorker {
   readonly w: WireWriter;
   readonly r: WireReader;
   seq = 0;
-  constructor(readonly sab: SharedArrayBuffer) {
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    readonly port: MessagePort,
+  ) {
     this.i32 = new Int32Array(sab, 0, 8);
     this.w = new WireWriter(sab);
     this.r = new WireReader(sab);
@@ -31,12 +35,19 @@ class FakeWorker {
   publish(runSeq: number): number {
     this.i32[Slot.REQ_LEN] = this.w.pos;
     this.i32[Slot.RUN_SEQ] = runSeq;
+    const moved = this.w.moved;
+    if (moved) this.w.sendMoved(this.port);
+    this.i32[Slot.REQ_MOVED] = moved ? 1 : 0;
     this.seq++;
     Atomics.store(this.i32, Slot.REQ_SEQ, this.seq);
     return this.seq;
   }
   answered(): boolean {
     return Atomics.load(this.i32, Slot.RES_SEQ) === this.seq;
+  }
+  /** Starts reading the answer, from the port when it was moved; returns its status. */
+  answer(): number {
+    return this.i32[Slot.RES_MOVED] === 1 ? this.r.beginMoved(this.port) : this.r.begin();
   }
 }
 
@@ -52,8 +63,9 @@ function setup() {
   });
   const open = (id: number): FakeWorker => {
     const sab = createChannelBuffer();
-    server.openChannel(id, sab);
-    return new FakeWorker(sab);
+    const { port1, port2 } = new MessageChannel();
+    server.openChannel(id, sab, port2);
+    return new FakeWorker(sab, port1);
   };
   const inUse = (id: string): number => poolStats(slots).find((p) => p.id === id)!.inUse;
   return { slots, server, open, inUse };
@@ -179,5 +191,138 @@ describe("the store server", () => {
     server.serveOnce();
     expect(worker.r.begin()).toBe(Status.BROKEN);
     expect(worker.r.text()).toMatch(/unknown opcode/);
+  });
+
+  describe("values and call sizes", () => {
+    const bytesOf = (n: number, seed: number): Uint8Array => encodeValue(String.fromCharCode(97 + seed).repeat(n));
+
+    function setMany(worker: FakeWorker, handle: number, entries: [string, Uint8Array][]): void {
+      worker.write(Op.SET_MANY, (w) => {
+        w.u32(handle);
+        w.f64(0);
+        w.u32(entries.length);
+        for (const [key, value] of entries) {
+          w.byteString(key);
+          w.bytes(value);
+        }
+      });
+    }
+
+    function getMany(worker: FakeWorker, handle: number, keys: string[]): void {
+      worker.write(Op.GET_MANY, (w) => {
+        w.u32(handle);
+        w.u32(keys.length);
+        for (const key of keys) w.byteString(key);
+      });
+    }
+
+    it("set_many values are stored as copies sized to themselves, also from a message moved over the port", async () => {
+      const { slots, server, open } = setup();
+      const worker = open(1);
+      server.bind(1, 1, "run-1", { id: "admin", meta: {} });
+      const h = acquire(worker, server, 1, "app:cache");
+      const entries: [string, Uint8Array][] = [["pin", bytesOf(5000, 0)], ...[1, 2, 3].map((i): [string, Uint8Array] => [`big${i}`, bytesOf(300_000, i)])];
+      setMany(worker, h, entries);
+      expect(worker.w.moved).toBe(true); // ~900 KB: more than the shared message area
+      worker.publish(1);
+      server.serveOnce();
+      expect(worker.answer()).toBe(Status.OK);
+      const store = slots.get("app:cache")!.store;
+      for (const [key, value] of entries) {
+        const stored = (await store.get(key))!;
+        expect(Buffer.compare(stored, value), key).toBe(0); // (toEqual walks 300 KB element by element)
+        // Its own buffer, not a view into the 900 KB message.
+        expect(stored.buffer.byteLength, key).toBe(value.length);
+      }
+      expect(worker.sab.byteLength).toBe(createChannelBuffer().byteLength);
+    });
+
+    it("put keeps copies of its value and metadata", async () => {
+      const { slots, server, open } = setup();
+      const worker = open(1);
+      server.bind(1, 1, "run-1", { id: "admin", meta: {} });
+      const h = acquire(worker, server, 1, "app:cache");
+      const value = bytesOf(6000, 4);
+      const meta = encodeValue({ tag: "t" });
+      worker.write(Op.PUT, (w) => {
+        w.u32(h);
+        w.byteString("p");
+        w.bytes(value);
+        w.f64(0);
+        w.u8(0); // onlyIfAbsent
+        w.u8(0); // no ifVersion
+        w.u8(1);
+        w.bytes(meta);
+      });
+      worker.publish(1);
+      server.serveOnce();
+      expect(worker.answer()).toBe(Status.OK);
+      const entry = (await slots.get("app:cache")!.store.entry("p"))!;
+      expect(Buffer.compare(entry.value, value)).toBe(0);
+      expect(entry.value.buffer.byteLength).toBe(value.length);
+      expect(entry.metadata).toEqual(meta);
+      expect(entry.metadata!.buffer.byteLength).toBe(meta.length);
+    });
+
+    it("a get_many answer larger than the message area is moved over the port and reads back whole", () => {
+      const { server, open } = setup();
+      const worker = open(1);
+      server.bind(1, 1, "run-1", { id: "admin", meta: {} });
+      const h = acquire(worker, server, 1, "app:cache");
+      const values = [1, 2, 3].map((i) => bytesOf(200_000, i));
+      setMany(worker, h, values.map((v, i) => [`g${i}`, v]));
+      worker.publish(1);
+      server.serveOnce();
+      expect(worker.answer()).toBe(Status.OK);
+      getMany(worker, h, ["g0", "missing", "g1", "g2"]);
+      worker.publish(1);
+      server.serveOnce();
+      expect(worker.i32[Slot.RES_MOVED]).toBe(1);
+      expect(worker.answer()).toBe(Status.OK);
+      expect(worker.r.u32()).toBe(4);
+      const got: (Uint8Array | undefined)[] = [];
+      for (let i = 0; i < 4; i++) got.push(worker.r.u8() === 1 ? worker.r.bytes() : undefined);
+      expect(got[1]).toBeUndefined();
+      for (const [at, want] of [[0, values[0]!], [2, values[1]!], [3, values[2]!]] as const) expect(Buffer.compare(got[at]!, want)).toBe(0);
+      expect(worker.sab.byteLength).toBe(createChannelBuffer().byteLength);
+    });
+
+    it("requests and answers over the run's maxCallBytes are refused as Invalid, and nothing is written", async () => {
+      const { slots, server, open } = setup();
+      const worker = open(1);
+      server.bind(1, 1, "run-1", { id: "admin", meta: {} }, 100_000);
+      const h = acquire(worker, server, 1, "app:cache");
+      const store = slots.get("app:cache")!.store;
+      const readFailure = (): string => {
+        expect(worker.answer()).toBe(Status.FAIL);
+        const kind = worker.r.text();
+        expect(worker.r.text()).toMatch(/maxCallBytes 100000/);
+        return kind;
+      };
+      setMany(worker, h, [["a", bytesOf(60_000, 1)], ["b", bytesOf(60_000, 2)]]);
+      worker.publish(1);
+      server.serveOnce();
+      expect(readFailure()).toBe("Invalid");
+      expect(await store.get("a")).toBeUndefined();
+      // Written by the trusted side (no cap there), then read back over the cap.
+      await store.set("a", bytesOf(60_000, 1), 0);
+      await store.set("b", bytesOf(60_000, 2), 0);
+      await store.set("huge", bytesOf(150_000, 3), 0);
+      getMany(worker, h, ["a", "b"]);
+      worker.publish(1);
+      server.serveOnce();
+      expect(readFailure()).toBe("Invalid");
+      worker.write(Op.GET, (w) => {
+        w.u32(h);
+        w.byteString("huge");
+      });
+      worker.publish(1);
+      server.serveOnce();
+      expect(readFailure()).toBe("Invalid");
+      getMany(worker, h, ["a"]);
+      worker.publish(1);
+      server.serveOnce();
+      expect(worker.answer()).toBe(Status.OK);
+    });
   });
 });
