@@ -1,8 +1,12 @@
 /**
- * A small strict flag parser for the CLI: known flags only, `--flag value` or `--flag=value`,
- * repeatable flags collected, numbers validated where they enter. Any problem is a
- * UsageError (exit 2) with a message that names the flag.
+ * The CLI's flags, parsed by node:util.parseArgs (strict: known flags only, `--flag value` or
+ * `--flag=value`, `--` ends the flags) and then validated here: numbers where they enter, choices,
+ * a flag given twice. Any problem is a UsageError (exit 2) that names the flag, with a
+ * did-you-mean for an unknown one.
  */
+import { parseArgs as parseNodeArgs } from "node:util";
+import { closestName } from "../config/suggest.js";
+
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
@@ -11,6 +15,8 @@ export type FlagKind = "string" | "number" | "boolean" | "list";
 
 export interface FlagSpec {
   kind: FlagKind;
+  /** A one-letter alias (`-h`). */
+  short?: string;
   /** For numbers: the smallest accepted value. */
   min?: number;
   /** For numbers: must be an integer. */
@@ -24,44 +30,58 @@ export interface ParsedArgs {
   flags: Map<string, string | number | boolean | string[]>;
 }
 
+/** Flags every command takes. */
+export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  help: { kind: "boolean", short: "h" },
+};
+
+/** The flag name an unknown-flag or bad-value error from node:util.parseArgs is about. */
+function flagOf(message: string): string | undefined {
+  return /'(--?[^' <]+)/.exec(message)?.[1];
+}
+
 export function parseArgs(argv: readonly string[], specs: Readonly<Record<string, FlagSpec>>): ParsedArgs {
-  const positionals: string[] = [];
+  const all = { ...COMMON_FLAGS, ...specs };
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
+  for (const [name, spec] of Object.entries(all)) {
+    options[name] = {
+      type: spec.kind === "boolean" ? "boolean" : "string",
+      ...(spec.kind === "boolean" || spec.kind === "list" ? { multiple: spec.kind === "list" } : { multiple: true }),
+      ...(spec.short ? { short: spec.short } : {}),
+    };
+  }
+  let parsed;
+  try {
+    parsed = parseNodeArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const flag = flagOf(e.message);
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag !== undefined) {
+      const known = Object.keys(all).map((n) => `--${n}`);
+      const guess = flag.startsWith("--") ? closestName(flag, known, 2) : undefined;
+      throw new UsageError(`unknown flag '${flag}'${guess ? ` (did you mean '${guess}'?)` : ""} (known: ${known.join(", ")})`);
+    }
+    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag !== undefined) {
+      if (/does not take an argument/.test(e.message)) throw new UsageError(`flag '${flag}' takes no value`);
+      throw new UsageError(`flag '${flag}' needs a value (for a value starting with '-', write ${flag}=VALUE)`);
+    }
+    throw new UsageError(e.message);
+  }
   const flags = new Map<string, string | number | boolean | string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("--") || arg === "--") {
-      if (arg.startsWith("-") && arg.length > 1) throw new UsageError(`unknown flag '${arg}'`);
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf("=");
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const spec = specs[name];
-    if (spec === undefined) {
-      throw new UsageError(`unknown flag '--${name}' (known: ${Object.keys(specs).map((n) => `--${n}`).join(", ")})`);
-    }
+  for (const [name, raw] of Object.entries(parsed.values)) {
+    const spec = all[name]!;
     if (spec.kind === "boolean") {
-      if (eq !== -1) throw new UsageError(`flag '--${name}' takes no value`);
       flags.set(name, true);
       continue;
     }
-    let value: string;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new UsageError(`flag '--${name}' needs a value`);
-      value = next;
-      i++;
-    }
+    const values = raw as string[];
     if (spec.kind === "list") {
-      const list = (flags.get(name) as string[] | undefined) ?? [];
-      list.push(value);
-      flags.set(name, list);
-    } else if (spec.kind === "number") {
+      flags.set(name, values);
+      continue;
+    }
+    if (values.length > 1) throw new UsageError(`flag '--${name}' given twice`);
+    const value = values[0]!;
+    if (spec.kind === "number") {
       const n = value.trim() === "" ? Number.NaN : Number(value);
       if (!Number.isFinite(n)) throw new UsageError(`flag '--${name}' needs a number, got '${value}'`);
       if (spec.integer && !Number.isInteger(n)) throw new UsageError(`flag '--${name}' needs a whole number, got '${value}'`);
@@ -69,13 +89,13 @@ export function parseArgs(argv: readonly string[], specs: Readonly<Record<string
       flags.set(name, n);
     } else {
       if (spec.choices && !spec.choices.includes(value)) {
-        throw new UsageError(`flag '--${name}' must be one of ${spec.choices.join(", ")}, got '${value}'`);
+        const guess = closestName(value, spec.choices, 2);
+        throw new UsageError(`flag '--${name}' must be one of ${spec.choices.join(", ")}, got '${value}'${guess ? ` (did you mean '${guess}'?)` : ""}`);
       }
-      if (flags.has(name)) throw new UsageError(`flag '--${name}' given twice`);
       flags.set(name, value);
     }
   }
-  return { positionals, flags };
+  return { positionals: parsed.positionals, flags };
 }
 
 /** Parses repeated `--meta KEY=VALUE` flags. */

@@ -29,10 +29,27 @@ export function actorFrom(args: ParsedArgs): Actor {
   return { id, meta: parseMeta(args.flags.get("meta") as string[] | undefined) };
 }
 
-/** Output streams, injectable for tests. */
+/** Output streams (and stdin for `run -`), injectable for tests. */
 export interface CliIO {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** The whole of stdin. @default reads the process's stdin */
+  stdin?: () => Promise<Uint8Array>;
+}
+
+/** Reads the process's stdin to its end. */
+export async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A JSON.stringify replacer for what results may hold beyond JSON: bytes, big integers, non-finite numbers. */
+export function jsonSafe(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8");
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return value;
 }
 
 export const processIO: CliIO = {

@@ -1,43 +1,87 @@
 /** The `luastore` command: dispatches to one file per command. Returns the exit code. */
+import { readFileSync } from "node:fs";
+import { closestName } from "../config/suggest.js";
 import { checkCommand } from "./check.js";
 import { processIO, type CliIO } from "./common.js";
-import { explainCommand, EXPLAIN_USAGE } from "./explain.js";
-import { runCommand, RUN_USAGE } from "./run.js";
-import { testCommand, TEST_USAGE } from "./test.js";
+import { explainCommand } from "./explain.js";
+import { CHECK_HELP, EXPLAIN_HELP, MAIN_HELP, RUN_HELP, TEST_HELP } from "./help.js";
+import { runCommand } from "./run.js";
+import { testCommand } from "./test.js";
 
-const USAGE = `luastore: run sandboxed Lua scripts against policy-checked stores
+interface Command {
+  help: string;
+  run: (argv: readonly string[], io: CliIO) => Promise<number>;
+}
 
-${RUN_USAGE}
-usage: luastore check [--registry PATH] [--policies DIR]
-${EXPLAIN_USAGE}
-${TEST_USAGE}
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  run: { help: RUN_HELP, run: runCommand },
+  check: { help: CHECK_HELP, run: checkCommand },
+  explain: { help: EXPLAIN_HELP, run: explainCommand },
+  test: { help: TEST_HELP, run: testCommand },
+};
 
-Defaults: --registry ./registry.yaml, --policies ./policies, --actor service:cli.
-Exit codes: 0 success (explain: allow), 1 script or test failed (explain: deny), 2 bad flags, registry, policies
-or a test file that does not compile. test runs the *_test.lua files under each PATH (default: lua/).
-`;
+/** luastore's version, from its package.json (two levels above src/cli and dist/cli). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/** True when the flags (before any `--`) ask for help. */
+function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
+}
 
 export async function main(argv: readonly string[], io: CliIO = processIO): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case "run":
-      return runCommand(rest, io);
-    case "check":
-      return checkCommand(rest, io);
-    case "explain":
-      return explainCommand(rest, io);
-    case "test":
-      return testCommand(rest, io);
-    case "help":
-    case "--help":
-    case "-h":
-      io.stdout(USAGE);
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr(MAIN_HELP);
+    return 2;
+  }
+  if (name === "--help" || name === "-h") {
+    io.stdout(MAIN_HELP);
+    return 0;
+  }
+  if (name === "--version" || name === "-v" || name === "version") {
+    io.stdout(`${version()}\n`);
+    return 0;
+  }
+  if (name === "help") {
+    const topic = rest[0];
+    if (topic === undefined) {
+      io.stdout(MAIN_HELP);
       return 0;
-    case undefined:
-      io.stderr(USAGE);
-      return 2;
-    default:
-      io.stderr(`unknown command '${command}'\n${USAGE}`);
-      return 2;
+    }
+    const command = COMMANDS[topic];
+    if (command === undefined) return unknownCommand(topic, io);
+    io.stdout(command.help);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) return unknownCommand(name, io);
+  if (wantsHelp(rest)) {
+    io.stdout(command.help);
+    return 0;
+  }
+  return command.run(rest, io);
+}
+
+function unknownCommand(name: string, io: CliIO): number {
+  const guess = closestName(name, [...Object.keys(COMMANDS), "help", "version"], 2);
+  io.stderr(`unknown command '${name}'${guess ? ` (did you mean '${guess}'?)` : ""}\n\n${MAIN_HELP}`);
+  return 2;
+}
+
+/**
+ * A reader that went away (`luastore run x.lua | head -1`) ends the command quietly: EPIPE on
+ * stdout or stderr exits at once with status 0 instead of an unhandled 'error' event. Node
+ * ignores SIGPIPE itself, so the broken pipe always arrives as EPIPE.
+ */
+export function endQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
   }
 }

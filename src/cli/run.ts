@@ -1,11 +1,11 @@
-/** `luastore run FILE`: runs a script against the registry and policies. */
+/** `luastore run FILE|-`: runs a script against the registry and policies. */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { RunFailure } from "../errors.js";
 import { createHost, type Isolation } from "../host.js";
 import type { RunLimits } from "../lua/limits.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
-import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, reportConfigError, type CliIO } from "./common.js";
+import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, jsonSafe, readStdin, reportConfigError, type CliIO } from "./common.js";
 
 const FLAGS: Record<string, FlagSpec> = {
   ...CONFIG_FLAGS,
@@ -20,12 +20,26 @@ const FLAGS: Record<string, FlagSpec> = {
   "max-call-bytes": { kind: "number", min: 1, integer: true },
   stats: { kind: "boolean" },
   audit: { kind: "string" },
+  arg: { kind: "list" },
+  args: { kind: "string" },
+  json: { kind: "boolean" },
 };
 
-export const RUN_USAGE = `usage: luastore run FILE [--registry PATH] [--policies DIR] [--actor ID] [--meta KEY=VALUE]...
-                    [--isolation worker|inline] [--timeout SECONDS] [--max-instructions N]
-                    [--max-memory MIB] [--max-string BYTES] [--max-store-ops N] [--max-output BYTES]
-                    [--max-call-bytes BYTES] [--stats] [--audit FILE]`;
+export const RUN_USAGE = "usage: luastore run FILE|- [flags] (luastore run --help for the flags)";
+
+/** The chunk's `...`: --arg strings in order, or the elements of the --args JSON array. */
+function chunkArgs(list: readonly string[] | undefined, json: string | undefined): unknown[] {
+  if (json === undefined) return [...(list ?? [])];
+  if (list !== undefined) throw new UsageError("give --arg or --args, not both");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (err) {
+    throw new UsageError(`--args: not valid JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new UsageError("--args must be a JSON array (its elements become the chunk's ...)");
+  return parsed;
+}
 
 /** Limit flags → RunLimits fields (values as given, except --timeout in seconds). */
 const LIMIT_FLAGS = {
@@ -50,21 +64,28 @@ export function formatRunFailure(e: RunFailure): string {
 
 export async function runCommand(argv: readonly string[], io: CliIO): Promise<number> {
   let host;
-  let source: Buffer;
+  let source: Uint8Array;
   let file: string;
   let actor;
   const limits: Partial<RunLimits> = {};
   let stats = false;
+  let json = false;
+  let values: unknown[];
   try {
     const args = parseArgs(argv, FLAGS);
-    if (args.positionals.length !== 1) throw new UsageError(`run needs exactly one script file\n${RUN_USAGE}`);
+    if (args.positionals.length !== 1) throw new UsageError(`run needs exactly one script file (or - for stdin)\n${RUN_USAGE}`);
     file = args.positionals[0]!;
     // Flag problems first, then the file.
     actor = actorFrom(args);
+    values = chunkArgs(args.flags.get("arg") as string[] | undefined, args.flags.get("args") as string | undefined);
+    json = args.flags.get("json") === true;
     try {
-      source = readFileSync(file);
+      source = file === "-" ? await (io.stdin ?? readStdin)() : readFileSync(file);
     } catch (err) {
-      throw new UsageError(`cannot read script ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(
+        code === "ENOENT" ? `no such script: ${file}` : `cannot read script ${file === "-" ? "from stdin" : file}: ${code ?? String(err)}`,
+      );
     }
     const timeout = args.flags.get("timeout") as number | undefined;
     if (timeout !== undefined) limits.timeoutMs = timeout * 1000;
@@ -96,9 +117,23 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
   try {
     const result = await host.run(new Uint8Array(source), {
       actor,
-      chunkName: `@${basename(file)}`,
-      onOutput: io.stdout,
+      chunkName: file === "-" ? "=stdin" : `@${basename(file)}`,
+      args: values,
+      // With --json the output is part of the one document, not streamed.
+      ...(json ? {} : { onOutput: io.stdout }),
     });
+    if (json) {
+      const doc = {
+        ok: result.ok,
+        values: result.values,
+        output: result.output,
+        ...(result.error ? { error: result.error } : {}),
+        stats: result.stats,
+        ...(stats ? { pools: host.pools(), stores: await host.metrics() } : {}),
+      };
+      io.stdout(`${JSON.stringify(doc, jsonSafe)}\n`);
+      return result.ok ? 0 : 1;
+    }
     if (stats) {
       io.stderr(`${JSON.stringify({ run: result.stats, pools: host.pools(), stores: await host.metrics() }, null, 2)}\n`);
     }

@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { LuastoreError } from "../errors.js";
 import { discoverTestFiles } from "../harness/discover.js";
 import { prettyReporter } from "../harness/reporters/pretty.js";
+import { jsonReporter } from "../harness/reporters/json.js";
 import { junitReporter } from "../harness/reporters/junit.js";
 import { combineReporters, type Reporter } from "../harness/reporters/reporter.js";
 import { tapReporter } from "../harness/reporters/tap.js";
@@ -14,7 +15,7 @@ import { loadRegistry } from "../registry/index.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, processIO, reportConfigError, type CliIO } from "./common.js";
 
-const REPORTERS = ["pretty", "tap", "junit"] as const;
+const REPORTERS = ["pretty", "tap", "junit", "json"] as const;
 type ReporterName = (typeof REPORTERS)[number];
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -23,15 +24,13 @@ const FLAGS: Record<string, FlagSpec> = {
   filter: { kind: "string" },
   bail: { kind: "boolean" },
   reporter: { kind: "string", choices: REPORTERS },
+  json: { kind: "boolean" },
   output: { kind: "string" },
   timeout: { kind: "number", min: 0.001 },
   "max-instructions": { kind: "number", min: 1, integer: true },
   isolation: { kind: "string", choices: ["inline", "worker"] },
 };
 
-export const TEST_USAGE = `usage: luastore test [PATH...] [--registry PATH] [--policies DIR] [--actor ID] [--meta KEY=VALUE]...
-                     [--filter PATTERN] [--bail] [--reporter pretty|tap|junit] [--output FILE]
-                     [--timeout SECONDS] [--max-instructions N] [--isolation inline]`;
 
 const DEFAULT_TEST_PATH = "lua";
 
@@ -50,6 +49,8 @@ function makeReporter(name: ReporterName, write: (text: string) => void, color: 
       return tapReporter({ write });
     case "junit":
       return junitReporter({ write });
+    case "json":
+      return jsonReporter({ write });
   }
 }
 
@@ -75,6 +76,10 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
       }
     }
     reporterName = (args.flags.get("reporter") as ReporterName | undefined) ?? "pretty";
+    if (args.flags.get("json") === true) {
+      if (args.flags.has("reporter") && reporterName !== "json") throw new UsageError("give --json or --reporter, not both");
+      reporterName = "json";
+    }
     output = args.flags.get("output") as string | undefined;
     const limits: Partial<RunLimits> = {};
     const timeout = args.flags.get("timeout") as number | undefined;

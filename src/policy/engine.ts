@@ -104,6 +104,8 @@ function snapshotActor(actor: Actor): Actor {
 /** Compiled, indexed policies; see the module comment for the algorithm. */
 export class CompiledPolicyEngine implements PolicyEngine {
   readonly size: number;
+  /** The policies as read, in order (for cross-checks such as `luastore check`). */
+  readonly definitions: readonly PolicyDefinition[];
   /** Policies whose action patterns are all exact, by action. */
   private readonly byAction = new Map<string, IndexedPolicy[]>();
   /** Policies with at least one wildcard action pattern. */
@@ -112,6 +114,7 @@ export class CompiledPolicyEngine implements PolicyEngine {
 
   constructor(definitions: readonly PolicyDefinition[]) {
     this.size = definitions.length;
+    this.definitions = definitions;
     definitions.forEach((definition, index) => {
       const policy: IndexedPolicy = {
         ...definition,

@@ -2,15 +2,15 @@
 import type { Clock } from "../clock.js";
 import { HandlePool, type PoolStats } from "../pool/handle-pool.js";
 import type { RegistryConfig } from "../registry/types.js";
-import { createStore } from "../store/create-store.js";
+import { storeFor } from "./lazy-store.js";
 import type { StoreSlot } from "./local-gateway.js";
 import type { StoreMetrics } from "./run-types.js";
 
-/** Builds one slot (store, pool, counters) per registry entry. */
+/** Builds one slot (store, pool, counters) per registry entry; SQLite and Redis stores open on first use. */
 export function createStoreSlots(registry: RegistryConfig, options: { clock: Clock; sweepTimers: boolean }): Map<string, StoreSlot> {
   const slots = new Map<string, StoreSlot>();
   for (const config of registry.entries) {
-    const store = createStore(config, { clock: options.clock, sweepTimers: options.sweepTimers, baseDir: registry.baseDir });
+    const store = storeFor(config, { clock: options.clock, sweepTimers: options.sweepTimers, baseDir: registry.baseDir });
     slots.set(config.id, {
       store,
       pool: new HandlePool(config.id, config.pool.max),

@@ -68,7 +68,7 @@ describe("luastore run", () => {
     [["run", "x.lua", "--timeout"], /needs a value/],
     [["run", "x.lua", "--max-instructions", "1.5"], /whole number/],
     [["run", "x.lua", "--meta", "novalue"], /KEY=VALUE/],
-    [["run", "does-not-exist.lua"], /cannot read script/],
+    [["run", "does-not-exist.lua"], /^error: no such script: does-not-exist.lua/],
   ])("exits 2 on bad usage: %j", async (argv, message) => {
     const r = await cli(...(argv as string[]));
     expect(r.code).toBe(2);

@@ -45,7 +45,7 @@ describe("exit codes", () => {
   const ok = [`${FIXTURES}/actor`, ...CONFIG];
   it.each([
     [[...ok, "--frobnicate"], /unknown flag '--frobnicate'/],
-    [[...ok, "--reporter", "xml"], /flag '--reporter' must be one of pretty, tap, junit, got 'xml'/],
+    [[...ok, "--reporter", "xml"], /flag '--reporter' must be one of pretty, tap, junit, json, got 'xml'/],
     [[...ok, "--timeout", "0"], /flag '--timeout' must be >= 0.001/],
     [[...ok, "--max-instructions", "1.5"], /flag '--max-instructions' needs a whole number/],
     [[...ok, "--filter", "("], /--filter: not a valid regular expression/],
@@ -132,6 +132,7 @@ describe("flags", () => {
   });
 
   it("help lists the test command", async () => {
-    expect((await cli("help")).stdout).toContain("usage: luastore test [PATH...]");
+    expect((await cli("help")).stdout).toContain("test [PATH...]");
+    expect((await cli("test", "--help")).stdout).toContain("usage: luastore test [PATH...]");
   });
 });

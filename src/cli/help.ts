@@ -1,0 +1,96 @@
+/** The help of every command: `luastore COMMAND --help`, and what the README's CLI section lists. */
+
+export const CONFIG_HELP = `  --registry PATH        the registry (default ./registry.yaml)
+  --policies DIR         a policy directory or file (default ./policies)`;
+
+export const ACTOR_HELP = `  --actor ID             the actor policies decide for (default service:cli)
+  --meta KEY=VALUE       an actor meta field (repeatable)`;
+
+export const RUN_HELP = `usage: luastore run FILE|- [flags]
+
+Runs a Lua script (- reads it from stdin) against the registry and policies; print goes to stdout.
+
+${CONFIG_HELP}
+${ACTOR_HELP}
+  --arg VALUE            a string passed to the chunk's ... (repeatable, in order)
+  --args JSON            a JSON array whose elements are the chunk's ... (not with --arg)
+  --isolation MODE       worker (default) or inline
+  --timeout SECONDS      wall-clock limit (default 5)
+  --max-instructions N   VM instruction limit (default 50000000)
+  --max-memory MIB       worker heap limit (default 256)
+  --max-string BYTES     largest single string (default 16 MiB)
+  --max-store-ops N      store operations (default 1000000)
+  --max-output BYTES     printed output (default 1 MiB)
+  --max-call-bytes BYTES bytes one store call carries (default 32 MiB; in a worker at most max-memory / 8)
+  --stats                run statistics, pools and store metrics on stderr (JSON)
+  --audit FILE           append every policy decision to FILE as a JSON line
+  --json                 print one JSON document {ok, values, output, error, stats} instead
+  -h, --help             this help
+
+Exit: 0 finished, 1 the script failed, 2 bad flags, registry or policies.
+`;
+
+export const CHECK_HELP = `usage: luastore check [flags]
+
+Validates the registry and the policies, cross-checks them (actions no method uses, resource
+patterns that match no store: warnings) and reports what would fail when a store opens.
+
+${CONFIG_HELP}
+  --strict               warnings are errors
+  --connect              also connect to every Redis store (PING)
+  --json                 print one JSON document {ok, stores, policies, problems}
+  -h, --help             this help
+
+Exit: 0 valid (warnings allowed), 2 errors (or warnings with --strict).
+`;
+
+export const EXPLAIN_HELP = `usage: luastore explain --action ACTION --resource ID [flags]
+
+Shows how the policies decide one request, and which policies decided it.
+
+  --policies DIR         a policy directory or file (default ./policies)
+${ACTOR_HELP}
+  --action ACTION        store.get, store.key.get, store.key.set, ... (see the README)
+  --resource ID          a store ID (namespace:name)
+  --key KEY              the key (meta.key)
+  --prefix P             the list prefix (meta.prefix)
+  --json                 print one JSON document {allowed, policyIds, considered, knownAction}
+  -h, --help             this help
+
+Exit: 0 allow, 1 deny, 2 bad flags or policies.
+`;
+
+export const TEST_HELP = `usage: luastore test [PATH...] [flags]
+
+Runs *_test.lua files (directories are searched; default lua/) with the test module.
+
+${CONFIG_HELP}
+${ACTOR_HELP}
+  --filter PATTERN       only tests whose "file > describe > test" name matches the regex
+  --bail                 stop at the first failure
+  --reporter NAME        pretty (default), tap, junit or json
+  --output FILE          write the report to FILE; the terminal shows the pretty one
+  --json                 the same as --reporter json
+  --timeout SECONDS      limit for each file's run (default 60)
+  --max-instructions N   limit for each file's run (default 1000000000)
+  --isolation inline     the only mode for tests so far
+  -h, --help             this help
+
+Exit: 0 all passed, 1 a test failed, 2 bad flags, config or a file that does not compile.
+`;
+
+export const MAIN_HELP = `luastore: run sandboxed Lua scripts against policy-checked stores
+
+usage: luastore COMMAND [flags]
+
+  run FILE|-             run a script
+  check                  validate the registry and the policies
+  explain                show how the policies decide a request
+  test [PATH...]         run *_test.lua files
+  help [COMMAND]         this help, or a command's
+
+  -h, --help             this help; luastore COMMAND --help for a command's
+  -v, --version          the version
+
+Defaults: --registry ./registry.yaml, --policies ./policies, --actor service:cli.
+`;
