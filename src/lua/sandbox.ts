@@ -33,6 +33,7 @@ import {
   type SharedValue,
   type TableTemplate,
 } from "./internals.js";
+import { installUtcDate } from "./os-date.js";
 import { installStringHash } from "./string-hash.js";
 import { guardedRep, installStringLimit, noteStringLimit } from "./string-limit.js";
 import type { RunContext } from "./run-context.js";
@@ -351,6 +352,7 @@ function buildTemplate(): SandboxTemplate {
 
   openLibrary(T, "os", lualib.luaopen_os);
   pickFields(T, ["time", "clock", "date", "difftime"]);
+  installUtcDate(T);
   makeReadOnly(T, "os");
   lua.lua_setglobal(T, "os");
 

@@ -4,7 +4,7 @@
  * compiled against it under `strict` with `skipLibCheck: false`. dist/ must be built (npm test does).
  */
 import { execFileSync, type ExecFileSyncOptions } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ const root = resolve(import.meta.dirname, "../..");
 const modules = join(root, "node_modules");
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 let project = "";
+let packedFiles: string[] = [];
 
 function run(cmd: string, args: string[], options: ExecFileSyncOptions = {}): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: "pipe", ...options }) as string;
@@ -64,7 +65,11 @@ function tsconfig(name: string, files = [`${name}.ts`]): void {
 beforeAll(() => {
   const work = mkdtempSync(join(tmpdir(), "luastore-pack-"));
   // --ignore-scripts: `prepare` would rebuild dist/ under the other test files' feet.
-  const packed = JSON.parse(run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", work], { cwd: root })) as { filename: string }[];
+  const packed = JSON.parse(run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", work], { cwd: root })) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
+  packedFiles = packed[0]!.files.map((f) => f.path);
   project = join(work, "consumer");
   mkdirSync(project);
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
@@ -112,4 +117,22 @@ await defineLuaTests("lua/", options);
     expect(r.output).toBe("");
     expect(r.code).toBe(0);
   }, 120_000);
+});
+
+describe("the packed package", () => {
+  it("ships a LICENSE, no source maps without their sources, and says where it lives", () => {
+    expect(packedFiles).toContain("LICENSE");
+    expect(packedFiles).toContain("dist/lua/fengari.d.ts");
+    const maps = packedFiles.filter((f) => f.endsWith(".map"));
+    const sources = packedFiles.filter((f) => f.startsWith("src/") && f.endsWith(".ts"));
+    expect(maps.length === 0 || sources.length > 0, `${maps.length} source maps, ${sources.length} sources`).toBe(true);
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, unknown>;
+    expect(pkg).toMatchObject({
+      license: "MIT",
+      repository: { type: "git", url: expect.stringMatching(/^git\+https:\/\//) },
+      homepage: expect.stringMatching(/^https:\/\//),
+      bugs: { url: expect.stringMatching(/^https:\/\//) },
+      allowScripts: { "better-sqlite3": true },
+    });
+  });
 });
