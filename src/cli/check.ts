@@ -19,7 +19,7 @@ import { systemClock } from "../clock.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { CONFIG_FLAGS, configPaths, reportConfigError, type CliIO } from "./common.js";
 
-const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS: Record<string, FlagSpec> = {
   ...CONFIG_FLAGS,
   strict: { kind: "boolean" },
   connect: { kind: "boolean" },

@@ -7,7 +7,7 @@ import type { Actor, RequestMeta } from "../policy/types.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { ACTOR_FLAGS, actorFrom, configPaths, jsonSafe, reportConfigError, type CliIO } from "./common.js";
 
-const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS: Record<string, FlagSpec> = {
   policies: { kind: "string" },
   ...ACTOR_FLAGS,
   action: { kind: "string" },

@@ -44,13 +44,14 @@ ${CONFIG_HELP}
 Exit: 0 valid (warnings allowed), 2 errors (or warnings with --strict).
 `;
 
-export const EXPLAIN_HELP = `usage: luastore explain --action ACTION --resource ID [flags]
+export const EXPLAIN_HELP = `usage: luastore explain --actor ID --action ACTION --resource ID [flags]
 
 Shows how the policies decide one request, and which policies decided it.
 
   --policies DIR         a policy directory or file (default ./policies)
-${ACTOR_HELP}
-  --action ACTION        store.get, store.key.get, store.key.set, ... (see the README)
+  --actor ID             the actor policies decide for (required)
+  --meta KEY=VALUE       an actor meta field (repeatable)
+  --action ACTION        store.get, store.key.{get,set,has,delete,list} or store.info
   --resource ID          a store ID (namespace:name)
   --key KEY              the key (meta.key)
   --prefix P             the list prefix (meta.prefix)

@@ -7,7 +7,7 @@ import type { RunLimits } from "../lua/limits.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, jsonSafe, readStdin, reportConfigError, type CliIO } from "./common.js";
 
-const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS: Record<string, FlagSpec> = {
   ...CONFIG_FLAGS,
   ...ACTOR_FLAGS,
   isolation: { kind: "string", choices: ["worker", "inline"] },

@@ -18,7 +18,7 @@ import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, processIO, reportCon
 const REPORTERS = ["pretty", "tap", "junit", "json"] as const;
 type ReporterName = (typeof REPORTERS)[number];
 
-const FLAGS: Record<string, FlagSpec> = {
+export const FLAGS: Record<string, FlagSpec> = {
   ...CONFIG_FLAGS,
   ...ACTOR_FLAGS,
   filter: { kind: "string" },

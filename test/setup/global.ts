@@ -1,5 +1,5 @@
 /** vitest globalSetup: a Redis for the store.redis suites (see ./redis.ts); its notice is the run's first lines. */
-import { redisForTests, type RedisForTests } from "./redis.js";
+import { redisForTests, topologyNotice, type RedisForTests } from "./redis.js";
 
 let redis: RedisForTests | undefined;
 
@@ -7,6 +7,7 @@ export async function setup(): Promise<void> {
   redis = await redisForTests({ env: process.env });
   // Test files run in child processes forked after this, so they inherit the variable.
   if (redis.url !== undefined) process.env.LUASTORE_REDIS_URL = redis.url;
+  redis.notice.push(...topologyNotice(process.env));
   for (const line of redis.notice) console.log(line);
 }
 

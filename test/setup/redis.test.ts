@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { hasRedisServer } from "../store/redis-server.js";
-import { REDIS_SUITES, redisForTests } from "./redis.js";
+import { REDIS_SUITES, redisForTests, TOPOLOGY_SUITES, topologyNotice } from "./redis.js";
 
 async function answersPing(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
@@ -50,6 +50,14 @@ describe("redisForTests", () => {
     expect(await answersPing(r.url!)).toBe(true);
     await r.stop();
     expect(await answersPing(r.url!)).toBe(false);
+  });
+});
+
+describe("topologyNotice", () => {
+  it("names each topology suite whose variable is unset, and only those", () => {
+    expect(topologyNotice({})).toHaveLength(TOPOLOGY_SUITES.length);
+    const one = topologyNotice({ LUASTORE_REDIS_SENTINELS: "127.0.0.1:1", LUASTORE_REDIS_TLS_URL: "rediss://127.0.0.1:2" });
+    expect(one).toEqual([expect.stringMatching(/^skipped: .*redis-cluster-faults\.test\.ts: LUASTORE_REDIS_CLUSTER_NODES is not set/)]);
   });
 });
 

@@ -11,6 +11,20 @@ export const REDIS_SUITES: readonly { file: string; needsServerBinary: boolean }
   { file: "test/store/redis-faults.test.ts", needsServerBinary: true },
 ];
 
+/** The topology suites (test/servers/redis-topologies.sh), each skipped when its variable is unset. */
+export const TOPOLOGY_SUITES: readonly { suite: string; variable: string }[] = [
+  { suite: "test/store/redis.test.ts on a 6-node Cluster, test/store/redis-cluster-faults.test.ts", variable: "LUASTORE_REDIS_CLUSTER_NODES" },
+  { suite: "test/store/redis.test.ts on Sentinel", variable: "LUASTORE_REDIS_SENTINELS" },
+  { suite: "test/store/redis.test.ts on TLS with an ACL user", variable: "LUASTORE_REDIS_TLS_URL" },
+];
+
+/** Notice lines for the topology suites that will be skipped. */
+export function topologyNotice(env: NodeJS.ProcessEnv): string[] {
+  return TOPOLOGY_SUITES.filter((t) => !env[t.variable]).map(
+    (t) => `skipped: ${t.suite}: ${t.variable} is not set (source test/servers/redis-topologies.sh start PORT first, as .ci/run does)`,
+  );
+}
+
 export interface RedisForTests {
   /** The URL the suites will use, or undefined when they are skipped. */
   url: string | undefined;
