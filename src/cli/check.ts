@@ -79,21 +79,25 @@ export function crossCheck(policies: readonly PolicyDefinition[], registry: Regi
 }
 
 /** What would fail when each store opens, found without opening anything (no file is created). */
-export function openProblems(registry: RegistryConfig, env: Readonly<Record<string, string | undefined>>): CheckProblem[] {
+export async function openProblems(registry: RegistryConfig, env: Readonly<Record<string, string | undefined>>): Promise<CheckProblem[]> {
   const problems: CheckProblem[] = [];
   for (const config of registry.entries) {
-    const reason = openProblem(config, registry.baseDir, env);
+    const reason = await openProblem(config, registry.baseDir, env);
     if (reason !== undefined) problems.push(at(config.source, "error", `store ${config.id}: ${reason}`));
   }
   return problems;
 }
 
-function openProblem(config: StoreConfig, baseDir: string, env: Readonly<Record<string, string | undefined>>): string | undefined {
+async function openProblem(config: StoreConfig, baseDir: string, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
   if (config.kind === "store.redis") {
-    if (config.urlEnv === undefined) return undefined;
-    const value = env[config.urlEnv];
-    if (value === undefined || value === "") return `environment variable ${config.urlEnv} (url_env) is not set`;
-    if (!/^rediss?:\/\/[^/]/.test(value)) return `environment variable ${config.urlEnv} (url_env) must hold a redis:// or rediss:// URL`;
+    // The store's own resolution (environment variables, URLs, TLS files), without connecting.
+    const { resolveTarget } = await import("../store/redis.js");
+    try {
+      resolveTarget(config, env, baseDir);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return message.startsWith(`store ${config.id}: `) ? message.slice(`store ${config.id}: `.length) : message;
+    }
     return undefined;
   }
   if (config.kind !== "store.sql" || config.path === ":memory:") return undefined;
@@ -176,7 +180,7 @@ export async function checkCommand(argv: readonly string[], io: CliIO): Promise<
     problems.push(...err.problems.map(fromProblem));
   }
   if (registry !== undefined) {
-    problems.push(...openProblems(registry, process.env));
+    problems.push(...(await openProblems(registry, process.env)));
     if (connect) problems.push(...(await connectProblems(registry)));
   }
   if (registry !== undefined && definitions !== undefined) problems.push(...crossCheck(definitions, registry));

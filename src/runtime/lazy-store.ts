@@ -29,9 +29,9 @@ import {
 export interface LazyStoreContext {
   clock: Clock;
   sweepTimers: boolean;
-  /** Directory that store.sql paths resolve against. */
+  /** Directory that store.sql paths and store.redis tls files resolve against. */
   baseDir: string;
-  /** Where store.redis `url_env` is looked up. @default process.env */
+  /** Where store.redis `url_env`, `username_env` and `password_env` are looked up. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -48,7 +48,7 @@ export async function openBackend(config: SqlStoreConfig | RedisStoreConfig, con
     return new SqlStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, baseDir: context.baseDir });
   }
   const { RedisStore } = await import("../store/redis.js");
-  return new RedisStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, env: context.env ?? process.env });
+  return new RedisStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, env: context.env ?? process.env, baseDir: context.baseDir });
 }
 
 /** The store for one registry entry: a MemoryStore at once, or a LazyStore for the other kinds. */

@@ -563,7 +563,8 @@ interface Target {
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 }
 
-function resolveTarget(
+/** Where a store.redis entry points, from its config and the environment; throws StoreError INVALID when it cannot (also used by `luastore check`). */
+export function resolveTarget(
   config: RedisStoreConfig,
   env: Readonly<Record<string, string | undefined>>,
   baseDir: string,

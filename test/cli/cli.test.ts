@@ -102,7 +102,7 @@ describe("luastore check", () => {
     expect(r.stderr).toContain(`${registry}:6:15:`);
     expect(r.stderr).toContain(`${registry}:7:18:`);
     expect(r.stderr).toContain(`${policies}:5:14:`);
-    expect(r.stderr).toMatch(/3 problem\(s\)\n$/);
+    expect(r.stderr).toMatch(/\n3 error\(s\), 0 warning\(s\)\n$/);
   });
 });
 
