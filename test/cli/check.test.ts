@@ -84,11 +84,11 @@ describe("luastore check", () => {
     const r = await cli("check", "--registry", "nope.yaml", "--policies", "nope-dir");
     expect(r.code).toBe(2);
     expect(r.stderr.split("\n").slice(0, 2)).toEqual([
-      "nope.yaml: error: cannot read registry file: no such file",
-      "nope-dir: error: policy directory or file not found",
+      expect.stringMatching(/^nope\.yaml: error: cannot read registry file: no such file/),
+      expect.stringMatching(/^nope-dir: error: .*no such file/),
     ]);
     const run = await cli("run", "lua/examples/quickstart.lua", "--registry", "nope.yaml");
-    expect(run.stderr).toContain("nope.yaml: cannot read registry file: no such file");
+    expect(run.stderr).toMatch(/nope\.yaml: cannot read registry file: no such file/);
     expect(run.stderr).not.toContain(":0:0");
   });
 });
