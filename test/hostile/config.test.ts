@@ -78,8 +78,9 @@ describe("[hostile] config files that are not regular files, too big or unreadab
     };
     const check = await cli("check", "--registry", "/dev/zero", "--policies", "/dev/zero");
     expect(check.code).toBe(2);
-    expect(check.stderr).toContain("/dev/zero: cannot read registry file: it is a character device, not a regular file");
-    expect(check.stderr).toContain("/dev/zero: cannot read policy file: it is a character device, not a regular file");
+    // `check` prints each problem with its severity (error or warning).
+    expect(check.stderr).toContain("/dev/zero: error: cannot read registry file: it is a character device, not a regular file");
+    expect(check.stderr).toContain("/dev/zero: error: cannot read policy file: it is a character device, not a regular file");
     expect(check.stderr).not.toContain("/dev/zero:0:0");
     writeFileSync(path("ok.lua"), "return 1");
     const run = await cli("run", path("ok.lua"), "--registry", "/dev/zero", "--isolation", "inline");
