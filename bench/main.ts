@@ -3,7 +3,10 @@
  * the same run (so the figures mean the same on a slow or busy machine). Never part of
  * `npm test`. `--json` prints one machine-readable object.
  */
+import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { lua, type lua_State } from "fengari";
+import { Redis } from "ioredis";
 import { ManualClock } from "../src/clock.js";
 import { encodeValue } from "../src/codec/msgpack.js";
 import { createHost, type Host } from "../src/host.js";
@@ -363,6 +366,103 @@ async function regexContention(): Promise<void> {
   await host.close();
 }
 
+/** A redis-server of the bench's own on a free loopback port, or undefined when none is on the PATH. */
+async function startRedis(): Promise<{ url: string; stop: () => void } | undefined> {
+  if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status !== 0) return undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createServer().once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port: p } = server.address() as { port: number };
+      server.close(() => resolve(p));
+    });
+  });
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50 });
+  probe.on("error", () => {});
+  await probe.connect().catch(() => {});
+  await probe.ping();
+  probe.disconnect();
+  return { url: `redis://127.0.0.1:${port}/0`, stop: () => child.kill("SIGTERM") };
+}
+
+/**
+ * store.redis from Lua against raw ioredis GET in the same process, on the same server: one run
+ * of sequential gets, and 8 runs at once against 8 raw loops at once.
+ */
+async function redisBenchmarks(): Promise<void> {
+  log("\nstore.redis from Lua versus raw ioredis GET (inline, same process, same redis-server)");
+  const server = await startRedis();
+  if (server === undefined) {
+    log("  anchor missing: no redis-server on the PATH, so the store.redis figures are not measured");
+    return;
+  }
+  try {
+    const registry = {
+      version: "1.0",
+      namespace: "bench",
+      entries: [{ name: "kv", kind: "store.redis", url: server.url, key_prefix: "bench:", command_timeout: "5s" }],
+    };
+    const host = createHost({ registry, policies: POLICIES, sweepTimers: false, isolation: "inline" } as never);
+    const raw = new Redis(server.url);
+    const n = quick ? 5_000 : 20_000;
+    // The key the raw loops read is the entry hash's value, as large as the store's value.
+    await host.run(`require("store").get("bench:kv"):set("short", "hello world")`, { actor: { id: "bench", meta: {} } });
+    await raw.set("raw:short", "\xabhello world");
+    const rawLoop = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) await raw.getBuffer("raw:short");
+    };
+    const source = `local s = require("store").get("bench:kv")
+      for i = 1, ... do local v = s:get("short") end`;
+    const limits = { maxInstructions: 1e12, timeoutMs: 600_000, maxStoreOps: 1e12 };
+    /** ms for n gets: `parallel` raw loops at once, or `parallel` Lua runs at once. */
+    const rawMs = async (parallel: number): Promise<number> => {
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: parallel }, () => rawLoop(n / parallel)));
+      return performance.now() - t0;
+    };
+    const luaMs = async (parallel: number): Promise<number> => {
+      const t0 = performance.now();
+      const results = await Promise.all(
+        Array.from({ length: parallel }, () => host.run(source, { actor: { id: "bench", meta: {} }, args: [n / parallel], limits })),
+      );
+      for (const r of results) if (!r.ok) throw new Error(`bench script failed: ${r.error?.message}`);
+      return performance.now() - t0;
+    };
+    // The anchor and the case alternate, in turns of both orders, and each pair gives a ratio: on a
+    // loaded machine the load changes between pairs far more than within one.
+    const pairs = async (parallel: number): Promise<{ raw: number; lua: number; ratio: number }> => {
+      const raws: number[] = [];
+      const luas: number[] = [];
+      const ratios: number[] = [];
+      for (let rep = -1; rep < (quick ? 4 : 8); rep++) {
+        const first = rep % 2 === 0;
+        const r1 = first ? await rawMs(parallel) : 0;
+        const l = await luaMs(parallel);
+        const r = first ? r1 : await rawMs(parallel);
+        if (rep < 0) continue;
+        raws.push(n / (r / 1000));
+        luas.push(n / (l / 1000));
+        ratios.push(r / l);
+      }
+      return { raw: median(raws), lua: median(luas), ratio: median(ratios) };
+    };
+    const seq = await pairs(1);
+    const par = await pairs(8);
+    record("raw ioredis GET, sequential", seq.raw, "ops/s");
+    record("s:get on store.redis, sequential", seq.lua, "ops/s");
+    record("raw ioredis GET, 8 loops at once", par.raw, "ops/s");
+    record("s:get on store.redis, 8 runs at once", par.lua, "ops/s");
+    record("store.redis get / raw GET, sequential", seq.ratio, "ratio", { op: ">=", bound: 0.8 });
+    record("store.redis get / raw GET, 8 at once", par.ratio, "ratio", { op: ">=", bound: 0.8 });
+    raw.disconnect();
+    await host.close();
+  } finally {
+    server.stop();
+  }
+}
+
 async function workerBenchmarks(): Promise<void> {
   log("\nWorker isolation versus inline");
   const r = await benchWorker({ quick });
@@ -375,6 +475,7 @@ async function workerBenchmarks(): Promise<void> {
 async function main(): Promise<void> {
   log(`luastore bench — node ${process.version}, ${new Date().toISOString()}${quick ? " (quick)" : ""}`);
   if (wanted("lua")) await luaBenchmarks();
+  if (wanted("redis")) await redisBenchmarks();
   if (wanted("memory")) memoryPerEntry();
   if (wanted("sweep")) sweepCost();
   if (wanted("policy")) policyCost();

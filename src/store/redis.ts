@@ -77,6 +77,7 @@ type Reply = Buffer | number | null | Reply[];
 const SCRIPT_CODE = Object.fromEntries(
   Object.entries(SCRIPTS).map(([name, lua]) => [name, { sha: createHash("sha1").update(lua).digest("hex"), lua }]),
 ) as Record<ScriptName, { sha: string; lua: string }>;
+const ASCII = /^[\x00-\x7f]*$/;
 /** Bulk strings answer as Buffers (keys and values are bytes). */
 const REPLY_AS_BUFFERS = { replyEncoding: null } as const;
 /** What ioredis rejects a command with when it did not send it (no connection, no offline queue). */
@@ -110,6 +111,8 @@ export class RedisStore implements Store {
   readonly #secrets: string[];
   /** `<key_prefix>{<store id>}:`: an entry's Redis key is this followed by the key bytes. */
   readonly #entryPrefix: Buffer;
+  /** The same, as a string, when it is ASCII (see `#plainKey`). */
+  readonly #entryPrefixText: string | undefined;
   /** index, expiry, sizes, meta: the first four KEYS of every script. */
   readonly #bookkeeping: readonly [Buffer, Buffer, Buffer, Buffer];
   readonly #maxSize: string;
@@ -132,6 +135,7 @@ export class RedisStore implements Store {
     this.#maxSize = String(config.maxSize);
     const base = `${config.keyPrefix}{${config.id}}`;
     this.#entryPrefix = Buffer.from(`${base}:`, "utf8");
+    this.#entryPrefixText = ASCII.test(base) ? `${base}:` : undefined;
     this.#bookkeeping = [
       Buffer.from(`${base}#keys`, "utf8"),
       Buffer.from(`${base}#expiry`, "utf8"),
@@ -166,17 +170,19 @@ export class RedisStore implements Store {
   // Reads
   // -------------------------------------------------------------------------------------------
 
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const member = Buffer.from(key, "latin1");
-    const entryKey = this.#entryKey(member);
+  get(key: string): Promise<Uint8Array | undefined> {
     // A hit needs no script: a plain HGET. A miss runs the script, which also forgets a key Redis
     // expired (and counts it), and reads again, in case the key was written in between.
-    const value = await this.#call("hget", [entryKey, "v"]);
-    if (value instanceof Buffer) {
+    return this.#call("hget", [this.#plainKey(key), "v"]).then((value) => {
+      if (!(value instanceof Buffer)) return this.#getMiss(key);
       this.#hits++;
       return value;
-    }
-    const reply = await this.#run("luastoreGet", [entryKey], [member]);
+    });
+  }
+
+  async #getMiss(key: string): Promise<Uint8Array | undefined> {
+    const member = Buffer.from(key, "latin1");
+    const reply = await this.#run("luastoreGet", [this.#entryKey(member)], [member]);
     if (reply instanceof Buffer) {
       this.#hits++;
       return reply;
@@ -420,10 +426,10 @@ export class RedisStore implements Store {
 
   /** The key's PTTL: -2 missing, -1 no TTL. A plain PTTL; only a miss runs the script (see `get`). */
   async #probe(key: string): Promise<number> {
+    const plain = (await this.#call("pttl", [this.#plainKey(key)])) as number;
+    if (plain !== -2) return plain;
     const member = Buffer.from(key, "latin1");
     const entryKey = this.#entryKey(member);
-    const plain = (await this.#call("pttl", [entryKey])) as number;
-    if (plain !== -2) return plain;
     const [pttl, expired] = (await this.#run("luastoreProbe", [entryKey], [member])) as [number, number];
     this.#expired += expired;
     return pttl;
@@ -435,6 +441,15 @@ export class RedisStore implements Store {
 
   #entryKey(member: Buffer): Buffer {
     return Buffer.concat([this.#entryPrefix, member]);
+  }
+
+  /**
+   * The entry key for a plain command: a string when prefix and key are ASCII (the command then
+   * goes out as one string, no Buffer copies), else the bytes.
+   */
+  #plainKey(key: string): string | Buffer {
+    if (this.#entryPrefixText !== undefined && ASCII.test(key)) return this.#entryPrefixText + key;
+    return this.#entryKey(Buffer.from(key, "latin1"));
   }
 
   /** Runs one script with the bookkeeping keys, `entryKeys` and the entry prefix before `args`. */
@@ -459,6 +474,7 @@ export class RedisStore implements Store {
       command.setTimeout(Math.max(1, deadline - performance.now()));
       // A Cluster command counts as unsent until a connected node takes it (see `connect`).
       if (this.#cluster) this.#unsent.add(command);
+      else batchWrites((this.#client as Redis).stream);
       this.#client.sendCommand(command);
       try {
         return (await command.promise) as Reply;
@@ -543,6 +559,28 @@ export class RedisStore implements Store {
     for (const secret of this.#secrets) out = out.split(secret).join("***");
     return out;
   }
+}
+
+/** Sockets corked until the current burst of calls is over. */
+const corked = new Set<{ uncork(): void }>();
+
+/**
+ * Auto-pipelining: commands sent in one burst (concurrent runs resumed by the same reply, or one
+ * `Promise.all`) leave in one write instead of one system call each. The socket is corked at the
+ * first command and uncorked once the burst's promise jobs have run (process.nextTick runs after
+ * them). Unlike ioredis's enableAutoPipelining, no Pipeline is involved, so a command's error and
+ * retry handling stay exactly those of a command sent alone.
+ */
+function batchWrites(stream: { cork(): void; uncork(): void; writable?: boolean } | undefined | null): void {
+  if (stream == null || corked.has(stream) || stream.writable === false) return;
+  stream.cork();
+  corked.add(stream);
+  if (corked.size === 1) process.nextTick(uncorkAll);
+}
+
+function uncorkAll(): void {
+  for (const stream of corked) stream.uncork();
+  corked.clear();
 }
 
 /** True when `error` is a Redis error reply starting with `code`. */
@@ -680,8 +718,12 @@ function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Comma
     const send = node.sendCommand.bind(node);
     node.sendCommand = (command: Command, stream?: Parameters<Redis["sendCommand"]>[1]) => {
       if (command.isSettled) return command.promise;
-      if (node.status === "ready") unsent.delete(command);
-      else unsent.add(command);
+      if (node.status === "ready") {
+        unsent.delete(command);
+        batchWrites(node.stream);
+      } else {
+        unsent.add(command);
+      }
       return send(command, stream);
     };
   });

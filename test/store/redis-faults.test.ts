@@ -110,6 +110,23 @@ async function timed(call: () => unknown): Promise<{ ms: number; error?: unknown
     }
   });
 
+  it("calls made together leave in one write (auto-pipelining), as Redis's read count shows", async () => {
+    const admin = new Redis(server.url);
+    try {
+      await store.set("p", encodeValue(1), 0);
+      const reads = async (): Promise<number> => Number(/total_reads_processed:(\d+)/.exec(await admin.info("stats"))![1]);
+      const before = await reads();
+      const values = await Promise.all(Array.from({ length: 100 }, () => store.get("p")));
+      const after = await reads();
+      expect(values.map((v) => decodeValue(v!))).toEqual(Array(100).fill(1));
+      // One read for the batch (two if the server's read buffer splits it) and one for the INFO:
+      // far fewer than the 100 reads of commands written one by one.
+      expect(after - before).toBeLessThanOrEqual(4);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it("a store whose Redis is not there yet fails as Unavailable within connect_timeout", async () => {
     const nobody = await freePort();
     const lonely = redisStore({ url: `redis://127.0.0.1:${nobody}/0`, connect_timeout: "300ms", command_timeout: "300ms" });
