@@ -69,6 +69,7 @@ ${CONFIG_HELP}
 ${ACTOR_HELP}
   --filter PATTERN       only tests whose "file > describe > test" name matches the regex
   --bail                 stop at the first failure
+  --real-stores          run on the registry's backends and the real clock, not in-memory stand-ins
   --reporter NAME        pretty (default), tap, junit or json
   --output FILE          write the report to FILE; the terminal shows the pretty one
   --json                 the same as --reporter json

@@ -23,6 +23,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   ...ACTOR_FLAGS,
   filter: { kind: "string" },
   bail: { kind: "boolean" },
+  "real-stores": { kind: "boolean" },
   reporter: { kind: "string", choices: REPORTERS },
   json: { kind: "boolean" },
   output: { kind: "string" },
@@ -96,6 +97,7 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
     if (files.length === 0) throw new UsageError(`no *_test.lua files found in ${given.join(", ")}`);
     options = { ...paths, actor: actorFrom(args), limits, bail: args.flags.get("bail") === true, cwd };
     if (filter !== undefined) options.filter = filter;
+    if (args.flags.get("real-stores") === true) options.realStores = true;
   } catch (err) {
     return reportConfigError(err, io);
   }

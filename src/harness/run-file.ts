@@ -1,5 +1,5 @@
 /**
- * One test file = one Lua run on a Host of its own: fresh stores from the registry, a virtual
+ * One test file = one Lua run on a Host of its own: fresh stores (./stand-in-stores.ts), a virtual
  * clock, and the `test` module. The file body declares its tests; the harness driver then runs
  * them (or only lists them) and reports each result as it finishes.
  */
@@ -9,6 +9,7 @@ import { createHost, type HostOptions } from "../host.js";
 import type { RunLimits } from "../lua/limits.js";
 import type { Actor } from "../policy/types.js";
 import { findScriptModules, type TestFile } from "./discover.js";
+import { RealTestClock, standInRegistry } from "./stand-in-stores.js";
 import type { FileResult, TestResult } from "./results.js";
 import { FileSession, HARNESS_MODULE, MAIN_CHUNK, MAIN_CHUNK_NAME, type ListedTest } from "./test-module.js";
 
@@ -31,6 +32,12 @@ export interface HarnessOptions {
   clockStart?: number;
   /** Directory report paths are relative to. @default process.cwd() */
   cwd?: string;
+  /**
+   * Run on the registry's configured backends (Redis, SQLite files) instead of fresh in-memory
+   * stand-ins with the same limits. Their TTLs then follow each backend's clock (see the README).
+   * @default false
+   */
+  realStores?: boolean;
 }
 
 /** A whole file is one run: far more room than a production script gets. */
@@ -60,9 +67,11 @@ export interface FileListing {
 }
 
 async function runSession(file: TestFile, options: HarnessOptions, mode: "run" | "list", hooks: FileHooks): Promise<FileSession> {
-  const clock = new ManualClock(options.clockStart ?? VIRTUAL_EPOCH_MS, { autoAdvance: true });
+  const clock = options.realStores
+    ? new RealTestClock()
+    : new ManualClock(options.clockStart ?? VIRTUAL_EPOCH_MS, { autoAdvance: true });
   const host = createHost({
-    registry: options.registry,
+    registry: options.realStores ? options.registry : standInRegistry(options.registry),
     policies: options.policies,
     // The `test` module is host-side JavaScript, and test.as rebinds the run's local gateway.
     isolation: "inline",
