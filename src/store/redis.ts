@@ -55,6 +55,8 @@ import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
 
 /** Keys one sweep or clear script handles: other clients get Redis between batches. */
 const BATCH = 1000;
+/** How often a store checks its commands in flight for a passed deadline (see `#watchDeadlines`). */
+const DEADLINE_TICK_MS = 10;
 /** Reconnection delay: grows by 100 ms per attempt up to 1 s, so a restarted Redis is found soon. */
 const MAX_RECONNECT_DELAY_MS = 1000;
 /** Reply errors that mean "not now" rather than "wrong": the call is retryable. */
@@ -104,6 +106,9 @@ export class RedisStore implements Store {
   readonly config: RedisStoreConfig;
   readonly #clock: Clock;
   readonly #client: Redis | Cluster;
+  /** Commands sent and not answered yet, with their call's deadline (performance.now() time). */
+  readonly #inFlight = new Map<Command, number>();
+  #deadlineTimer: NodeJS.Timeout | undefined;
   /** Commands queued at a Cluster node that has not connected: never written to a socket yet. */
   readonly #unsent = new WeakSet<Command>();
   readonly #cluster: boolean;
@@ -390,6 +395,10 @@ export class RedisStore implements Store {
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    // Commands still in flight settle as the connection closes; none needs its deadline now.
+    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#inFlight.clear();
     for (const wake of [...this.#waiters]) wake();
     if (this.#client.status === "ready") {
       try {
@@ -471,14 +480,18 @@ export class RedisStore implements Store {
     for (let attempt = 0; ; attempt++) {
       if (this.#client.status !== "ready") await this.#connected(deadline);
       const command = new Command(commandName, args, REPLY_AS_BUFFERS);
-      command.setTimeout(Math.max(1, deadline - performance.now()));
+      this.#inFlight.set(command, deadline);
+      this.#watchDeadlines();
       // A Cluster command counts as unsent until a connected node takes it (see `connect`).
       if (this.#cluster) this.#unsent.add(command);
       else batchWrites((this.#client as Redis).stream);
       this.#client.sendCommand(command);
       try {
-        return (await command.promise) as Reply;
+        const reply = (await command.promise) as Reply;
+        this.#inFlight.delete(command);
+        return reply;
       } catch (error) {
+        this.#inFlight.delete(command);
         if (lua !== undefined && commandName === "evalsha" && isReplyError(error, "NOSCRIPT")) {
           commandName = "eval";
           args = [lua, ...args.slice(1)];
@@ -492,6 +505,26 @@ export class RedisStore implements Store {
         throw this.#storeError(error);
       }
     }
+  }
+
+  /**
+   * Fails commands whose call ran out of time ("Command timed out", as ioredis's own timeout
+   * would). One timer per store, every DEADLINE_TICK_MS while commands are in flight, instead of a
+   * timer per command: a call fails at most a tick after its deadline.
+   */
+  #watchDeadlines(): void {
+    if (this.#deadlineTimer !== undefined) return;
+    this.#deadlineTimer = setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      const now = performance.now();
+      for (const [command, deadline] of this.#inFlight) {
+        if (deadline > now) continue;
+        this.#inFlight.delete(command);
+        command.reject(new Error("Command timed out"));
+      }
+      if (this.#inFlight.size > 0) this.#watchDeadlines();
+    }, DEADLINE_TICK_MS);
+    this.#deadlineTimer.unref();
   }
 
   /**
@@ -675,7 +708,7 @@ export function resolveTarget(
 function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Command>): Redis | Cluster {
   const options: RedisOptions = {
     connectTimeout: config.connectTimeoutMs,
-    commandTimeout: config.commandTimeoutMs,
+    // No commandTimeout: it arms a timer per command; RedisStore times its commands itself.
     // Never queue commands while disconnected: a queued command could run long after its caller
     // was told it failed, and a retried incr would then count twice.
     enableOfflineQueue: false,
