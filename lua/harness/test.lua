@@ -601,7 +601,10 @@ local function main()
       host.file_error(failure.err, failure.traceback)
     else
       mark(root, {})
-      if host.listing() then list(root) else run_suite(root, {}, nil) end
+      -- The host learns every selected test first, so that the tests a stopped run never reached
+      -- are reported as skipped, with the reason.
+      list(root)
+      if not host.listing() then run_suite(root, {}, nil) end
     end
   end
 end

@@ -33,6 +33,8 @@ export interface TestResult {
   /** Wall-clock milliseconds (virtual time does not count). */
   durationMs: number;
   failure?: TestFailure;
+  /** Why a skipped test did not run, when it was not skipped by `it_skip` (the file's run was stopped). */
+  skipReason?: string;
   /** What the test printed. */
   output: string;
 }

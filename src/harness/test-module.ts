@@ -133,6 +133,13 @@ export class FileSession {
     } else if (this.error === undefined) {
       this.error = failure;
     }
+    // The selected tests the run never reached: skipped, and why.
+    const reported = new Set(this.results.map((r) => r.path.join("\0")));
+    for (const test of this.listed) {
+      if (reported.has(test.path.join("\0"))) continue;
+      this.#current = { path: [...test.path], start: performance.now(), output: [] };
+      this.#record("skipped", undefined, test.skip ? undefined : `not run: the file's run was stopped by ${e.kind}`);
+    }
   }
 
   result(): FileResult {
@@ -266,7 +273,7 @@ export class FileSession {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  #record(status: TestResult["status"], failure?: TestFailure): void {
+  #record(status: TestResult["status"], failure?: TestFailure, skipReason?: string): void {
     const current = this.#current!;
     this.#current = null;
     const result: TestResult = {
@@ -277,6 +284,7 @@ export class FileSession {
       output: current.output.join(""),
     };
     if (failure !== undefined) result.failure = failure;
+    if (skipReason !== undefined) result.skipReason = skipReason;
     this.results.push(result);
     this.#options.onTestResult?.(result);
   }

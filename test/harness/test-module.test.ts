@@ -551,7 +551,7 @@ describe("files that fail outside any test", () => {
     });
   });
 
-  it("a run stopped by a limit fails the running test, and later tests do not run", async () => {
+  it("a run stopped by a limit fails the running test, and the tests it never reached are skipped with the reason", async () => {
     const result = await runLua(
       `
       local test = require("test")
@@ -559,6 +559,10 @@ describe("files that fail outside any test", () => {
         while true do end
       end)
       test.it("never runs", function() end)
+      test.describe("group", function()
+        test.it("nor this", function() end)
+        test.it_skip("skipped anyway", function() end)
+      end)
     `,
       { limits: { maxInstructions: 100_000 } },
     );
@@ -569,7 +573,28 @@ describe("files that fail outside any test", () => {
         status: "failed",
         failure: { message: "InstructionLimit: instruction limit exceeded (100000 instructions)", assertion: false },
       }),
+      expect.objectContaining({ path: ["never runs"], status: "skipped", skipReason: "not run: the file's run was stopped by InstructionLimit" }),
+      expect.objectContaining({ path: ["group", "nor this"], status: "skipped", skipReason: "not run: the file's run was stopped by InstructionLimit" }),
+      expect.objectContaining({ path: ["group", "skipped anyway"], status: "skipped" }),
     ]);
+    expect(result.tests[3]!.skipReason).toBeUndefined();
+  });
+
+  it("a run stopped in a before_all hook skips every test of the file with the reason", async () => {
+    const result = await runLua(
+      `
+      local test = require("test")
+      test.before_all(function() while true do end end)
+      test.it("a", function() end)
+      test.it("b", function() end)
+    `,
+      { limits: { maxInstructions: 100_000 } },
+    );
+    expect(result.tests.map((t) => [t.path.join(" > "), t.status, t.skipReason])).toEqual([
+      ["a", "skipped", "not run: the file's run was stopped by InstructionLimit"],
+      ["b", "skipped", "not run: the file's run was stopped by InstructionLimit"],
+    ]);
+    expect(result.error?.kind).toBe("run");
   });
 });
 

@@ -25,6 +25,7 @@ export function jsonReporter(options: { write: (text: string) => void }): Report
             status: t.status,
             durationMs: t.durationMs,
             ...(t.failure ? { failure: t.failure } : {}),
+            ...(t.skipReason ? { skipReason: t.skipReason } : {}),
             ...(t.output !== "" ? { output: t.output } : {}),
           })),
         })),

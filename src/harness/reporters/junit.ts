@@ -34,7 +34,7 @@ function failureText(f: { message: string; location?: { file: string; line: numb
 function testcase(t: TestResult): string {
   const open = `    <testcase name="${xml(t.path.join(" > "))}" classname="${xml(t.file)}" time="${seconds(t.durationMs)}"`;
   const body: string[] = [];
-  if (t.status === "skipped") body.push("      <skipped/>");
+  if (t.status === "skipped") body.push(t.skipReason ? `      <skipped message="${xml(t.skipReason)}"/>` : "      <skipped/>");
   else if (t.status === "failed" && t.failure) {
     const f = t.failure;
     const tag = f.assertion ? "failure" : "error";

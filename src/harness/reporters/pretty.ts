@@ -5,6 +5,7 @@
 import { fullName, summaryLine, type FileResult, type RunSummary, type TestFailure, type TestResult } from "../results.js";
 import { sourceExcerpt } from "../source-excerpt.js";
 import { fileErrorTitle, formatDuration, type Reporter } from "./reporter.js";
+import { safeBlock, safeLine } from "./terminal-text.js";
 
 export interface PrettyReporterOptions {
   write: (text: string) => void;
@@ -36,7 +37,7 @@ export function prettyReporter(options: PrettyReporterOptions): Reporter {
   let printedPath: readonly string[] = [];
 
   const describeFailure = (failure: TestFailure | { message: string; location?: TestFailure["location"]; traceback?: string }): string => {
-    const lines = [indentLines(failure.message, "  ")];
+    const lines = [indentLines(safeBlock(failure.message), "  ")];
     if (failure.location) {
       lines.push(paint.dim(`  at ${failure.location.file}:${failure.location.line}`));
       for (const line of sourceExcerpt(failure.location.file, failure.location.line, cwd)) {
@@ -45,7 +46,7 @@ export function prettyReporter(options: PrettyReporterOptions): Reporter {
     }
     if (failure.traceback) {
       lines.push(paint.dim("  traceback:"));
-      lines.push(paint.dim(indentLines(failure.traceback, "    ")));
+      lines.push(paint.dim(indentLines(safeBlock(failure.traceback), "    ")));
     }
     return `${lines.join("\n")}\n`;
   };
@@ -53,29 +54,29 @@ export function prettyReporter(options: PrettyReporterOptions): Reporter {
   return {
     onFileStart(file) {
       printedPath = [];
-      write(`${paint.bold(file)}\n`);
+      write(`${paint.bold(safeLine(file))}\n`);
     },
 
     onTestResult(result: TestResult) {
       const suites = result.path.slice(0, -1);
       let common = 0;
       while (common < suites.length && common < printedPath.length && suites[common] === printedPath[common]) common++;
-      for (let depth = common; depth < suites.length; depth++) write(`${"  ".repeat(depth + 1)}${suites[depth]}\n`);
+      for (let depth = common; depth < suites.length; depth++) write(`${"  ".repeat(depth + 1)}${safeLine(suites[depth]!)}\n`);
       printedPath = suites;
       const indent = "  ".repeat(suites.length + 1);
-      const name = result.path[result.path.length - 1] ?? "";
+      const name = safeLine(result.path[result.path.length - 1] ?? "");
       if (result.status === "passed") {
         write(`${indent}${paint.green("✓")} ${name} ${paint.dim(`(${formatDuration(result.durationMs)})`)}\n`);
       } else if (result.status === "failed") {
         write(`${indent}${paint.red("✗")} ${paint.red(name)} ${paint.dim(`(${formatDuration(result.durationMs)})`)}\n`);
       } else {
-        write(`${indent}${paint.yellow("-")} ${paint.yellow(name)} ${paint.dim("(skipped)")}\n`);
+        write(`${indent}${paint.yellow("-")} ${paint.yellow(name)} ${paint.dim(result.skipReason ? `(skipped: ${safeLine(result.skipReason)})` : "(skipped)")}\n`);
       }
-      if (result.output !== "") write(paint.dim(indentLines(result.output.replace(/\n$/, ""), `${indent}  | `)) + "\n");
+      if (result.output !== "") write(paint.dim(indentLines(safeBlock(result.output.replace(/\n$/, "")), `${indent}  | `)) + "\n");
     },
 
     onFileEnd(result: FileResult) {
-      if (result.output !== "") write(paint.dim(indentLines(result.output.replace(/\n$/, ""), "  | ")) + "\n");
+      if (result.output !== "") write(paint.dim(indentLines(safeBlock(result.output.replace(/\n$/, "")), "  | ")) + "\n");
       if (result.error) write(`  ${paint.red("✗")} ${paint.red(fileErrorTitle(result.error.kind))}\n`);
     },
 
@@ -83,12 +84,12 @@ export function prettyReporter(options: PrettyReporterOptions): Reporter {
       const failures: string[] = [];
       for (const file of summary.files) {
         if (file.error) {
-          failures.push(`${paint.red("✗")} ${paint.bold(file.file)} ${paint.red(`(${fileErrorTitle(file.error.kind)})`)}\n${describeFailure(file.error)}`);
+          failures.push(`${paint.red("✗")} ${paint.bold(safeLine(file.file))} ${paint.red(`(${fileErrorTitle(file.error.kind)})`)}\n${describeFailure(file.error)}`);
         }
         for (const t of file.tests) {
           if (t.status !== "failed" || t.failure === undefined) continue;
           const hook = t.failure.hook ? ` ${paint.red(`(${t.failure.hook} hook failed)`)}` : "";
-          failures.push(`${paint.red("✗")} ${paint.bold(fullName(t.file, t.path))}${hook}\n${describeFailure(t.failure)}`);
+          failures.push(`${paint.red("✗")} ${paint.bold(safeLine(fullName(t.file, t.path)))}${hook}\n${describeFailure(t.failure)}`);
         }
       }
       if (failures.length > 0) write(`\n${paint.red(paint.bold(`Failures (${failures.length})`))}\n\n${failures.join("\n")}`);

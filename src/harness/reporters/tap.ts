@@ -5,25 +5,26 @@
  */
 import { fullName, summaryLine, type FileError, type RunSummary, type TestFailure, type TestResult } from "../results.js";
 import { fileErrorTitle, type Reporter } from "./reporter.js";
+import { safeBlock, safeLine } from "./terminal-text.js";
 
-/** A TAP description: one line, `#` escaped (it would start a directive). */
+/** A TAP description: one line, `#` escaped (it would start a directive), control characters escaped. */
 function description(text: string): string {
-  return text.replace(/\\/g, "\\\\").replace(/#/g, "\\#").replace(/\r?\n/g, " ");
+  return safeLine(text.replace(/\\/g, "\\\\").replace(/#/g, "\\#").replace(/\r?\n/g, " "));
 }
 
 function yamlBlock(failure: Pick<TestFailure, "message" | "location" | "traceback"> & { hook?: string; kind?: string }): string {
-  const lines = ["  ---", "  message: |-", ...failure.message.split("\n").map((l) => `    ${l}`)];
+  const lines = ["  ---", "  message: |-", ...safeBlock(failure.message).split("\n").map((l) => `    ${l}`)];
   if (failure.kind) lines.push(`  kind: ${failure.kind}`);
   if (failure.location) lines.push(`  at: "${failure.location.file}:${failure.location.line}"`);
   if (failure.hook) lines.push(`  hook: ${failure.hook}`);
-  if (failure.traceback) lines.push("  traceback: |-", ...failure.traceback.split("\n").map((l) => `    ${l}`));
+  if (failure.traceback) lines.push("  traceback: |-", ...safeBlock(failure.traceback).split("\n").map((l) => `    ${l}`));
   lines.push("  ...");
   return `${lines.join("\n")}\n`;
 }
 
 function comments(output: string): string {
   if (output === "") return "";
-  return output
+  return safeBlock(output)
     .replace(/\n$/, "")
     .split("\n")
     .map((line) => `# ${line}\n`)
@@ -43,7 +44,7 @@ export function tapReporter(options: { write: (text: string) => void }): Reporte
       const name = description(fullName(result.file, result.path));
       write(comments(result.output));
       if (result.status === "passed") write(`ok ${n} - ${name}\n`);
-      else if (result.status === "skipped") write(`ok ${n} - ${name} # SKIP\n`);
+      else if (result.status === "skipped") write(`ok ${n} - ${name} # SKIP${result.skipReason ? ` ${description(result.skipReason)}` : ""}\n`);
       else write(`not ok ${n} - ${name}\n${result.failure ? yamlBlock(result.failure) : ""}`);
     },
 
