@@ -42,6 +42,20 @@ describe("luastore run", () => {
     expect([b.code, b.stderr]).toEqual([1, expect.stringContaining("Timeout")]);
   });
 
+  it("applies --max-call-bytes: a store call over it answers Invalid", async () => {
+    const script = file(
+      "wide.lua",
+      `local s = assert(require("store").get("app:cache"))
+       local ok, err = s:set("cli:wide", string.rep("w", 5000))
+       print(ok, err and err:kind())
+       s:delete("cli:wide")`,
+    );
+    const capped = await cli("run", script, "--max-call-bytes", "2048", "--isolation", "inline");
+    expect([capped.code, capped.stdout]).toEqual([0, "nil\tInvalid\n"]);
+    const roomy = await cli("run", script, "--isolation", "inline");
+    expect([roomy.code, roomy.stdout]).toEqual([0, "true\tnil\n"]);
+  });
+
   it("runs as --actor with --meta, so policies apply", async () => {
     const script = file("tenant.lua", `local s = require("store").get("app:cache")
       print(s:set("acme:x", 1), select(2, s:set("other:x", 1)):kind())`);

@@ -109,6 +109,8 @@ for (const mode of MODES) {
 
     it("one value over maxCallBytes is refused as Invalid, written or read, and the store keeps nothing of it", async () => {
       await host.store("app:big").set("wide", "w".repeat(200_000));
+      // A page of 100 keys of 1000 bytes: a 100 KB list answer.
+      for (let i = 0; i < 100; i++) await host.store("app:big").set(`L${i}`.padEnd(1000, "."), 1);
       const r = await host.run(
         `local s = require("store").get("app:big")
          local out = {}
@@ -121,6 +123,7 @@ for (const mode of MODES) {
            function() return s:get("wide") end,
            function() return s:entry("wide") end,
            function() return s:get_many({ "wide" }) end,
+           function() return s:list({ prefix = "L", limit = 100 }) end,
          }) do
            local ok, err = call()
            out[#out + 1] = ok == nil and err:kind() or "PASSED"
@@ -129,8 +132,9 @@ for (const mode of MODES) {
         { actor: ADMIN, limits: { maxCallBytes: 64 * 1024 } },
       );
       expect(r.error, r.error?.message).toBeUndefined();
-      expect(r.values).toEqual(["Invalid,Invalid,Invalid,Invalid,Invalid,Invalid,Invalid", false, false, false, false]);
+      expect(r.values).toEqual([Array(8).fill("Invalid").join(","), false, false, false, false]);
       await host.store("app:big").delete("wide");
+      for (let i = 0; i < 100; i++) await host.store("app:big").delete(`L${i}`.padEnd(1000, "."));
       await assertHealthy();
     });
 
