@@ -33,29 +33,16 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-interface Rate {
-  /** Runs per second of wall-clock time: what a caller sees. */
-  wall: number;
-  /** Runs per second of this process's CPU time: the same on an idle or a loaded machine. */
-  cpu: number;
-}
-
-/** Runs/s of `fn`, the median of several timed batches after one warm-up batch. */
-async function runsPerSecond(fn: () => unknown, n: number, reps: number): Promise<Rate> {
-  const wall: number[] = [];
-  const cpu: number[] = [];
+/** Runs/s of `fn` (wall clock: what a caller sees), the median of several timed batches after one warm-up batch. */
+async function runsPerSecond(fn: () => unknown, n: number, reps: number): Promise<number> {
+  const rates: number[] = [];
   for (let rep = -1; rep < reps; rep++) {
-    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await fn();
     const ms = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    if (rep >= 0) {
-      wall.push(n / (ms / 1000));
-      cpu.push(n / ((c.user + c.system) / 1e6));
-    }
+    if (rep >= 0) rates.push(n / (ms / 1000));
   }
-  return { wall: median(wall), cpu: median(cpu) };
+  return median(rates);
 }
 
 // ---- the bare anchor: what a naive embedding does per run -----------------------------------
@@ -151,8 +138,8 @@ async function redisAnchor(o: RunCostOptions, n: number, reps: number): Promise<
     const script = `redis.call("SET", KEYS[1], ARGV[1]) local v = redis.call("GET", KEYS[1]) redis.call("DEL", KEYS[1]) return v`;
     const sha = (await client.script("LOAD", script)) as string;
     const rate = await runsPerSecond(() => client.evalsha(sha, 1, "bench:k", "v"), n, reps);
-    o.record("Redis EVALSHA of the short script, sequential", rate.wall, "runs/s");
-    return rate.wall;
+    o.record("Redis EVALSHA of the short script, sequential", rate, "runs/s");
+    return rate;
   } finally {
     client.disconnect();
     await server.stop();
@@ -233,22 +220,18 @@ export async function runCostBenchmarks(o: RunCostOptions): Promise<void> {
   }, n / 5, reps);
   const inlineReturn = await runsPerSecond(() => host.run("return 1", { actor: ACTOR }), n, reps);
 
-  o.record("inline `return 1`", inlineReturn.wall, "runs/s");
-  o.record("inline `return 1`, CPU time per run", 1e6 / inlineReturn.cpu, "µs");
-  o.record("bare fengari state per run, short script", bareShort.wall, "runs/s");
-  o.record("inline short script", inlineShort.wall, "runs/s");
-  o.record("inline short script, CPU time per run", 1e6 / inlineShort.cpu, "µs");
-  o.record("inline short / bare state per run", inlineShort.wall / bareShort.wall, "ratio", { op: ">=", bound: 1.5 });
-  o.record("inline short / bare, in CPU time", inlineShort.cpu / bareShort.cpu, "ratio");
-  o.record("bare state per run, 190-line plugin", barePlugin.wall, "runs/s");
-  o.record("inline 190-line plugin", inlinePlugin.wall, "runs/s");
-  o.record("inline plugin / bare state per run", inlinePlugin.wall / barePlugin.wall, "ratio", { op: ">=", bound: 3 });
-  o.record("inline plugin / bare, in CPU time", inlinePlugin.cpu / barePlugin.cpu, "ratio");
+  o.record("inline `return 1`", inlineReturn, "runs/s");
+  o.record("bare fengari state per run, short script", bareShort, "runs/s");
+  o.record("inline short script", inlineShort, "runs/s");
+  o.record("inline short / bare state per run", inlineShort / bareShort, "ratio", { op: ">=", bound: 1.5 });
+  o.record("bare state per run, 190-line plugin", barePlugin, "runs/s");
+  o.record("inline 190-line plugin", inlinePlugin, "runs/s");
+  o.record("inline plugin / bare state per run", inlinePlugin / barePlugin, "ratio", { op: ">=", bound: 3 });
 
   const redis = await redisAnchor(o, n, reps);
-  if (redis !== null) o.record("inline short / Redis EVALSHA", inlineShort.wall / redis, "ratio", { op: ">=", bound: 1 });
+  if (redis !== null) o.record("inline short / Redis EVALSHA", inlineShort / redis, "ratio", { op: ">=", bound: 1 });
 
-  await workerFigures(o, n, inlineShort.wall);
+  await workerFigures(o, n, inlineShort);
   await memoryOverManyRuns(o, host);
   await host.close();
 }
