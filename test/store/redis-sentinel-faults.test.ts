@@ -36,6 +36,21 @@ async function answers(port: number): Promise<boolean> {
   }
 }
 
+/** The pid of the redis process answering on `port` (to tell our server from another test's). */
+async function pidOn(port: number): Promise<number | null> {
+  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    const m = /process_id:(\d+)/.exec(String(await client.info("server")));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
+}
+
 (enabled ? describe : describe.skip)(`store.redis Sentinel failover${enabled ? "" : " (skipped: needs redis-server and redis-sentinel)"}`, () => {
   const dir = mkdtempSync(join(tmpdir(), "luastore-sentinel-"));
   const children: ChildProcess[] = [];
@@ -48,11 +63,12 @@ async function answers(port: number): Promise<boolean> {
     return child;
   }
 
-  beforeAll(async () => {
+  /** Starts the three servers; false when a port was taken by another test's server meanwhile. */
+  async function start(): Promise<boolean> {
     ports = { primary: await freePort(), replica: await freePort(), sentinel: await freePort() };
     const common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
     primary = server(["--port", String(ports.primary), ...common]);
-    server(["--port", String(ports.replica), ...common, "--replicaof", "127.0.0.1", String(ports.primary)]);
+    const replicaServer = server(["--port", String(ports.replica), ...common, "--replicaof", "127.0.0.1", String(ports.primary)]);
     const conf = join(dir, "sentinel.conf");
     writeFileSync(
       conf,
@@ -65,13 +81,41 @@ async function answers(port: number): Promise<boolean> {
         "sentinel failover-timeout m 2000",
       ].join("\n"),
     );
-    server([conf], "redis-sentinel");
+    const sentinelServer = server([conf], "redis-sentinel");
     for (const port of Object.values(ports)) while (!(await answers(port))) await sleep(50);
+    const mine: [number, ChildProcess][] = [
+      [ports.primary, primary],
+      [ports.replica, replicaServer],
+      [ports.sentinel, sentinelServer],
+    ];
+    for (const [port, child] of mine) if ((await pidOn(port)) !== child.pid) return false;
     // The replica has synced before the test writes.
     const replica = new Redis({ port: ports.replica, host: "127.0.0.1" });
     while (!String(await replica.info("replication")).includes("master_link_status:up")) await sleep(50);
     replica.disconnect();
-  });
+    // The sentinel learns of replicas from the primary's INFO, which it polls every 10 s: kill the
+    // primary before it knows the replica and there is nothing to promote, so wait for it first.
+    const sentinel = new Redis({ port: ports.sentinel, host: "127.0.0.1" });
+    const knowsReplica = async (): Promise<boolean> => {
+      const replicas = (await sentinel.call("SENTINEL", "REPLICAS", "m")) as string[][];
+      return replicas.some((fields) => {
+        const f = new Map<string, string>();
+        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+        return f.get("port") === String(ports.replica) && !/s_down|disconnected/.test(f.get("flags") ?? "");
+      });
+    };
+    while (!(await knowsReplica())) await sleep(100);
+    sentinel.disconnect();
+    return true;
+  }
+
+  beforeAll(async () => {
+    // Free ports are only free until someone binds them: a parallel test file may take one first.
+    for (let attempt = 1; !(await start()); attempt++) {
+      for (const child of children.splice(0)) child.kill("SIGKILL");
+      if (attempt === 5) throw new Error("could not start the Sentinel setup on free ports (5 tries)");
+    }
+  }, 60_000);
 
   afterAll(() => {
     for (const child of children) child.kill("SIGKILL");
@@ -100,7 +144,12 @@ async function answers(port: number): Promise<boolean> {
       const failed: number[] = [];
       let killed = false;
       let afterKill = 0;
+      // Bounded, so that a failover that never happens fails with what was seen, not a bare timeout.
+      const deadline = performance.now() + 40_000;
       for (let i = 0; afterKill < 20; i++) {
+        if (performance.now() > deadline) {
+          throw new Error(`no recovery within 40 s of killing the primary: ${acked.length} acknowledged, ${failed.length} failed, ${afterKill} after the kill`);
+        }
         if (i === 50) {
           primary.kill("SIGKILL");
           killed = true;
