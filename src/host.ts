@@ -256,6 +256,7 @@ export class Host {
     }
     const gateway = new LocalGateway(rt.slots, this.policy.bind(actor), {
       runId,
+      maxHandles: limits.maxHandles,
       audit: rt.audit?.write ?? null,
       now: () => this.clock.now(),
       maxCallBytes: limits.maxCallBytes,

@@ -22,6 +22,7 @@ ${ACTOR_HELP}
   --max-store-ops N      store operations (default 1000000)
   --max-output BYTES     printed output (default 1 MiB)
   --max-call-bytes BYTES bytes one store call carries (default 32 MiB; in a worker at most max-memory / 8)
+  --max-handles N        store handles held at once (default 8)
   --stats                run statistics, pools and store metrics on stderr (JSON)
   --audit FILE           append every policy decision to FILE as a JSON line
   --json                 print one JSON document {ok, values, output, error, stats} instead

@@ -18,6 +18,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   "max-store-ops": { kind: "number", min: 0, integer: true },
   "max-output": { kind: "number", min: 0, integer: true },
   "max-call-bytes": { kind: "number", min: 1, integer: true },
+  "max-handles": { kind: "number", min: 1, integer: true },
   stats: { kind: "boolean" },
   audit: { kind: "string" },
   arg: { kind: "list" },
@@ -49,6 +50,7 @@ const LIMIT_FLAGS = {
   "max-store-ops": "maxStoreOps",
   "max-output": "maxOutputBytes",
   "max-call-bytes": "maxCallBytes",
+  "max-handles": "maxHandles",
 } as const satisfies Record<string, keyof RunLimits>;
 
 /**

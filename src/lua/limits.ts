@@ -38,6 +38,13 @@ export interface RunLimits {
    * {@link callBytesFor}). Refused as `nil, err` of kind Invalid. @default 32 MiB
    */
   maxCallBytes: number;
+  /**
+   * Store handles one run may hold at once, over every store. `store.get` past it answers
+   * `nil, err` of kind RateLimited (the run's own doing: release a handle first), so one run
+   * cannot hold a whole pool (keep it below every `pool.max`; the default is an eighth of the
+   * default pool). @default 8
+   */
+  maxHandles: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<RunLimits> = Object.freeze({
@@ -48,6 +55,7 @@ export const DEFAULT_LIMITS: Readonly<RunLimits> = Object.freeze({
   maxStringBytes: 16 << 20,
   maxMemoryMb: 256,
   maxCallBytes: 32 << 20,
+  maxHandles: 8,
 });
 
 const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
@@ -58,6 +66,7 @@ const BOUNDS: Record<keyof RunLimits, [min: number, max: number]> = {
   maxStringBytes: [16, 1 << 30],
   maxMemoryMb: [32, 64 * 1024],
   maxCallBytes: [1024, 1 << 30],
+  maxHandles: [1, 1e6],
 };
 
 /**

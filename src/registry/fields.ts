@@ -23,18 +23,26 @@ export interface SectionField<T> {
   readonly fields: FieldTable<T>;
 }
 
+/** A nested mapping that may be absent (then the property is undefined), e.g. `quota`. */
+export interface OptionalSectionField<T> extends SectionField<T> {
+  readonly optional: true;
+}
+
 /** A field of type `T`; only object-typed properties may be sections. */
-export type Field<T> = ValueField<T> | ([T] extends [object] ? SectionField<T> : never);
+export type Field<T> =
+  | ValueField<T>
+  | ([T] extends [object] ? SectionField<T> : never)
+  | (undefined extends T ? ([NonNullable<T>] extends [object] ? OptionalSectionField<NonNullable<T>> : never) : never);
 
 /** One field per property of the normalized config `T`; the compiler checks none is forgotten. */
 export type FieldTable<T> = { readonly [P in keyof T]-?: Field<T[P]> };
 
 /** A field table with its config type erased, as the loader walks it. */
 export type AnyFieldTable = { readonly [property: string]: AnyField };
-export type AnyField = ValueField<unknown> | { readonly key: string; readonly fields: AnyFieldTable };
+export type AnyField = ValueField<unknown> | { readonly key: string; readonly fields: AnyFieldTable; readonly optional?: true };
 
 /** True when the field is a nested mapping. */
-export function isSectionField(field: AnyField): field is { readonly key: string; readonly fields: AnyFieldTable } {
+export function isSectionField(field: AnyField): field is { readonly key: string; readonly fields: AnyFieldTable; readonly optional?: true } {
   return "fields" in field;
 }
 
@@ -105,6 +113,16 @@ export function text(options: { pattern: RegExp; expected: string }): (raw: unkn
   return (raw) => {
     if (typeof raw !== "string") return refuse(`must be ${options.expected}, got ${describeValue(raw)}`);
     if (!options.pattern.test(raw)) return refuse(`must be ${options.expected}, got ${JSON.stringify(raw)}`);
+    return accept(raw);
+  };
+}
+
+/** An actor field: `actor.id` or `actor.meta.<name>`. */
+export function actorField(): (raw: unknown) => Parsed<string> {
+  const expected = "actor.id or actor.meta.<name>";
+  return (raw) => {
+    if (typeof raw !== "string") return refuse(`must be ${expected}, got ${describeValue(raw)}`);
+    if (!/^actor\.(id|meta\.[A-Za-z0-9_.-]+)$/.test(raw)) return refuse(`must be ${expected}, got ${JSON.stringify(raw)}`);
     return accept(raw);
   };
 }

@@ -5,7 +5,7 @@
  * A kind whose fields constrain each other (store.redis: url or url_env) adds a row to `KIND_RULES`.
  */
 import type { CommonStoreConfig, StoreConfig, StoreKind } from "./types.js";
-import { boolean, describeValue, duration, integer, oneOf, size, text, type FieldTable, type Parsed } from "./fields.js";
+import { actorField, boolean, describeValue, duration, integer, oneOf, size, text, type FieldTable, type Parsed } from "./fields.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -33,7 +33,28 @@ export const COMMON_FIELDS: FieldTable<CommonSettings> = {
   maxKeyLength: { key: "max_key_length", parse: integer({ min: 1, max: 65_535 }), default: 1024 },
   maxValueSize: { key: "max_value_size", parse: size({ min: 1, max: 64 * MiB }), default: MiB },
   pool: { key: "pool", fields: { max: { key: "max", parse: integer({ min: 1 }), default: 64 } } },
+  quota: {
+    key: "quota",
+    optional: true,
+    fields: {
+      by: { key: "by", parse: actorField() },
+      maxKeys: { key: "max_keys", parse: integer({ min: 1 }) },
+      maxBytes: { key: "max_bytes", parse: size({ min: 1, max: Number.MAX_SAFE_INTEGER }), default: undefined },
+    },
+  },
 };
+
+/**
+ * Rules across the shared fields, checked once every field of the entry parsed. Each share
+ * reserves max_keys of max_size, so a quota larger than the store could never be honoured.
+ */
+export function commonRules(settings: CommonSettings): RuleProblem[] {
+  const { quota, maxSize } = settings;
+  if (quota !== undefined && quota.maxKeys > maxSize) {
+    return [{ key: "quota.max_keys", message: `must be at most max_size (${maxSize}): each share reserves max_keys of the store, got ${quota.maxKeys}` }];
+  }
+  return [];
+}
 
 /** Fields only one kind accepts, by kind. The kinds listed here are the kinds the registry accepts. */
 export const KIND_FIELDS: { readonly [K in StoreKind]: FieldTable<KindSettings<K>> } = {

@@ -6,6 +6,20 @@ export interface PoolConfig {
   max: number;
 }
 
+/**
+ * Fair shares (the `quota` field): every writer's keys and bytes are counted in the share named
+ * by an actor field, each share is held to `maxKeys` and `maxBytes`, and each share holding
+ * keys reserves `maxKeys` of the store's `maxSize` (see src/store/share-ledger.ts).
+ */
+export interface QuotaConfig {
+  /** The actor field naming a writer's share: `actor.id` or `actor.meta.<name>`. */
+  by: string;
+  /** Keys one share may hold; at most `maxSize`. */
+  maxKeys: number;
+  /** Entry bytes (key, value, metadata) one share may hold; undefined: no byte quota. */
+  maxBytes: number | undefined;
+}
+
 /** Options every store kind shares; they mean the same on every kind. */
 export interface CommonStoreConfig {
   /** `namespace:name`, e.g. `app:cache`. */
@@ -21,6 +35,8 @@ export interface CommonStoreConfig {
   /** Largest encoded (MessagePack) value in bytes. @default 1048576 (1 MiB) */
   maxValueSize: number;
   pool: PoolConfig;
+  /** Per-share quotas; undefined: none. */
+  quota?: QuotaConfig | undefined;
   /** Where the entry was declared (line 0 when the registry came from objects). */
   source: SourcePosition;
 }
@@ -100,6 +116,8 @@ export interface CommonEntryDocument {
   /** Bytes, or a string like "64KiB", "1MiB". */
   max_value_size?: number | string;
   pool?: { max?: number };
+  /** `by: actor.id` or `by: actor.meta.<name>`; sizes like max_value_size. */
+  quota?: { by: string; max_keys: number; max_bytes?: number | string };
 }
 
 export interface MemoryEntryDocument extends CommonEntryDocument {

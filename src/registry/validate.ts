@@ -7,7 +7,7 @@ import { closestName } from "../config/suggest.js";
 import type { Problem, SourcePosition } from "../errors.js";
 import type { StoreConfig, StoreKind } from "./types.js";
 import { describeValue, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
-import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, KIND_RULES, STORE_KINDS, isStoreKind, type RuleProblem } from "./kinds.js";
+import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, KIND_RULES, STORE_KINDS, commonRules, isStoreKind, type CommonSettings, type RuleProblem } from "./kinds.js";
 
 /** Keys and sequence indexes from a document's root to a value, e.g. `["entries", 0, "pool", "max"]`. */
 export type Path = readonly (string | number)[];
@@ -91,6 +91,10 @@ function validateEntry(
     const rule = KIND_RULES[kind] as ((settings: Record<string, unknown>) => RuleProblem[]) | undefined;
     for (const { key, message } of rule?.(specific) ?? []) {
       check.fieldProblem(key === undefined ? path : [...path, key], message, "key");
+    }
+    // Every common field parsed too, so `common` has exactly the shared settings.
+    for (const { key, message } of commonRules(common as unknown as CommonSettings)) {
+      check.fieldProblem(key === undefined ? path : [...path, ...key.split(".")], message);
     }
   }
 
@@ -199,6 +203,10 @@ class Checker {
       if (isSectionField(field)) {
         if (raw !== undefined && !isMapping(raw)) {
           this.fieldProblem(fieldPath, `must be a mapping, got ${describeValue(raw)}`);
+          continue;
+        }
+        if (raw === undefined && field.optional === true) {
+          values[property] = undefined;
           continue;
         }
         const section = raw ?? {};

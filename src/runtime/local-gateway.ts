@@ -6,7 +6,8 @@
 import { ErrorKind, StoreError } from "../errors.js";
 import { quoteByteString } from "../bytes.js";
 import type { HandlePool } from "../pool/handle-pool.js";
-import type { ActorPolicy, Decision, RequestMeta } from "../policy/types.js";
+import { DEFAULT_LIMITS } from "../lua/limits.js";
+import type { Actor, ActorPolicy, Decision, RequestMeta } from "../policy/types.js";
 import type { StoreConfig } from "../registry/types.js";
 import { MAX_STORE_ID_BYTES } from "../registry/validate.js";
 import {
@@ -76,6 +77,20 @@ export interface LocalGatewayOptions {
   now?: () => number;
   /** Bytes one call's request or answer may carry (the run's maxCallBytes). @default no cap (trusted callers) */
   maxCallBytes?: number;
+  /** Handles the run may hold at once (RunLimits.maxHandles). @default DEFAULT_LIMITS.maxHandles */
+  maxHandles?: number;
+}
+
+/**
+ * The share a writer's keys count in, for a store with a quota `by` an actor field: `actor.id`,
+ * or `actor.meta.<name>` as a string (an actor without that field writes in the share "").
+ */
+export function shareOf(config: StoreConfig, actor: Actor): string | undefined {
+  const by = config.quota?.by;
+  if (by === undefined) return undefined;
+  if (by === "actor.id") return actor.id;
+  const value = actor.meta[by.slice("actor.meta.".length)];
+  return value === undefined ? "" : String(value);
 }
 
 /** Bytes of a list page's answer: its keys and their metadata. */
@@ -95,6 +110,7 @@ export class LocalGateway implements RunGateway {
   readonly #audit: AuditSink | null;
   readonly #now: () => number;
   readonly #maxCallBytes: number;
+  readonly #maxHandles: number;
   #open = 0;
 
   constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy, options: LocalGatewayOptions = { runId: "" }) {
@@ -104,6 +120,12 @@ export class LocalGateway implements RunGateway {
     this.#audit = options.audit ?? null;
     this.#now = options.now ?? Date.now;
     this.#maxCallBytes = options.maxCallBytes ?? Number.POSITIVE_INFINITY;
+    this.#maxHandles = options.maxHandles ?? DEFAULT_LIMITS.maxHandles;
+  }
+
+  /** The share this run's writes to `slot` count in (undefined: the store has no quota). */
+  #share(slot: StoreSlot): string | undefined {
+    return slot.config.quota === undefined ? undefined : shareOf(slot.config, this.#policy.actor);
   }
 
   /** The run's cap on one call's bytes. */
@@ -179,6 +201,13 @@ export class LocalGateway implements RunGateway {
       return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: store.get on ${quoteByteString(storeId)}`));
     }
     if (slot === undefined) return new OpFailure(ErrorKind.NOT_FOUND, `no store ${quoteByteString(storeId)} in the registry`);
+    // The run's own cap first: one run cannot hold a whole pool (refused before it takes a slot).
+    if (this.#open >= this.#maxHandles) {
+      return this.#fail(
+        slot,
+        new OpFailure(ErrorKind.RATE_LIMITED, `this run already holds ${this.#open} handles (maxHandles ${this.#maxHandles}); release one first`),
+      );
+    }
     if (!slot.pool.tryAcquire()) {
       return this.#fail(
         slot,
@@ -309,7 +338,7 @@ export class LocalGateway implements RunGateway {
     if (denied !== null) return denied;
     if (key.length + value.length > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set", key.length + value.length);
     try {
-      const r = state.slot.store.set(key, value, ttlMs);
+      const r = state.slot.store.set(key, value, ttlMs, this.#share(state.slot));
       return isPromise(r) ? r.then(yes, (err: unknown) => this.#fail(state.slot, toFailure(err))) : true;
     } catch (err) {
       return this.#fail(state.slot, toFailure(err));
@@ -325,15 +354,22 @@ export class LocalGateway implements RunGateway {
   }
 
   add(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
-    return this.#keyOp(handle, "store.key.set", key, (s) => s.add(key, value, ttlMs), "add", key.length + value.length);
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.add(key, value, ttlMs, this.#share(this.#handles[handle]!.slot)), "add", key.length + value.length);
   }
 
   replace(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<boolean> {
-    return this.#keyOp(handle, "store.key.set", key, (s) => s.replace(key, value, ttlMs), "replace", key.length + value.length);
+    return this.#keyOp(
+      handle,
+      "store.key.set",
+      key,
+      (s) => s.replace(key, value, ttlMs, this.#share(this.#handles[handle]!.slot)),
+      "replace",
+      key.length + value.length,
+    );
   }
 
   incr(handle: number, key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Answer<Uint8Array> {
-    return this.#keyOp(handle, "store.key.set", key, (s) => s.incr(key, by, init, initTtlMs));
+    return this.#keyOp(handle, "store.key.set", key, (s) => s.incr(key, by, init, initTtlMs, this.#share(this.#handles[handle]!.slot)));
   }
 
   ttl(handle: number, key: string): Answer<number | undefined> {
@@ -359,7 +395,8 @@ export class LocalGateway implements RunGateway {
     const slot = state.slot;
     const bytes = key.length + value.length + (options.metadata?.length ?? 0);
     if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, "put", bytes);
-    const outcome = this.#invoke(slot, (s) => s.put(key, value, options));
+    const share = this.#share(slot);
+    const outcome = this.#invoke(slot, (s) => s.put(key, value, share === undefined ? options : { ...options, share }));
     const finish = (o: PutOutcome | OpFailure): true | OpFailure => {
       if (o instanceof OpFailure) return o;
       switch (o) {
@@ -405,7 +442,7 @@ export class LocalGateway implements RunGateway {
     let bytes = 0;
     for (const [key, value] of entries) bytes += key.length + value.length;
     if (bytes > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set_many", bytes);
-    const r = this.#invoke(state.slot, (s) => s.setMany(entries, ttlMs));
+    const r = this.#invoke(state.slot, (s) => s.setMany(entries, ttlMs, this.#share(state.slot)));
     return isPromise(r) ? r.then((v) => (v instanceof OpFailure ? v : true)) : r instanceof OpFailure ? r : true;
   }
 
@@ -437,7 +474,7 @@ export class LocalGateway implements RunGateway {
     if (!this.#decide("store.info", slot.config.id, undefined).allowed) {
       return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: store.info on ${slot.config.id}`));
     }
-    const r = this.#invoke(slot, (s) => s.info());
+    const r = this.#invoke(slot, (s) => s.info(this.#share(slot)));
     const finish = (i: Awaited<ReturnType<Store["info"]>> | OpFailure): StoreInfoAnswer | OpFailure =>
       i instanceof OpFailure ? i : { id: slot.config.id, kind: slot.config.kind, ...i };
     return isPromise(r) ? r.then(finish) : finish(r);

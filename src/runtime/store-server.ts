@@ -152,14 +152,20 @@ export class StoreServer {
   }
 
   /**
-   * Binds a run (its actor, and its cap on one call's bytes) to a channel; any earlier run of
-   * the channel is released.
+   * Binds a run (its actor, its cap on one call's bytes and on the handles it holds) to a
+   * channel; any earlier run of the channel is released.
    */
-  bind(id: number, runSeq: number, runId: string, actor: Actor, maxCallBytes = Number.POSITIVE_INFINITY): void {
+  bind(id: number, runSeq: number, runId: string, actor: Actor, maxCallBytes = Number.POSITIVE_INFINITY, maxHandles?: number): void {
     const ch = this.#byId.get(id);
     if (ch === undefined) return;
     this.#unbind(ch);
-    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), { runId, audit: this.#audit, now: this.#now, maxCallBytes });
+    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), {
+      runId,
+      audit: this.#audit,
+      now: this.#now,
+      maxCallBytes,
+      ...(maxHandles !== undefined ? { maxHandles } : {}),
+    });
     ch.binding = { runSeq, gateway };
     this.activeRuns++;
   }

@@ -98,7 +98,7 @@ try {
         server.openChannel(msg.channel, msg.sab, msg.port);
         return;
       case "bind":
-        server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor, msg.maxCallBytes);
+        server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor, msg.maxCallBytes, msg.maxHandles);
         return;
       case "call":
         call(msg.method, msg.args).then(

@@ -28,7 +28,7 @@ export interface StoreThreadData {
 export type StoreControl =
   /** `port`: the store thread's end of the channel's port for large messages (transferred). */
   | { type: "open"; channel: number; sab: SharedArrayBuffer; port: MessagePort }
-  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor; maxCallBytes: number }
+  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor; maxCallBytes: number; maxHandles: number }
   | { type: "call"; id: number; method: StoreThreadMethod; args: unknown[] };
 
 /**

@@ -301,7 +301,15 @@ export class WorkerPool {
     // The worker and the store thread hold the run to the same cap on one call's bytes.
     const limits = { ...job.limits, maxCallBytes: callBytesFor(job.limits, o.heapMb) };
     // The binding goes first: the store thread serves the worker's requests only for this run.
-    o.store.send({ type: "bind", channel: w.channel, runSeq: w.runSeq, runId: job.runId, actor: job.actor, maxCallBytes: limits.maxCallBytes });
+    o.store.send({
+      type: "bind",
+      channel: w.channel,
+      runSeq: w.runSeq,
+      runId: job.runId,
+      actor: job.actor,
+      maxCallBytes: limits.maxCallBytes,
+      maxHandles: limits.maxHandles,
+    });
     const command: WorkerCommand = {
       type: "run",
       runSeq: w.runSeq,

@@ -27,6 +27,7 @@ import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
 import type { MemoryStoreConfig } from "../registry/types.js";
 import { ExpiryIndex } from "./expiry-index.js";
+import { ShareLedger, type LedgerStore } from "./share-ledger.js";
 import { incrementBytes } from "./numbers.js";
 import { ownedBytes, SlabValues } from "./slab-values.js";
 import { SortedKeys } from "./sorted-keys.js";
@@ -87,6 +88,13 @@ export class MemoryStore implements Store {
   #sortedKeys: SortedKeys | undefined;
   readonly #lru: boolean;
   readonly #maxSize: number;
+  /** Owners and usage of shares when the store has a quota, else null. */
+  readonly #ledger: ShareLedger | null;
+  readonly #ledgerView: LedgerStore = {
+    entryBytes: (key, slot) => this.#entryBytes(key, slot),
+    slotOf: (key) => this.#slots.get(key) ?? NONE,
+    keysOldestFirst: () => this.#slots.keys(),
+  };
   #timer: NodeJS.Timeout | undefined;
   #version = 0;
   #bytes = 0;
@@ -104,6 +112,7 @@ export class MemoryStore implements Store {
     this.#expiry = options.expiryIndex ?? new ExpiryIndex();
     this.#lru = config.eviction === "lru";
     this.#maxSize = config.maxSize;
+    this.#ledger = config.quota ? new ShareLedger(config.id, config.quota, config.maxSize, this.#lru) : null;
     if (options.sweepTimer ?? true) {
       this.#timer = setInterval(() => this.sweep(), config.cleanupIntervalMs);
       // The timer must not keep a CLI process alive.
@@ -202,8 +211,14 @@ export class MemoryStore implements Store {
     return hasMore ? { keys, cursor: lastVisited!, hasMore } : { keys, hasMore };
   }
 
-  info(): StoreInfo {
-    return { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+  info(share?: string): StoreInfo {
+    const info: StoreInfo = { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+    const quota = this.config.quota;
+    if (this.#ledger !== null && quota !== undefined && share !== undefined) {
+      info.quota = { by: quota.by, share, ...this.#ledger.usage(share), maxKeys: quota.maxKeys };
+      if (quota.maxBytes !== undefined) info.quota.maxBytes = quota.maxBytes;
+    }
+    return info;
   }
 
   size(): number {
@@ -212,7 +227,7 @@ export class MemoryStore implements Store {
   }
 
   stats(): StoreStats {
-    return {
+    const stats: StoreStats = {
       hits: this.#hits,
       misses: this.#misses,
       sets: this.#sets,
@@ -222,34 +237,36 @@ export class MemoryStore implements Store {
       size: this.#slots.size,
       bytes: this.#bytes,
     };
+    if (this.#ledger !== null) stats.shares = this.#ledger.all();
+    return stats;
   }
 
   // -------------------------------------------------------------------------------------------
   // Writes
   // -------------------------------------------------------------------------------------------
 
-  set(key: string, value: Uint8Array, ttlMs: number): void {
-    this.#write(key, this.#live(key), value, this.#expiresAtFor(ttlMs), undefined);
+  set(key: string, value: Uint8Array, ttlMs: number, share?: string): void {
+    this.#write(key, this.#live(key), value, this.#expiresAtFor(ttlMs), undefined, share);
   }
 
-  add(key: string, value: Uint8Array, ttlMs: number): boolean {
+  add(key: string, value: Uint8Array, ttlMs: number, share?: string): boolean {
     if (this.#live(key) !== NONE) return false;
-    this.#write(key, NONE, value, this.#expiresAtFor(ttlMs), undefined);
+    this.#write(key, NONE, value, this.#expiresAtFor(ttlMs), undefined, share);
     return true;
   }
 
-  replace(key: string, value: Uint8Array, ttlMs: number): boolean {
+  replace(key: string, value: Uint8Array, ttlMs: number, share?: string): boolean {
     const slot = this.#live(key);
     if (slot === NONE) return false;
-    this.#write(key, slot, value, this.#expiresAtFor(ttlMs), undefined);
+    this.#write(key, slot, value, this.#expiresAtFor(ttlMs), undefined, share);
     return true;
   }
 
-  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array {
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): Uint8Array {
     const slot = this.#live(key);
     const bytes = incrementBytes(key, slot === NONE ? undefined : this.#values.peek(slot), by, init);
     const expiresAt = slot !== NONE ? this.#expiresAtOf(slot) : this.#expiresAtFor(initTtlMs);
-    this.#write(key, slot, bytes, expiresAt, undefined);
+    this.#write(key, slot, bytes, expiresAt, undefined, share);
     return bytes;
   }
 
@@ -264,11 +281,12 @@ export class MemoryStore implements Store {
       if (slot === NONE) return "missing";
       if (formatVersion(this.#versionOf(slot)) !== ifVersion) return "conflict";
     }
-    this.#write(key, slot, value, this.#expiresAtFor(options.ttlMs), options.metadata);
+    this.#write(key, slot, value, this.#expiresAtFor(options.ttlMs), options.metadata, options.share);
     return "ok";
   }
 
-  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): void {
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): void {
+    if (this.#ledger !== null) return this.#setManyShared(entries, ttlMs, share, this.#ledger);
     const batch = new Set<string>();
     let newKeys = 0;
     for (const [key] of entries) {
@@ -298,6 +316,23 @@ export class MemoryStore implements Store {
     for (const [key, value] of entries) this.#write(key, this.#slots.get(key) ?? NONE, value, expiresAt, undefined);
   }
 
+  /** setMany under a quota: the ledger admits the whole batch (and names its victims) first. */
+  #setManyShared(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share: string | undefined, ledger: ShareLedger): void {
+    const last = new Map<string, Uint8Array>();
+    for (const [key, value] of entries) {
+      last.delete(key);
+      last.set(key, value);
+    }
+    if (last.size > this.#maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a batch of ${last.size} keys can never fit (max_size ${this.#maxSize})`);
+    }
+    this.sweep();
+    const planned = [...last].map(([key, value]) => ({ key, slot: this.#live(key), bytes: key.length + value.length }));
+    for (const victim of ledger.admit(planned, share, this.#ledgerView)) this.#evict(victim);
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    for (const [key, value] of last) this.#write(key, this.#slots.get(key) ?? NONE, value, expiresAt, undefined, share, true);
+  }
+
   expire(key: string, ttlMs: number): boolean {
     const slot = this.#live(key);
     if (slot === NONE) return false;
@@ -323,6 +358,7 @@ export class MemoryStore implements Store {
     this.#freeSlots.length = 0;
     this.#expiry.clear();
     this.#sortedKeys?.clear();
+    this.#ledger?.clear();
     this.#bytes = 0;
   }
 
@@ -376,11 +412,51 @@ export class MemoryStore implements Store {
     return this.#metadata.size === 0 ? undefined : this.#metadata.get(slot);
   }
 
+  /** Key, value and metadata bytes of the entry at `slot`, as #bytes counts them. */
+  #entryBytes(key: string, slot: number): number {
+    return key.length + this.#values.length(slot) + (this.#metadataOf(slot)?.length ?? 0);
+  }
+
   /**
    * Stores `value` at `key`, over `slot` (its live entry's) or as a new key (slot NONE), making
-   * room first when the store is full. Every write replaces the metadata and bumps the version.
+   * room first when the store is full (under a quota: what the ledger admits, unless `admitted`
+   * says the caller did). Every write replaces the metadata and bumps the version.
    */
-  #write(key: string, slot: number, value: Uint8Array, expiresAt: number, metadata: Uint8Array | undefined): void {
+  #write(
+    key: string,
+    slot: number,
+    value: Uint8Array,
+    expiresAt: number,
+    metadata: Uint8Array | undefined,
+    share?: string,
+    admitted = false,
+  ): void {
+    const ledger = this.#ledger;
+    if (ledger !== null) {
+      const newBytes = key.length + value.length + (metadata?.length ?? 0);
+      if (!admitted) {
+        const planned = [{ key, slot, bytes: newBytes }]; // `slot` is live: the sweep keeps it
+        let victims: string[];
+        try {
+          victims = ledger.admit(planned, share, this.#ledgerView);
+        } catch (err) {
+          // Expired keys not yet swept still count in their shares: reclaim them, then decide.
+          if (this.sweep() === 0) throw err;
+          victims = ledger.admit(planned, share, this.#ledgerView);
+        }
+        for (const victim of victims) this.#evict(victim);
+      }
+      const oldBytes = slot === NONE ? 0 : this.#entryBytes(key, slot);
+      this.#store(key, slot, value, expiresAt, metadata, true);
+      const written = this.#slots.get(key)!;
+      if (slot === NONE) ledger.added(key, written, newBytes, share);
+      else ledger.rewritten(key, written, oldBytes, newBytes, share);
+      return;
+    }
+    this.#store(key, slot, value, expiresAt, metadata, false);
+  }
+
+  #store(key: string, slot: number, value: Uint8Array, expiresAt: number, metadata: Uint8Array | undefined, roomMade: boolean): void {
     if (slot !== NONE) {
       this.#setExpiry(key, slot, expiresAt);
       const oldMetadata = this.#metadataOf(slot);
@@ -391,7 +467,7 @@ export class MemoryStore implements Store {
       this.#bytes -= this.#values.set(slot, value);
       if (this.#lru) this.#touch(key, slot);
     } else {
-      if (this.#slots.size >= this.#maxSize) this.#makeRoom();
+      if (!roomMade && this.#slots.size >= this.#maxSize) this.#makeRoom();
       // A key built by concatenation is a chain of V8 cons strings (32 B per link): reading a
       // char flattens it, and the garbage collector then drops the chain.
       key.charCodeAt(0);
@@ -445,10 +521,11 @@ export class MemoryStore implements Store {
     this.#setExpiresAt(slot, expiresAt);
   }
 
-  /** Map order is the LRU order: moves the key to the most-recent end. */
+  /** Map order is the LRU order: moves the key to the most-recent end (of its share's too). */
   #touch(key: string, slot: number): void {
     this.#slots.delete(key);
     this.#slots.set(key, slot);
+    this.#ledger?.touched(key, slot);
   }
 
   /** Frees one slot for a new key: expired entries first, then LRU eviction, else refuse. */
@@ -482,6 +559,7 @@ export class MemoryStore implements Store {
 
   /** Removes the entry of `key` at `slot` from everything but the expiry index, and frees the slot. */
   #forget(key: string, slot: number): void {
+    this.#ledger?.removed(key, slot, this.#entryBytes(key, slot));
     this.#slots.delete(key);
     this.#sortedKeys?.delete(key);
     const metadata = this.#metadataOf(slot);

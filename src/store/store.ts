@@ -39,6 +39,24 @@ export interface StoreStats extends StoreCounters {
   size: number;
   /** Encoded bytes held: key bytes plus value bytes plus metadata bytes. */
   bytes: number;
+  /** With a quota: every share holding keys, by name, with its keys and entry bytes. */
+  shares?: Record<string, ShareUsage>;
+}
+
+/** One share's usage of a store with a quota. */
+export interface ShareUsage {
+  keys: number;
+  /** Entry bytes: key plus value plus metadata, as `bytes` counts them. */
+  bytes: number;
+}
+
+/** `info()` of a store with a quota: the asking writer's share. */
+export interface ShareInfo extends ShareUsage {
+  /** The actor field that names shares, e.g. `actor.meta.tenant`. */
+  by: string;
+  share: string;
+  maxKeys: number;
+  maxBytes?: number;
 }
 
 /** A key as `list` returns it, with its metadata (MessagePack bytes) when it has some. */
@@ -109,6 +127,8 @@ export interface PutOptions {
    * every set/add/replace/incr/setMany) removes it; `expire` keeps it.
    */
   metadata?: Uint8Array;
+  /** The writer's share (stores with a quota; see Store.set). */
+  share?: string;
 }
 
 /** How a conditional put ended. */
@@ -120,6 +140,8 @@ export interface StoreInfo {
   maxSize: number;
   /** The eviction policy, e.g. "none" or "lru". */
   eviction: string;
+  /** With a quota and a share asked for: that share's usage and limits. */
+  quota?: ShareInfo;
 }
 
 export interface Store {
@@ -132,16 +154,22 @@ export interface Store {
   /**
    * Stores `value`; `ttlMs` 0 means no expiry (and removes an earlier TTL, as Redis SET does).
    * Fails with StoreError UNAVAILABLE (retryable) when a new key does not fit.
+   *
+   * `share` (every write takes one): the writer's share in a store with a quota, whose keys and
+   * bytes the write counts against (it then owns the key); undefined for host-side writes,
+   * which keep a key's owner and count against no share. A write past the share's quota fails
+   * with StoreError RATE_LIMITED (under LRU it evicts the share's own keys first); see
+   * src/store/share-ledger.ts for the rules every backend follows.
    */
-  set(key: string, value: Uint8Array, ttlMs: number): MaybePromise<void>;
+  set(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<void>;
   has(key: string): MaybePromise<boolean>;
   /** True when the key existed (and was not expired). */
   delete(key: string): MaybePromise<boolean>;
 
   /** Set-if-absent: true when written, false when the key exists. */
-  add(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean>;
+  add(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean>;
   /** Set-if-present: true when written, false when the key is absent. Replaces the TTL like set. */
-  replace(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean>;
+  replace(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean>;
   /**
    * Adds `by` to the number stored at `key` and returns the new value's MessagePack bytes (what
    * the Lua side pushes, so `math.type` survives). A missing or expired key starts from `init` and
@@ -151,7 +179,7 @@ export interface Store {
    * are 32-bit; never wrapped), else an integer. A write: the version changes, metadata is
    * removed, `sets` counts it. The rules and encoding live in ./numbers.ts for every backend.
    */
-  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): MaybePromise<Uint8Array>;
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): MaybePromise<Uint8Array>;
   /** Milliseconds left; 0 for no expiry; undefined when missing. */
   ttl(key: string): MaybePromise<number | undefined>;
   /**
@@ -167,7 +195,7 @@ export interface Store {
    * writing anything. With LRU eviction it evicts as many other keys as it needs. A repeated key:
    * the last value wins.
    */
-  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): MaybePromise<void>;
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): MaybePromise<void>;
   /**
    * One page of live keys in byte order; never holds the store for long. A walk that feeds each
    * page's cursor to the next returns every key present for the whole walk exactly once.
@@ -179,7 +207,8 @@ export interface Store {
    * `ifVersion` is refused with StoreError INVALID. A new key that does not fit fails as `set`.
    */
   put(key: string, value: Uint8Array, options: PutOptions): MaybePromise<PutOutcome>;
-  info(): MaybePromise<StoreInfo>;
+  /** Size and limits; with a quota and `share`, that share's usage too. */
+  info(share?: string): MaybePromise<StoreInfo>;
 
   /** Live entries right now (expired ones excluded). */
   size(): MaybePromise<number>;

@@ -30,6 +30,8 @@ export interface SuiteStoreConfig {
   maxKeyLength?: number;
   maxValueSize?: number;
   cleanupIntervalMs?: number;
+  /** Per-share quotas (`by` is only reported: the suite passes shares to the writes itself). */
+  quota?: { maxKeys: number; maxBytes?: number };
 }
 
 export interface StoreFactoryContext {
@@ -59,6 +61,9 @@ export function commonStoreConfig(overrides: SuiteStoreConfig = {}): CommonStore
     maxKeyLength: overrides.maxKeyLength ?? 1024,
     maxValueSize: overrides.maxValueSize ?? 2 * 1024 * 1024,
     pool: { max: 64 },
+    ...(overrides.quota
+      ? { quota: { by: "actor.meta.tenant", maxKeys: overrides.quota.maxKeys, maxBytes: overrides.quota.maxBytes } }
+      : {}),
     source: { file: "<store-suite>", line: 0, column: 0 },
   };
 }
@@ -1276,6 +1281,123 @@ group("stats", () => {
     expect(await store.stats()).toMatchObject({ size: 1, bytes: 6 });
     await store.put("c", Uint8Array.of(1, 2), { ttlMs: 0, onlyIfAbsent: false });
     expect(await store.stats()).toMatchObject({ size: 1, bytes: 3 });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fair shares (quota)
+// ---------------------------------------------------------------------------------------------
+
+/** Writes `prefix0..prefix{n-1}` as `share`; returns how many were written before the first refusal, and that error. */
+async function fill(store: Store, share: string, prefix: string, n: number, value = v(1)): Promise<{ written: number; error?: StoreError }> {
+  for (let i = 0; i < n; i++) {
+    try {
+      await store.set(`${prefix}${i}`, value, 0, share);
+    } catch (e) {
+      if (!(e instanceof StoreError)) throw e;
+      return { written: i, error: e };
+    }
+  }
+  return { written: n };
+}
+
+group("fair shares", () => {
+  test("a share past max_keys is refused as RateLimited, not retryable; another share still writes", async ({ open }) => {
+    const store = await open({ maxSize: 30, quota: { maxKeys: 10 } });
+    const acme = await fill(store, "acme", "acme:", 50);
+    expect(acme.written).toBe(10);
+    expect(acme.error).toMatchObject({ kind: ErrorKind.RATE_LIMITED, retryable: false });
+    expect((await fill(store, "globex", "globex:", 10)).written).toBe(10);
+    // Rewriting a key the share holds needs no new room.
+    await store.set("acme:0", v(2), 0, "acme");
+    expect(await store.size()).toBe(20);
+  });
+
+  test("a share past max_bytes is refused as RateLimited", async ({ open }) => {
+    const store = await open({ quota: { maxKeys: 100, maxBytes: 100 } });
+    await store.set("a:1", new Uint8Array(40), 0, "a");
+    await expectStoreError(() => store.set("a:2", new Uint8Array(80), 0, "a"), ErrorKind.RATE_LIMITED);
+    await expectStoreError(() => store.set("a:1", new Uint8Array(200), 0, "a"), ErrorKind.RATE_LIMITED);
+    await store.set("a:1", new Uint8Array(90), 0, "a");
+    expect(await store.info("a")).toMatchObject({ quota: { share: "a", keys: 1, bytes: 93, maxBytes: 100 } });
+  });
+
+  test("each share holding keys reserves max_keys: a new share past max_size / max_keys is Unavailable, retryable", async ({ open }) => {
+    const store = await open({ maxSize: 20, quota: { maxKeys: 10 } });
+    await store.set("a:1", v(1), 0, "a");
+    await store.set("b:1", v(1), 0, "b");
+    await expectStoreError(() => store.set("c:1", v(1), 0, "c"), ErrorKind.UNAVAILABLE, true);
+    // Shares below their quota are never blocked by the reservation.
+    expect((await fill(store, "a", "a:x", 9)).written).toBe(9);
+    await store.delete("b:1");
+    await store.set("c:1", v(1), 0, "c");
+  });
+
+  test("a tenant filling an eviction-none store neither blocks nor evicts another within its quota", async ({ open }) => {
+    const store = await open({ maxSize: 20, eviction: "none", quota: { maxKeys: 10 } });
+    await store.set("globex:secret", v("keep"), 0, "globex");
+    const attacker = await fill(store, "acme", "acme:", 1000);
+    expect(attacker.written).toBe(10);
+    expectBytes(await store.get("globex:secret"), v("keep"));
+    expect((await fill(store, "globex", "globex:k", 9)).written).toBe(9);
+  });
+
+  test("with lru, a share past its quota evicts its own oldest keys, never another share's", async ({ open }) => {
+    const store = await open({ maxSize: 20, eviction: "lru", quota: { maxKeys: 10 } });
+    await store.set("globex:secret", v("keep"), 0, "globex");
+    const attacker = await fill(store, "acme", "acme:", 100);
+    expect(attacker).toEqual({ written: 100 });
+    expectBytes(await store.get("globex:secret"), v("keep"));
+    expect(await store.has("acme:89")).toBe(false);
+    expect(await store.has("acme:90")).toBe(true);
+    expect(await store.info("acme")).toMatchObject({ quota: { share: "acme", keys: 10 } });
+    expect((await store.stats()).evicted).toBe(90);
+  });
+
+  test("setMany under a quota is whole or nothing", async ({ open }) => {
+    const none = await open({ maxSize: 50, quota: { maxKeys: 5 } });
+    await none.set("a:0", v(0), 0, "a");
+    const batch = (n: number, from = 1): [string, Uint8Array][] => Array.from({ length: n }, (_, i) => [`a:${i + from}`, v(i)]);
+    await expectStoreError(() => none.setMany(batch(5), 0, "a"), ErrorKind.RATE_LIMITED);
+    expect(await none.size()).toBe(1);
+    await none.setMany(batch(4), 0, "a");
+    expect(await none.size()).toBe(5);
+
+    const lru = await open({ maxSize: 50, eviction: "lru", quota: { maxKeys: 5 } });
+    await lru.setMany(batch(5, 0), 0, "a");
+    await lru.setMany(batch(3, 10), 0, "a");
+    expect(await lru.info("a")).toMatchObject({ quota: { keys: 5 } });
+    expect(await lru.has("a:4")).toBe(true);
+    expect(await lru.has("a:1")).toBe(false);
+    await expectStoreError(() => lru.setMany(batch(6, 20), 0, "a"), ErrorKind.RATE_LIMITED);
+    expect(await lru.has("a:4")).toBe(true);
+  });
+
+  test("a key belongs to its last writer; deletes and expiry give its room back", async ({ open, time }) => {
+    const store = await open({ quota: { maxKeys: 2 } });
+    await store.set("k", v(1), 0, "a");
+    await store.set("k", v(1), 0, "b");
+    expect((await store.info("a")).quota).toMatchObject({ keys: 0, bytes: 0 });
+    expect((await store.info("b")).quota).toMatchObject({ keys: 1, bytes: 2 });
+    await store.set("t", v(1), time.unit, "b");
+    await expectStoreError(() => store.set("u", v(1), 0, "b"), ErrorKind.RATE_LIMITED);
+    await time.advance(time.unit);
+    await store.set("u", v(1), 0, "b");
+    await store.delete("k");
+    await store.set("w", v(1), 0, "b");
+    expect((await store.stats()).shares).toEqual({ b: { keys: 2, bytes: 4 } });
+  });
+
+  test("host-side writes (no share) count in no share and keep a key's owner", async ({ open }) => {
+    const store = await open({ maxSize: 4, quota: { maxKeys: 2 } });
+    await store.set("a:1", v(1), 0, "a");
+    await store.set("a:1", v(1234567), 0);
+    await store.set("host:1", v(1), 0);
+    expect((await store.info("a")).quota).toMatchObject({ keys: 1, bytes: 8 });
+    // 4 - one share's reservation of 2 leaves the host room for 2 keys.
+    await store.set("host:2", v(1), 0);
+    await expectStoreError(() => store.set("host:3", v(1), 0), ErrorKind.UNAVAILABLE, true);
+    expect((await fill(store, "a", "a:x", 1)).written).toBe(1);
   });
 });
 

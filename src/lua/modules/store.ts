@@ -544,6 +544,26 @@ const info: JSFunction = (L) => {
     lua.lua_setfield(L2, -2, "max_size");
     pushJsString(L2, i.eviction);
     lua.lua_setfield(L2, -2, "eviction");
+    if (i.quota !== undefined) {
+      // The asking run's own share: what it holds and may hold, never another share's figures.
+      const q = i.quota;
+      lua.lua_createtable(L2, 0, 6);
+      pushJsString(L2, q.by);
+      lua.lua_setfield(L2, -2, "by");
+      pushJsString(L2, q.share);
+      lua.lua_setfield(L2, -2, "share");
+      lua.lua_pushnumber(L2, q.keys);
+      lua.lua_setfield(L2, -2, "keys");
+      lua.lua_pushnumber(L2, q.bytes);
+      lua.lua_setfield(L2, -2, "bytes");
+      lua.lua_pushnumber(L2, q.maxKeys);
+      lua.lua_setfield(L2, -2, "max_keys");
+      if (q.maxBytes !== undefined) {
+        lua.lua_pushnumber(L2, q.maxBytes);
+        lua.lua_setfield(L2, -2, "max_bytes");
+      }
+      lua.lua_setfield(L2, -2, "quota");
+    }
     return 1;
   });
 };
