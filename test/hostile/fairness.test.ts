@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock, MAX_TIMER_MS, systemClock } from "../../src/clock.js";
 import { HOST_VERDICT_KINDS } from "../../src/errors.js";
 import { createHost, type Host } from "../../src/host.js";
-import { ADMIN, TEST_POLICIES, TEST_REGISTRY } from "../helpers.js";
+import type { PolicyDocument } from "../../src/policy/types.js";
+import type { RegistryDocument } from "../../src/registry/types.js";
+import { ADMIN, TEST_POLICIES, TEST_REGISTRY, tenant } from "../helpers.js";
 
 type Isolation = "inline" | "worker";
 const MODES: Isolation[] = ["inline", "worker"];
@@ -192,3 +194,146 @@ describe("[hostile] clocks take any sleep", () => {
     }
   });
 });
+
+// ---- fair shares ------------------------------------------------------------------------
+
+/** Two shared stores with a quota of 10 keys per tenant: room for 3 tenants in each. */
+const SHARED_REGISTRY = {
+  version: "1.0",
+  namespace: "shared",
+  entries: [
+    { name: "none", kind: "store.memory", max_size: 30, eviction: "none", quota: { by: "actor.meta.tenant", max_keys: 10, max_bytes: "4KiB" } },
+    { name: "lru", kind: "store.memory", max_size: 30, eviction: "lru", quota: { by: "actor.meta.tenant", max_keys: 10 } },
+    { name: "pool", kind: "store.memory", pool: { max: 12 } },
+  ],
+} as RegistryDocument;
+
+const SHARED_POLICIES = {
+  version: "1.0",
+  policies: [
+    { id: "open", effect: "allow", actors: ["tenant:*"], actions: ["store.get", "store.info"], resources: ["shared:*"] },
+    {
+      id: "own-keys",
+      effect: "allow",
+      actors: ["tenant:*"],
+      actions: ["store.key.*"],
+      resources: ["shared:*"],
+      conditions: [{ field: "meta.key", operator: "starts_with", value: "${actor.meta.tenant}:" }],
+    },
+  ],
+} as PolicyDocument;
+
+/** Fills `store` as `who` until a write fails; answers how many writes succeeded and the failure's kind. */
+const FILL = (store: string, who: string, n: number) => `
+  local s = assert(require("store").get("${store}"))
+  for i = 1, ${n} do
+    local ok, err = s:set("${who}:" .. i, string.rep("x", 10))
+    if not ok then return i - 1, err:kind(), err:retryable() end
+  end
+  return ${n}`;
+
+for (const mode of MODES) {
+  describe(`[hostile] fair shares, ${mode} isolation`, () => {
+    let host: Host;
+    beforeAll(async () => {
+      host = createHost({ registry: SHARED_REGISTRY, policies: SHARED_POLICIES, sweepTimers: false, isolation: mode, workers: 2 });
+      await host.ready();
+    });
+    afterAll(async () => {
+      await host.close();
+    });
+
+    it("a tenant filling an eviction-none store is stopped at its quota (RateLimited) and never blocks another within its own", async () => {
+      await host.store("shared:none").clear();
+      const before = await host.run(`local s = require("store").get("shared:none") return s:set("globex:secret", "canary")`, { actor: tenant("globex") });
+      expect(before.values).toEqual([true]);
+      const attack = await host.run(FILL("shared:none", "acme", 1000), { actor: tenant("acme") });
+      expect(attack.values).toEqual([10, "RateLimited", false]);
+      const victim = await host.run(FILL("shared:none", "globex", 9), { actor: tenant("globex") });
+      expect(victim.values).toEqual([9]);
+      expect(await host.store("shared:none").get("globex:secret")).toBe("canary");
+    });
+
+    it("a tenant filling an LRU store evicts only its own keys, never another tenant's", async () => {
+      await host.store("shared:lru").clear();
+      await host.run(`local s = require("store").get("shared:lru") for i = 1, 10 do assert(s:set("globex:" .. i, i)) end`, { actor: tenant("globex") });
+      const attack = await host.run(FILL("shared:lru", "acme", 500), { actor: tenant("acme") });
+      expect(attack.values).toEqual([500]);
+      const victim = await host.run(
+        `local s = require("store").get("shared:lru") local n = 0 for i = 1, 10 do if s:get("globex:" .. i) == i then n = n + 1 end end return n`,
+        { actor: tenant("globex") },
+      );
+      expect(victim.values).toEqual([10]);
+      const metrics = (await host.metrics()).find((m) => m.id === "shared:lru")!;
+      expect(metrics.shares).toEqual({ acme: { keys: 10, bytes: expect.any(Number) }, globex: { keys: 10, bytes: expect.any(Number) } });
+      expect(metrics.evicted).toBe(490);
+    });
+
+    it("a value past the share's max_bytes is refused as RateLimited", async () => {
+      await host.store("shared:none").clear();
+      const r = await host.run(`local s = require("store").get("shared:none") local ok, err = s:set("acme:big", string.rep("x", 5000)) return ok, err:kind()`, {
+        actor: tenant("acme"),
+      });
+      expect(r.values).toEqual([null, "RateLimited"]);
+    });
+
+    it("info() reports the caller's own share and nobody else's", async () => {
+      await host.store("shared:none").clear();
+      await host.run(FILL("shared:none", "globex", 7), { actor: tenant("globex") });
+      const r = await host.run(
+        `local s = require("store").get("shared:none") assert(s:set("acme:1", "x")) local q = s:info().quota
+         return q.by, q.share, q.keys, q.bytes, q.max_keys, q.max_bytes`,
+        { actor: tenant("acme") },
+      );
+      expect(r.values).toEqual(["actor.meta.tenant", "acme", 1, 8, 10, 4096]);
+    });
+
+    it("a fourth tenant finds the store's room reserved by three: Unavailable, retryable, until one leaves", async () => {
+      await host.store("shared:none").clear();
+      for (const t of ["t1", "t2", "t3"]) await host.run(FILL("shared:none", t, 1), { actor: tenant(t) });
+      const fourth = await host.run(FILL("shared:none", "t4", 1), { actor: tenant("t4") });
+      expect(fourth.values).toEqual([0, "Unavailable", true]);
+      await host.run(`require("store").get("shared:none"):delete("t1:1")`, { actor: tenant("t1") });
+      expect((await host.run(FILL("shared:none", "t4", 1), { actor: tenant("t4") })).values).toEqual([1]);
+    });
+
+    it("one run holds at most maxHandles handles (RateLimited), so it cannot hold a whole pool", async () => {
+      const hog = host.run(
+        `local held = {}
+         for i = 1, 20 do
+           local h, err = require("store").get("shared:pool")
+           if not h then return #held, err:kind(), err:retryable() end
+           held[#held + 1] = h
+         end`,
+        { actor: tenant("acme") },
+      );
+      expect((await hog).values).toEqual([8, "RateLimited", false]);
+      const limited = await host.run(
+        `local n = 0 while require("store").get("shared:pool") do n = n + 1 end return n`,
+        { actor: tenant("acme"), limits: { maxHandles: 3 } },
+      );
+      expect(limited.values).toEqual([3]);
+    });
+
+    it("while one run holds its maximum of handles, another run still gets the rest of the pool", async () => {
+      await host.store("shared:lru").clear();
+      const hog = host.run(
+        `local held = {} for i = 1, 8 do held[i] = assert(require("store").get("shared:pool")) end
+         local flags = assert(require("store").get("shared:lru"))
+         assert(flags:set("acme:holding", true))
+         while not flags:get("acme:done") do require("time").sleep(0.01) end
+         return #held`,
+        { actor: tenant("acme"), limits: { maxHandles: 9 } },
+      );
+      // The hog holds its 8 handles (and one of another store for its flags) until told it is done.
+      while ((await host.store("shared:lru").get("acme:holding")) !== true) await new Promise((r) => setTimeout(r, 10));
+      const other = await host.run(
+        `local n = 0 while true do local h, err = require("store").get("shared:pool") if not h then return n, err:kind() end n = n + 1 end`,
+        { actor: tenant("globex") },
+      );
+      expect(other.values).toEqual([4, "Unavailable"]);
+      await host.store("shared:lru").set("acme:done", true);
+      expect((await hog).values).toEqual([8]);
+    });
+  });
+}

@@ -47,6 +47,29 @@ const cases: MalformedCase[] = [
     problems: [{ line: 6, column: 15, says: 'max_size: must be an integer >= 1, got a string ("lots")' }],
   },
   {
+    name: "a quota by something that is not an actor field is refused at the value",
+    lines: cacheEntry("    quota:", "      by: meta.tenant", "      max_keys: 10"),
+    problems: [{ line: 7, column: 11, says: 'quota.by: must be actor.id or actor.meta.<name>, got "meta.tenant"' }],
+  },
+  {
+    name: "a quota without max_keys is refused at the quota, and a bad max_bytes at its value",
+    lines: cacheEntry("    quota:", "      by: actor.id", "      max_bytes: 5x"),
+    problems: [
+      { line: 7, column: 7, says: "quota.max_keys: required field is missing" },
+      { line: 8, column: 18, says: "quota.max_bytes:" },
+    ],
+  },
+  {
+    name: "a quota larger than max_size is refused at max_keys (each share reserves max_keys of the store)",
+    lines: cacheEntry("    max_size: 100", "    quota: { by: actor.meta.tenant, max_keys: 101 }"),
+    problems: [{ line: 7, column: 47, says: "quota.max_keys: must be at most max_size (100)" }],
+  },
+  {
+    name: "an unknown quota field is refused at its key",
+    lines: cacheEntry("    quota: { by: actor.id, max_keys: 1, max_key: 2 }"),
+    problems: [{ line: 6, column: 41, says: "quota.max_key: unknown field (did you mean 'max_keys'?)" }],
+  },
+  {
     name: "a scalar where the pool mapping is meant is a wrong type",
     lines: cacheEntry("    pool: 8"),
     problems: [{ line: 6, column: 11, says: "pool: must be a mapping, got the number 8" }],
