@@ -10,6 +10,10 @@
  * - `kv_meta`, one row: the version counter and the row count and byte total, the last two kept by
  *   triggers so that they stay right whichever process (or statement) changes the table.
  * - `kv_used`, an index on the recency column, only with `eviction: lru`.
+ * - With a quota: a `share` column (the owning share, NULL for keys written from the host, added
+ *   to an older table when missing) and `kv_shares(share, keys, bytes)`, kept by triggers in the
+ *   writing transaction like `kv_meta`; every write decides its admission in that transaction by
+ *   the rules of src/store/share-ledger.ts, so they hold across processes.
  *
  * Durability and sharing: WAL journal with `synchronous = FULL`, so a call returns only after its
  * transaction is committed and synced (it survives a process kill and a power cut). Every call that
@@ -28,7 +32,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
-import type { SqlStoreConfig } from "../registry/types.js";
+import type { QuotaConfig, SqlStoreConfig } from "../registry/types.js";
 import { incrementBytes } from "./numbers.js";
 import { prefixEnd } from "./prefix-range.js";
 import type {
@@ -40,6 +44,7 @@ import type {
   PutOptions,
   PutOutcome,
   Store,
+  ShareUsage,
   StoreInfo,
   StoreStats,
 } from "./store.js";
@@ -66,6 +71,15 @@ type EntryRow = [Buffer, number, number, Buffer | null];
 type ListRow = [Buffer, number, Buffer | null];
 /** expires_at, version. */
 type StateRow = [number, number];
+
+/** One row a write is about to store (see the quota rules in makeTransactions). */
+interface PlannedRow {
+  k: Buffer;
+  /** The live row's share: undefined when there is no live row, null when it has no share. */
+  owner: string | null | undefined;
+  oldBytes: number;
+  newBytes: number;
+}
 
 /** Why a write could not happen, decided inside its transaction and thrown after it ended. */
 const FULL = Symbol("full");
@@ -112,8 +126,8 @@ export class SqlStore implements Store {
       // acknowledged write survives a power cut, not only a crash (NORMAL would risk the last commits).
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma("synchronous = FULL");
-      createSchema(this.#db, config.tableName, this.#lru);
-      this.#sql = prepareStatements(this.#db, config.tableName);
+      createSchema(this.#db, config.tableName, this.#lru, config.quota !== undefined);
+      this.#sql = prepareStatements(this.#db, config.tableName, config.quota !== undefined);
     } catch (error) {
       this.#db.close();
       throw this.#openError(error);
@@ -242,8 +256,19 @@ export class SqlStore implements Store {
     }
   }
 
-  info(): StoreInfo {
-    return { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+  info(share?: string): StoreInfo {
+    const info: StoreInfo = { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+    const quota = this.config.quota;
+    if (quota !== undefined && share !== undefined) {
+      try {
+        const row = this.#sql.shareUsage!.get(share) as [number, number] | undefined;
+        info.quota = { by: quota.by, share, keys: row?.[0] ?? 0, bytes: row?.[1] ?? 0, maxKeys: quota.maxKeys };
+        if (quota.maxBytes !== undefined) info.quota.maxBytes = quota.maxBytes;
+      } catch (error) {
+        throw this.#storeError(error);
+      }
+    }
+    return info;
   }
 
   size(): number {
@@ -258,7 +283,7 @@ export class SqlStore implements Store {
   stats(): StoreStats {
     try {
       const [size, bytes] = this.#sql.totals.get() as [number, number];
-      return {
+      const stats: StoreStats = {
         hits: this.#hits,
         misses: this.#misses,
         sets: this.#sets,
@@ -268,6 +293,12 @@ export class SqlStore implements Store {
         size,
         bytes,
       };
+      if (this.#sql.allShares !== undefined) {
+        const shares: Record<string, ShareUsage> = {};
+        for (const [name, keys, shareBytes] of this.#sql.allShares.all() as [string, number, number][]) shares[name] = { keys, bytes: shareBytes };
+        stats.shares = shares;
+      }
+      return stats;
     } catch (error) {
       throw this.#storeError(error);
     }
@@ -277,21 +308,21 @@ export class SqlStore implements Store {
   // Writes
   // -------------------------------------------------------------------------------------------
 
-  set(key: string, value: Uint8Array, ttlMs: number): void {
-    this.#write("set", key, value, ttlMs);
+  set(key: string, value: Uint8Array, ttlMs: number, share?: string): void {
+    this.#write("set", key, value, ttlMs, share);
   }
 
-  add(key: string, value: Uint8Array, ttlMs: number): boolean {
-    return this.#write("add", key, value, ttlMs);
+  add(key: string, value: Uint8Array, ttlMs: number, share?: string): boolean {
+    return this.#write("add", key, value, ttlMs, share);
   }
 
-  replace(key: string, value: Uint8Array, ttlMs: number): boolean {
-    return this.#write("replace", key, value, ttlMs);
+  replace(key: string, value: Uint8Array, ttlMs: number, share?: string): boolean {
+    return this.#write("replace", key, value, ttlMs, share);
   }
 
-  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array {
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): Uint8Array {
     try {
-      const bytes = this.#commit(this.#tx.incr, key, by, init, initTtlMs);
+      const bytes = this.#commit(this.#tx.incr, key, by, init, initTtlMs, share ?? null);
       if (bytes === FULL) throw this.#full("a new key");
       this.#sets++;
       return bytes;
@@ -314,7 +345,7 @@ export class SqlStore implements Store {
     }
   }
 
-  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): void {
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): void {
     // The last value of a repeated key wins; Map keeps first-insertion order, which is fine.
     const batch = new Map<string, Uint8Array>();
     for (const [key, value] of entries) batch.set(key, value);
@@ -326,7 +357,7 @@ export class SqlStore implements Store {
     }
     if (batch.size === 0) return;
     try {
-      const newKeys = this.#commit(this.#tx.setMany, batch, this.#expiresAt(ttlMs));
+      const newKeys = this.#commit(this.#tx.setMany, batch, this.#expiresAt(ttlMs), share ?? null);
       if (newKeys !== undefined) throw this.#full(`${newKeys} new keys`);
       this.#sets += entries.length;
     } catch (error) {
@@ -430,26 +461,118 @@ export class SqlStore implements Store {
       return true;
     };
 
+    const quota = this.config.quota;
+    /**
+     * Room for new keys: under a quota the share rules decide (and evict, under LRU), else
+     * max_size with expired rows first, then LRU. False when it does not fit (eviction none).
+     */
+    const room = (now: number, needed: number, keep: ReadonlyMap<string, unknown> | undefined, planned: readonly PlannedRow[], share: string | null): boolean => {
+      if (quota === undefined) return needed === 0 || makeRoom(now, needed, keep);
+      try {
+        admit(planned, share, quota);
+      } catch (error) {
+        // Expired rows still count in their shares: reclaim them, then decide again.
+        const swept = sql.sweepAll.run(now).changes;
+        if (swept === 0) throw error;
+        this.#pendingExpired += swept;
+        admit(planned, share, quota);
+      }
+      return true;
+    };
+
+    /** The rules of src/store/share-ledger.ts, on the rows of this transaction. */
+    const admit = (planned: readonly PlannedRow[], share: string | null, q: QuotaConfig): void => {
+      const held = sql.sharesHeld!.get() as [number, number];
+      const [sharesHolding, ownedKeys] = held;
+      const unowned = (sql.count.get() as number) - ownedKeys;
+      const batch = new Set(planned.map((p) => p.k.toString("latin1")));
+      if (share === null) {
+        const newKeys = planned.filter((p) => p.owner === undefined).length;
+        let excess = unowned + newKeys - (this.#maxSize - sharesHolding * q.maxKeys);
+        if (excess > 0 && this.#lru) {
+          for (const victim of sql.oldestUnowned!.all(excess + batch.size) as Buffer[]) {
+            if (excess === 0) break;
+            if (batch.has(victim.toString("latin1"))) continue;
+            sql.deleteKey.run(victim);
+            this.#pendingEvicted++;
+            excess--;
+          }
+        }
+        if (excess > 0) {
+          throw new StoreError(
+            ErrorKind.UNAVAILABLE,
+            `store ${this.id} is full (max_size ${this.#maxSize}, ${sharesHolding * q.maxKeys} reserved by shares)`,
+            { retryable: true },
+          );
+        }
+        return;
+      }
+      const usage = sql.shareUsage!.get(share) as [number, number] | undefined;
+      let keys = usage?.[0] ?? 0;
+      let bytes = usage?.[1] ?? 0;
+      const holdsKeys = keys > 0;
+      for (const p of planned) {
+        if (p.owner === share) bytes -= p.oldBytes;
+        else keys++;
+        bytes += p.newBytes;
+      }
+      const maxBytes = q.maxBytes ?? Infinity;
+      if ((keys > q.maxKeys || bytes > maxBytes) && this.#lru) {
+        // .all(): the connection cannot delete while a statement iterates. A share holds about max_keys rows.
+        for (const [victim, size] of sql.oldestOfShare!.all(share) as [Buffer, number][]) {
+          if (keys <= q.maxKeys && bytes <= maxBytes) break;
+          if (batch.has(victim.toString("latin1"))) continue;
+          sql.deleteKey.run(victim);
+          this.#pendingEvicted++;
+          keys--;
+          bytes -= size;
+        }
+      }
+      if (keys > q.maxKeys || bytes > maxBytes) {
+        const what = keys > q.maxKeys ? `${keys} keys, over max_keys ${q.maxKeys}` : `${bytes} bytes, over max_bytes ${q.maxBytes ?? 0}`;
+        throw new StoreError(ErrorKind.RATE_LIMITED, `store ${this.id}: share ${JSON.stringify(share)} of ${q.by} would hold ${what}`);
+      }
+      if (!holdsKeys && unowned + (sharesHolding + 1) * q.maxKeys > this.#maxSize) {
+        throw new StoreError(
+          ErrorKind.UNAVAILABLE,
+          `store ${this.id} is full: its max_size ${this.#maxSize} is reserved by ${sharesHolding} shares of max_keys ${q.maxKeys}`,
+          { retryable: true },
+        );
+      }
+    };
+
+    /** What a write is about to do to one row: its owner now, its entry bytes now and after. */
+    const plan = (k: Buffer, value: Uint8Array, metadata: Uint8Array | null): PlannedRow => {
+      const row = quota === undefined ? undefined : (sql.ownerOf!.get(k) as [string | null, number] | undefined);
+      return {
+        k,
+        owner: row === undefined ? undefined : row[0],
+        oldBytes: row?.[1] ?? 0,
+        newBytes: k.length + value.length + (metadata?.length ?? 0),
+      };
+    };
+
     /** Writes a row with a fresh version, which also becomes its recency. */
-    const store = (k: Buffer, value: Uint8Array, expiresAt: number, metadata: Uint8Array | null): void => {
+    const store = (k: Buffer, value: Uint8Array, expiresAt: number, metadata: Uint8Array | null, share: string | null = null): void => {
       const version = nextVersion();
-      sql.upsert.run(k, value, version, expiresAt, metadata, version);
+      if (quota === undefined) sql.upsert.run(k, value, version, expiresAt, metadata, version);
+      else sql.upsertShared!.run(k, value, version, expiresAt, metadata, version, share);
     };
 
     const write = db.transaction(
-      (mode: "set" | "add" | "replace", k: Buffer, value: Uint8Array, ttlMs: number): boolean | typeof FULL => {
+      (mode: "set" | "add" | "replace", k: Buffer, value: Uint8Array, ttlMs: number, share: string | null): boolean | typeof FULL => {
         const now = clock.now();
         const live = liveState(k, now) !== undefined;
         if (mode === "add" && live) return false;
         if (mode === "replace" && !live) return false;
-        if (!live && !makeRoom(now, 1)) return FULL;
-        store(k, value, ttlMs > 0 ? now + ttlMs : 0, null);
+        if (!room(now, live ? 0 : 1, undefined, [plan(k, value, null)], share)) return FULL;
+        store(k, value, ttlMs > 0 ? now + ttlMs : 0, null, share);
         return true;
       },
     );
 
     const incr = db.transaction(
-      (key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Uint8Array | typeof FULL => {
+      (key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share: string | null): Uint8Array | typeof FULL => {
         const k = Buffer.from(key, "latin1");
         const now = clock.now();
         let row = sql.value.get(k) as ValueRow | undefined;
@@ -458,8 +581,8 @@ export class SqlStore implements Store {
           row = undefined;
         }
         const bytes = incrementBytes(key, row?.[0], by, init);
-        if (row === undefined && !makeRoom(now, 1)) return FULL;
-        store(k, bytes, row !== undefined ? row[1] : initTtlMs > 0 ? now + initTtlMs : 0, null);
+        if (!room(now, row === undefined ? 1 : 0, undefined, [plan(k, bytes, null)], share)) return FULL;
+        store(k, bytes, row !== undefined ? row[1] : initTtlMs > 0 ? now + initTtlMs : 0, null, share);
         return bytes;
       },
     );
@@ -472,24 +595,28 @@ export class SqlStore implements Store {
         if (state === undefined) return "missing";
         if (formatVersion(state[1]) !== options.ifVersion) return "conflict";
       }
-      if (state === undefined && !makeRoom(now, 1)) return FULL;
-      store(k, value, options.ttlMs > 0 ? now + options.ttlMs : 0, options.metadata ?? null);
+      const metadata = options.metadata ?? null;
+      const share = options.share ?? null;
+      if (!room(now, state === undefined ? 1 : 0, undefined, [plan(k, value, metadata)], share)) return FULL;
+      store(k, value, options.ttlMs > 0 ? now + options.ttlMs : 0, metadata, share);
       return "ok";
     });
 
     /** Returns undefined when written, else how many new keys did not fit. */
-    const setMany = db.transaction((batch: ReadonlyMap<string, Uint8Array>, expiresAt: number): number | undefined => {
+    const setMany = db.transaction((batch: ReadonlyMap<string, Uint8Array>, expiresAt: number, share: string | null): number | undefined => {
       const now = clock.now();
       const keys: Buffer[] = [];
+      const planned: PlannedRow[] = [];
       let newKeys = 0;
-      for (const key of batch.keys()) {
+      for (const [key, value] of batch) {
         const k = Buffer.from(key, "latin1");
         keys.push(k);
         if (liveState(k, now) === undefined) newKeys++;
+        if (quota !== undefined) planned.push(plan(k, value, null));
       }
-      if (newKeys > 0 && !makeRoom(now, newKeys, batch)) return newKeys;
+      if (!room(now, newKeys, batch, planned, share)) return newKeys;
       let i = 0;
-      for (const value of batch.values()) store(keys[i++]!, value, expiresAt, null);
+      for (const value of batch.values()) store(keys[i++]!, value, expiresAt, null, share);
       return undefined;
     });
 
@@ -575,9 +702,9 @@ export class SqlStore implements Store {
   // Internals
   // -------------------------------------------------------------------------------------------
 
-  #write(mode: "set" | "add" | "replace", key: string, value: Uint8Array, ttlMs: number): boolean {
+  #write(mode: "set" | "add" | "replace", key: string, value: Uint8Array, ttlMs: number, share: string | undefined): boolean {
     try {
-      const written = this.#commit(this.#tx.write, mode, Buffer.from(key, "latin1"), value, ttlMs);
+      const written = this.#commit(this.#tx.write, mode, Buffer.from(key, "latin1"), value, ttlMs, share ?? null);
       if (written === FULL) throw this.#full("a new key");
       if (written) this.#sets++;
       return written;
@@ -692,10 +819,15 @@ function names(table: string) {
     onInsert: q(`${table}_count_insert`),
     onDelete: q(`${table}_count_delete`),
     onUpdate: q(`${table}_count_update`),
+    shares: q(`${table}_shares`),
+    shareIndex: q(`${table}_share`),
+    onShareInsert: q(`${table}_share_insert`),
+    onShareDelete: q(`${table}_share_delete`),
+    onShareUpdate: q(`${table}_share_update`),
   };
 }
 
-function createSchema(db: Database.Database, tableName: string, lru: boolean): void {
+function createSchema(db: Database.Database, tableName: string, lru: boolean, quota: boolean): void {
   const n = names(tableName);
   const size = (row: "NEW" | "OLD") =>
     `(length(${row}.key) + length(${row}.value) + coalesce(length(${row}.metadata), 0))`;
@@ -730,6 +862,7 @@ function createSchema(db: Database.Database, tableName: string, lru: boolean): v
       END;
     `);
     if (lru) db.exec(`CREATE INDEX IF NOT EXISTS ${n.usedIndex} ON ${n.table} (used)`);
+    if (quota) createShareSchema(db, tableName, size);
     const schema = db.prepare(`SELECT schema FROM ${n.meta} WHERE id = 1`).pluck().get();
     if (schema !== SCHEMA_VERSION) {
       throw new Error(`table ${n.table} has layout ${String(schema)}, this version reads layout ${SCHEMA_VERSION}`);
@@ -737,8 +870,34 @@ function createSchema(db: Database.Database, tableName: string, lru: boolean): v
   }).immediate();
 }
 
-function prepareStatements(db: Database.Database, tableName: string) {
-  const { table, meta } = names(tableName);
+/**
+ * The share column and the per-share counts, kept by triggers so they stay right whichever
+ * process writes. A table made before quotas gets the column (its keys then belong to no share).
+ */
+function createShareSchema(db: Database.Database, tableName: string, size: (row: "NEW" | "OLD") => string): void {
+  const n = names(tableName);
+  const columns = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(tableName) as string[];
+  if (!columns.includes("share")) db.exec(`ALTER TABLE ${n.table} ADD COLUMN share TEXT`);
+  const add = (row: "NEW") =>
+    `INSERT INTO ${n.shares} (share, keys, bytes) SELECT ${row}.share, 1, ${size(row)} WHERE ${row}.share IS NOT NULL
+       ON CONFLICT (share) DO UPDATE SET keys = keys + 1, bytes = bytes + excluded.bytes;`;
+  const remove = (row: "OLD") =>
+    `UPDATE ${n.shares} SET keys = keys - 1, bytes = bytes - ${size(row)} WHERE share = ${row}.share;
+     DELETE FROM ${n.shares} WHERE share = ${row}.share AND keys = 0;`;
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS ${n.shares} (share TEXT PRIMARY KEY NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS ${n.shareIndex} ON ${n.table} (share, used);
+    CREATE TRIGGER IF NOT EXISTS ${n.onShareInsert} AFTER INSERT ON ${n.table} BEGIN ${add("NEW")} END;
+    CREATE TRIGGER IF NOT EXISTS ${n.onShareDelete} AFTER DELETE ON ${n.table} BEGIN ${remove("OLD")} END;
+    CREATE TRIGGER IF NOT EXISTS ${n.onShareUpdate} AFTER UPDATE OF value, metadata, share ON ${n.table} BEGIN
+      ${remove("OLD")}
+      ${add("NEW")}
+    END;
+  `);
+}
+
+function prepareStatements(db: Database.Database, tableName: string, quota: boolean) {
+  const { table, meta, shares } = names(tableName);
   const listStatement = (lower: ">=" | ">", upper: boolean) =>
     db
       .prepare(
@@ -770,6 +929,25 @@ function prepareStatements(db: Database.Database, tableName: string) {
     sweepAll: db.prepare(`DELETE FROM ${table} WHERE ${expired}`),
     oldest: db.prepare(`SELECT key FROM ${table} ORDER BY used LIMIT ?`).pluck(),
     clear: db.prepare(`DELETE FROM ${table}`),
+    // Quota only: the share column and counts exist.
+    upsertShared: quota
+      ? db.prepare(
+          `INSERT INTO ${table} (key, value, version, expires_at, metadata, used, share) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
+             expires_at = excluded.expires_at, metadata = excluded.metadata, used = excluded.used,
+             share = coalesce(excluded.share, share)`,
+        )
+      : undefined,
+    ownerOf: quota
+      ? db.prepare(`SELECT share, length(key) + length(value) + coalesce(length(metadata), 0) FROM ${table} WHERE key = ?`).raw()
+      : undefined,
+    shareUsage: quota ? db.prepare(`SELECT keys, bytes FROM ${shares} WHERE share = ?`).raw() : undefined,
+    sharesHeld: quota ? db.prepare(`SELECT count(*), coalesce(sum(keys), 0) FROM ${shares}`).raw() : undefined,
+    allShares: quota ? db.prepare(`SELECT share, keys, bytes FROM ${shares}`).raw() : undefined,
+    oldestOfShare: quota
+      ? db.prepare(`SELECT key, length(key) + length(value) + coalesce(length(metadata), 0) FROM ${table} WHERE share = ? ORDER BY used`).raw()
+      : undefined,
+    oldestUnowned: quota ? db.prepare(`SELECT key FROM ${table} WHERE share IS NULL ORDER BY used LIMIT ?`).pluck() : undefined,
     /** [after applies][has an upper bound] */
     list: [
       [listStatement(">=", false), listStatement(">=", true)],
