@@ -11,6 +11,12 @@
  * and ARGV[1] is the entry key prefix (`<key_prefix>{<store id>}:`), from which scripts that walk the
  * index derive entry keys. They share one hash tag, so a Cluster keeps them in one slot.
  *
+ * With a quota two more keys of the same hash tag, derived from META: `#owners` (hash: key -> the
+ * share that owns it) and `#shares` (hash: `k:<share>` keys, `b:<share>` bytes); META then also
+ * counts `shares` (shares holding keys) and `owned` (keys that belong to a share). The write
+ * scripts decide admission by the rules of src/store/share-ledger.ts (no LRU on Redis) in the
+ * same script that writes, so they hold whichever host writes.
+ *
  * Redis expires entry hashes by itself; the index, expiry and sizes structures learn about it
  * lazily (a script that meets an indexed key without its hash "forgets" it and reports it as
  * expired) and by the periodic sweep, which walks the expiry set up to now.
@@ -20,6 +26,28 @@
 const PRELUDE = String.raw`
 local INDEX, EXPIRY, SIZES, META = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local PREFIX = ARGV[1]
+local BASE = string.sub(META, 1, -6)
+local OWNERS, SHARES = BASE .. '#owners', BASE .. '#shares'
+
+-- The key no longer belongs to its share (gone, or written by another share).
+local function unown(member, size)
+  local owner = redis.call('HGET', OWNERS, member)
+  if not owner then return end
+  redis.call('HDEL', OWNERS, member)
+  redis.call('HINCRBY', META, 'owned', -1)
+  redis.call('HINCRBY', SHARES, 'b:' .. owner, -size)
+  if redis.call('HINCRBY', SHARES, 'k:' .. owner, -1) <= 0 then
+    redis.call('HDEL', SHARES, 'k:' .. owner, 'b:' .. owner)
+    redis.call('HINCRBY', META, 'shares', -1)
+  end
+end
+
+local function own(member, share, size)
+  redis.call('HSET', OWNERS, member, share)
+  redis.call('HINCRBY', META, 'owned', 1)
+  redis.call('HINCRBY', SHARES, 'b:' .. share, size)
+  if redis.call('HINCRBY', SHARES, 'k:' .. share, 1) == 1 then redis.call('HINCRBY', META, 'shares', 1) end
+end
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -32,6 +60,7 @@ local function forget(member)
   redis.call('ZREM', EXPIRY, member)
   local size = redis.call('HGET', SIZES, member)
   if size then
+    unown(member, tonumber(size))
     redis.call('HDEL', SIZES, member)
     redis.call('HINCRBY', META, 'bytes', -tonumber(size))
   end
@@ -48,7 +77,53 @@ local function resize(member, size)
   local old = redis.call('HGET', SIZES, member)
   redis.call('HSET', SIZES, member, size)
   redis.call('HINCRBY', META, 'bytes', size - (tonumber(old) or 0))
+  local owner = redis.call('HGET', OWNERS, member)
+  if owner then redis.call('HINCRBY', SHARES, 'b:' .. owner, size - (tonumber(old) or 0)) end
 end
+
+-- After a write by share ('' = the host, which keeps the owner): the key is the writer's.
+local function claim(member, share)
+  if share == '' then return end
+  local owner = redis.call('HGET', OWNERS, member)
+  if owner == share then return end
+  local size = tonumber(redis.call('HGET', SIZES, member))
+  unown(member, size)
+  own(member, share, size)
+end
+
+-- Whether writes of members (with new entry sizes; alive[i] when the key is live) by share fit
+-- the quota: nil when they do, else an outcome code and a message. max_keys 0: no quota.
+local function quota_refusal(share, members, sizes, alive, max, max_keys, max_bytes)
+  local shares = tonumber(redis.call('HGET', META, 'shares') or '0')
+  local unowned = redis.call('ZCARD', INDEX) - tonumber(redis.call('HGET', META, 'owned') or '0')
+  if share == '' then
+    local new = 0
+    for i = 1, #members do if not alive[i] then new = new + 1 end end
+    if unowned + new > max - shares * max_keys then
+      return { 4, 'max_size ' .. max .. ', ' .. shares * max_keys .. ' reserved by shares' }
+    end
+    return nil
+  end
+  local keys = tonumber(redis.call('HGET', SHARES, 'k:' .. share) or '0')
+  local bytes = tonumber(redis.call('HGET', SHARES, 'b:' .. share) or '0')
+  local holds = keys > 0
+  for i = 1, #members do
+    if alive[i] and redis.call('HGET', OWNERS, members[i]) == share then
+      bytes = bytes - tonumber(redis.call('HGET', SIZES, members[i]) or '0')
+    else
+      keys = keys + 1
+    end
+    bytes = bytes + sizes[i]
+  end
+  if keys > max_keys then return { 6, keys .. ' keys, over max_keys ' .. max_keys } end
+  if max_bytes >= 0 and bytes > max_bytes then return { 6, bytes .. ' bytes, over max_bytes ' .. max_bytes } end
+  if not holds and unowned + (shares + 1) * max_keys > max then
+    return { 7, 'its max_size ' .. max .. ' is reserved by ' .. shares .. ' shares of max_keys ' .. max_keys }
+  end
+  return nil
+end
+
+
 
 local function next_version()
   return redis.call('HINCRBY', META, 'version', 1)
@@ -94,6 +169,15 @@ local function make_room(needed, max, now)
   if redis.call('ZCARD', INDEX) + needed <= max then return true, 0 end
   local reaped = reap_due(now, needed + 1000)
   return redis.call('ZCARD', INDEX) + needed <= max, reaped
+end
+
+-- quota_refusal, after reclaiming expired keys when it refuses (they still count in their shares).
+local function admit(share, members, sizes, alive, max, max_keys, max_bytes, now)
+  local refusal = quota_refusal(share, members, sizes, alive, max, max_keys, max_bytes)
+  if not refusal then return nil, 0 end
+  local reaped = reap_due(now, #members + 1000)
+  if reaped == 0 then return refusal, 0 end
+  return quota_refusal(share, members, sizes, alive, max, max_keys, max_bytes), reaped
 end
 `;
 
@@ -148,7 +232,7 @@ end
 `;
 
 /** Outcome codes the write scripts return first. */
-export const Outcome = { OK: 0, EXISTS: 1, MISSING: 2, CONFLICT: 3, FULL: 4, NOT_A_NUMBER: 5 } as const;
+export const Outcome = { OK: 0, EXISTS: 1, MISSING: 2, CONFLICT: 3, FULL: 4, NOT_A_NUMBER: 5, OVER_QUOTA: 6, RESERVED: 7 } as const;
 
 const BODIES = {
   /** KEYS +[entry]; ARGV +[member]. The value, or 0 when missing, 1 when it had expired. */
@@ -183,31 +267,42 @@ const BODIES = {
   `,
 
   /**
-   * KEYS +[entry]; ARGV +[member, value, ttl, max_size, mode, if_version, metadata?] with mode one of
-   * set, add, replace, absent (put onlyIfAbsent), version (put ifVersion), put. { outcome, expired }.
+   * KEYS +[entry]; ARGV +[member, value, ttl, max_size, mode, if_version, metadata or '', share or '',
+   * max_keys (0: no quota), max_bytes (-1: none)] with mode one of set, add, replace, absent (put
+   * onlyIfAbsent), version (put ifVersion), put. { outcome, expired, refusal message? }.
    */
   luastoreWrite: `
     local ek, member, mode = KEYS[5], ARGV[2], ARGV[6]
+    local meta = ARGV[8] ~= '' and ARGV[8] or nil
+    local share, max_keys = ARGV[9], tonumber(ARGV[10])
     local alive, expired = live(ek, member)
     if alive and (mode == 'add' or mode == 'absent') then return { ${Outcome.EXISTS}, expired } end
     if not alive and (mode == 'replace' or mode == 'version') then return { ${Outcome.MISSING}, expired } end
     if mode == 'version' and redis.call('HGET', ek, 'ver') ~= ARGV[7] then return { ${Outcome.CONFLICT}, expired } end
     local now = now_ms()
-    if not alive then
+    if max_keys > 0 then
+      local size = #member + #ARGV[3] + (meta and #meta or 0)
+      local refusal, reaped = admit(share, { member }, { size }, { alive }, tonumber(ARGV[5]), max_keys, tonumber(ARGV[11]), now)
+      expired = expired + reaped
+      if refusal then return { refusal[1], expired, refusal[2] } end
+    elseif not alive then
       local fits, reaped = make_room(1, tonumber(ARGV[5]), now)
       expired = expired + reaped
       if not fits then return { ${Outcome.FULL}, expired } end
     end
-    store(ek, member, ARGV[3], tonumber(ARGV[4]), ARGV[8], now)
+    store(ek, member, ARGV[3], tonumber(ARGV[4]), meta, now)
+    claim(member, share)
     return { ${Outcome.OK}, expired }
   `,
 
   /**
    * KEYS +[entry]; ARGV +[member, by (float64 bytes), by is float, init (float64), init is float,
-   * init_ttl, max_size]. { outcome, new value bytes, expired }.
+   * init_ttl, max_size, share or '', max_keys (0: no quota), max_bytes (-1: none)].
+   * { outcome, new value bytes, expired, refusal message? }.
    */
   luastoreIncr: `
     local ek, member = KEYS[5], ARGV[2]
+    local share, max_keys = ARGV[9], tonumber(ARGV[10])
     local stored = redis.call('HGET', ek, 'v')
     local expired = 0
     local current, float
@@ -221,6 +316,11 @@ const BODIES = {
     local by = struct.unpack('>d', ARGV[3])
     local sum = current + by
     local bytes = encode(sum, float or ARGV[4] == '1' or not is_int32(sum))
+    if max_keys > 0 then
+      local refusal, reaped = admit(share, { member }, { #member + #bytes }, { stored ~= false }, tonumber(ARGV[8]), max_keys, tonumber(ARGV[11]), now_ms())
+      expired = expired + reaped
+      if refusal then return { refusal[1], '', expired, refusal[2] } end
+    end
     if stored then
       -- An existing key keeps its TTL; the write drops the metadata and bumps the version.
       redis.call('HSET', ek, 'v', bytes, 'ver', next_version())
@@ -228,34 +328,47 @@ const BODIES = {
       resize(member, #member + #bytes)
     else
       local now = now_ms()
-      local fits, reaped = make_room(1, tonumber(ARGV[8]), now)
+      local fits, reaped = true, 0
+      if max_keys == 0 then fits, reaped = make_room(1, tonumber(ARGV[8]), now) end
       expired = expired + reaped
       if not fits then return { ${Outcome.FULL}, '', expired } end
       store(ek, member, bytes, tonumber(ARGV[7]), nil, now)
     end
+    claim(member, share)
     return { ${Outcome.OK}, bytes, expired }
   `,
 
   /**
-   * KEYS +entries (distinct); ARGV +[ttl, max_size, members..., values...].
-   * { outcome, new keys, expired }: all written, or none when the new keys do not fit.
+   * KEYS +entries (distinct); ARGV +[ttl, max_size, members..., values..., share or '', max_keys
+   * (0: no quota), max_bytes (-1: none)]. { outcome, new keys, expired, refusal message? }: all
+   * written, or none when the new keys do not fit.
    */
   luastoreSetMany: `
     local n = #KEYS - 4
     local ttl, max = tonumber(ARGV[2]), tonumber(ARGV[3])
+    local share, max_keys, max_bytes = ARGV[4 + 2 * n], tonumber(ARGV[5 + 2 * n]), tonumber(ARGV[6 + 2 * n])
     local expired, new = 0, 0
+    local members, sizes, alive = {}, {}, {}
     for i = 1, n do
-      local alive, e = live(KEYS[4 + i], ARGV[3 + i])
+      local a, e = live(KEYS[4 + i], ARGV[3 + i])
       expired = expired + e
-      if not alive then new = new + 1 end
+      if not a then new = new + 1 end
+      members[i], sizes[i], alive[i] = ARGV[3 + i], #ARGV[3 + i] + #ARGV[3 + n + i], a
     end
     local now = now_ms()
-    if new > 0 then
+    if max_keys > 0 then
+      local refusal, reaped = admit(share, members, sizes, alive, max, max_keys, max_bytes, now)
+      expired = expired + reaped
+      if refusal then return { refusal[1], new, expired, refusal[2] } end
+    elseif new > 0 then
       local fits, reaped = make_room(new, max, now)
       expired = expired + reaped
       if not fits then return { ${Outcome.FULL}, new, expired } end
     end
-    for i = 1, n do store(KEYS[4 + i], ARGV[3 + i], ARGV[3 + n + i], ttl, nil, now) end
+    for i = 1, n do
+      store(KEYS[4 + i], ARGV[3 + i], ARGV[3 + n + i], ttl, nil, now)
+      claim(ARGV[3 + i], share)
+    end
     return { ${Outcome.OK}, new, expired }
   `,
 
@@ -328,6 +441,28 @@ const BODIES = {
       forget(member)
     end
     return #members
+  `,
+
+  /** ARGV +[share]. { keys, bytes } of that share. */
+  luastoreShare: `
+    local u = redis.call('HMGET', SHARES, 'k:' .. ARGV[2], 'b:' .. ARGV[2])
+    return { tonumber(u[1] or '0'), tonumber(u[2] or '0') }
+  `,
+
+  /** { share1, keys1, bytes1, ... } of every share holding keys. */
+  luastoreShares: `
+    local all = redis.call('HGETALL', SHARES)
+    local usage, order = {}, {}
+    for i = 1, #all, 2 do
+      local kind, name = string.sub(all[i], 1, 1), string.sub(all[i], 3)
+      if not usage[name] then usage[name] = { 0, 0 }; order[#order + 1] = name end
+      usage[name][kind == 'k' and 1 or 2] = tonumber(all[i + 1])
+    end
+    local out = {}
+    for _, name in ipairs(order) do
+      out[#out + 1] = name; out[#out + 1] = usage[name][1]; out[#out + 1] = usage[name][2]
+    end
+    return out
   `,
 
   /** { keys held (expired ones not yet forgotten included), bytes }. */

@@ -6,7 +6,9 @@
  *   luastore:{app:cache}#keys          sorted set of the keys (all scores 0): `list` order and max_size
  *   luastore:{app:cache}#expiry        sorted set of the keys with a TTL, by expiry time
  *   luastore:{app:cache}#sizes         hash key -> bytes, for stats().bytes
- *   luastore:{app:cache}#meta          hash { version = the version counter, bytes }
+ *   luastore:{app:cache}#meta          hash { version = the version counter, bytes, and with a quota shares, owned }
+ *   luastore:{app:cache}#owners        with a quota: hash key -> the share that owns it
+ *   luastore:{app:cache}#shares        with a quota: hash { k:<share> = keys, b:<share> = bytes }
  * The `{store id}` hash tag keeps one store's keys in one Cluster slot, so its scripts may touch
  * them all. Every operation that writes is one server-side Lua script (./redis-scripts.ts), atomic
  * in Redis.
@@ -48,6 +50,7 @@ import type {
   PutOptions,
   PutOutcome,
   Store,
+  ShareUsage,
   StoreInfo,
   StoreStats,
 } from "./store.js";
@@ -267,8 +270,15 @@ export class RedisStore implements Store {
     return hasMore ? { keys, cursor: (reply[1] as Buffer).toString("latin1"), hasMore } : { keys, hasMore };
   }
 
-  async info(): Promise<StoreInfo> {
-    return { size: await this.size(), maxSize: this.config.maxSize, eviction: this.config.eviction };
+  async info(share?: string): Promise<StoreInfo> {
+    const info: StoreInfo = { size: await this.size(), maxSize: this.config.maxSize, eviction: this.config.eviction };
+    const quota = this.config.quota;
+    if (quota !== undefined && share !== undefined) {
+      const [keys, bytes] = (await this.#run("luastoreShare", [], [Buffer.from(share, "latin1")])) as [number, number];
+      info.quota = { by: quota.by, share, keys, bytes, maxKeys: quota.maxKeys };
+      if (quota.maxBytes !== undefined) info.quota.maxBytes = quota.maxBytes;
+    }
+    return info;
   }
 
   async size(): Promise<number> {
@@ -278,7 +288,7 @@ export class RedisStore implements Store {
 
   async stats(): Promise<StoreStats> {
     const [size, bytes] = await this.#totals();
-    return {
+    const stats: StoreStats = {
       hits: this.#hits,
       misses: this.#misses,
       sets: this.#sets,
@@ -288,22 +298,31 @@ export class RedisStore implements Store {
       size,
       bytes,
     };
+    if (this.config.quota !== undefined) {
+      const flat = (await this.#run("luastoreShares", [], [])) as (Buffer | number)[];
+      const shares: Record<string, ShareUsage> = {};
+      for (let i = 0; i < flat.length; i += 3) {
+        shares[(flat[i] as Buffer).toString("latin1")] = { keys: flat[i + 1] as number, bytes: flat[i + 2] as number };
+      }
+      stats.shares = shares;
+    }
+    return stats;
   }
 
   // -------------------------------------------------------------------------------------------
   // Writes
   // -------------------------------------------------------------------------------------------
 
-  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    await this.#write("set", key, value, ttlMs);
+  async set(key: string, value: Uint8Array, ttlMs: number, share?: string): Promise<void> {
+    await this.#write("set", key, value, ttlMs, share);
   }
 
-  async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    return (await this.#write("add", key, value, ttlMs)) === "ok";
+  async add(key: string, value: Uint8Array, ttlMs: number, share?: string): Promise<boolean> {
+    return (await this.#write("add", key, value, ttlMs, share)) === "ok";
   }
 
-  async replace(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    return (await this.#write("replace", key, value, ttlMs)) === "ok";
+  async replace(key: string, value: Uint8Array, ttlMs: number, share?: string): Promise<boolean> {
+    return (await this.#write("replace", key, value, ttlMs, share)) === "ok";
   }
 
   async put(key: string, value: Uint8Array, options: PutOptions): Promise<PutOutcome> {
@@ -312,27 +331,37 @@ export class RedisStore implements Store {
       throw new StoreError(ErrorKind.INVALID, "put: onlyIfAbsent and ifVersion cannot be combined");
     }
     const mode = options.onlyIfAbsent ? "absent" : ifVersion !== undefined ? "version" : "put";
-    return this.#write(mode, key, value, options.ttlMs, ifVersion, options.metadata);
+    return this.#write(mode, key, value, options.ttlMs, options.share, ifVersion, options.metadata);
   }
 
-  async incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): Promise<Uint8Array> {
+  async incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): Promise<Uint8Array> {
     const member = Buffer.from(key, "latin1");
     const reply = (await this.#run(
       "luastoreIncr",
       [this.#entryKey(member)],
-      [member, float64(by.value), by.float ? "1" : "0", float64(init.value), init.float ? "1" : "0", ttlArg(initTtlMs), this.#maxSize],
-    )) as [number, Buffer, number];
-    const [outcome, bytes, expired] = reply;
+      [
+        member,
+        float64(by.value),
+        by.float ? "1" : "0",
+        float64(init.value),
+        init.float ? "1" : "0",
+        ttlArg(initTtlMs),
+        this.#maxSize,
+        ...this.#quotaArgs(share),
+      ],
+    )) as [number, Buffer, number, Buffer?];
+    const [outcome, bytes, expired, refusal] = reply;
     this.#expired += expired;
     if (outcome === Outcome.NOT_A_NUMBER) {
       throw new StoreError(ErrorKind.INVALID, `value at key ${quoteByteString(key)} is not a number`);
     }
     if (outcome === Outcome.FULL) throw this.#full("a new key");
+    this.#refuse(outcome, refusal);
     this.#sets++;
     return bytes;
   }
 
-  async setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): Promise<void> {
+  async setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): Promise<void> {
     // The last value of a repeated key wins.
     const batch = new Map<string, Uint8Array>();
     for (const [key, value] of entries) batch.set(key, value);
@@ -347,11 +376,12 @@ export class RedisStore implements Store {
     const reply = (await this.#run(
       "luastoreSetMany",
       members.map((m) => this.#entryKey(m)),
-      [ttlArg(ttlMs), this.#maxSize, ...members, ...[...batch.values()].map(asBuffer)],
-    )) as [number, number, number];
-    const [outcome, newKeys, expired] = reply;
+      [ttlArg(ttlMs), this.#maxSize, ...members, ...[...batch.values()].map(asBuffer), ...this.#quotaArgs(share)],
+    )) as [number, number, number, Buffer?];
+    const [outcome, newKeys, expired, refusal] = reply;
     this.#expired += expired;
     if (outcome === Outcome.FULL) throw this.#full(`${newKeys} new keys`);
+    this.#refuse(outcome, refusal);
     this.#sets += entries.length;
   }
 
@@ -420,15 +450,18 @@ export class RedisStore implements Store {
     key: string,
     value: Uint8Array,
     ttlMs: number,
+    share: string | undefined,
     ifVersion?: string,
     metadata?: Uint8Array,
   ): Promise<PutOutcome> {
     const member = Buffer.from(key, "latin1");
-    const args: Arg[] = [member, asBuffer(value), ttlArg(ttlMs), this.#maxSize, mode, ifVersion ?? ""];
-    if (metadata !== undefined) args.push(asBuffer(metadata));
-    const [outcome, expired] = (await this.#run("luastoreWrite", [this.#entryKey(member)], args)) as [number, number];
+    // Metadata is a MessagePack table, never empty: "" says there is none.
+    const args: Arg[] = [member, asBuffer(value), ttlArg(ttlMs), this.#maxSize, mode, ifVersion ?? "", metadata !== undefined ? asBuffer(metadata) : ""];
+    args.push(...this.#quotaArgs(share));
+    const [outcome, expired, refusal] = (await this.#run("luastoreWrite", [this.#entryKey(member)], args)) as [number, number, Buffer?];
     this.#expired += expired;
     if (outcome === Outcome.FULL) throw this.#full("a new key");
+    this.#refuse(outcome, refusal);
     if (outcome === Outcome.OK) this.#sets++;
     return OUTCOMES[outcome]!;
   }
@@ -446,6 +479,24 @@ export class RedisStore implements Store {
 
   async #totals(): Promise<[number, number]> {
     return (await this.#run("luastoreTotals", [], [])) as [number, number];
+  }
+
+  /** The share arguments every write script ends with: share ("" = the host), max_keys (0: no quota), max_bytes (-1: none). */
+  #quotaArgs(share: string | undefined): Arg[] {
+    const quota = this.config.quota;
+    if (quota === undefined) return ["", 0, -1];
+    return [share === undefined ? "" : Buffer.from(share, "latin1"), quota.maxKeys, quota.maxBytes ?? -1];
+  }
+
+  /** Throws the quota refusal a write script answered with, if any. */
+  #refuse(outcome: number, refusal: Buffer | undefined): void {
+    const why = refusal?.toString("latin1") ?? "";
+    if (outcome === Outcome.OVER_QUOTA) {
+      throw new StoreError(ErrorKind.RATE_LIMITED, `store ${this.id}: the writer's share of ${this.config.quota?.by ?? ""} would hold ${why}`);
+    }
+    if (outcome === Outcome.RESERVED) {
+      throw new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is full: ${why}`, { retryable: true });
+    }
   }
 
   #entryKey(member: Buffer): Buffer {

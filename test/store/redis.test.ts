@@ -130,6 +130,8 @@ const SKIPS = [
       "with lru, a get makes a key recently used",
       "with lru, a write makes a key recently used",
       "with lru, setMany evicts other keys and never its own",
+      "with lru, a share past its quota evicts its own oldest keys, never another share's",
+      "with lru, setMany under a quota evicts the share's own oldest keys, and a batch past max_keys writes nothing",
       "info tells size, max_size and eviction",
     ],
   },

@@ -1362,7 +1362,10 @@ group("fair shares", () => {
     expect(await none.size()).toBe(1);
     await none.setMany(batch(4), 0, "a");
     expect(await none.size()).toBe(5);
+  });
 
+  test("with lru, setMany under a quota evicts the share's own oldest keys, and a batch past max_keys writes nothing", async ({ open }) => {
+    const batch = (n: number, from = 1): [string, Uint8Array][] => Array.from({ length: n }, (_, i) => [`a:${i + from}`, v(i)]);
     const lru = await open({ maxSize: 50, eviction: "lru", quota: { maxKeys: 5 } });
     await lru.setMany(batch(5, 0), 0, "a");
     await lru.setMany(batch(3, 10), 0, "a");
