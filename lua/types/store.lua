@@ -37,6 +37,15 @@
 ---@field size integer Live entries.
 ---@field max_size integer
 ---@field eviction string
+---@field quota? store.ShareInfo Present when the store has a quota: the caller's own share.
+
+---@class store.ShareInfo
+---@field by string The actor field naming shares, e.g. "actor.meta.tenant".
+---@field share string The caller's share.
+---@field keys integer Keys the share holds.
+---@field bytes integer Key, value and metadata bytes the share holds.
+---@field max_keys integer
+---@field max_bytes? integer
 
 ---A pooled handle on one registry entry. Every method answers `value` or `nil, err` and never
 ---raises; a released handle answers `nil, err` (INVALID "store released").
@@ -159,7 +168,8 @@ function Store:release() end
 local store = {}
 
 ---Acquires a pooled handle on a registry entry (`"<namespace>:<name>"`), after the policy check
----`store.get`. Errors: INVALID, NOT_FOUND, PERMISSION_DENIED, UNAVAILABLE (pool exhausted, retryable).
+---`store.get`. Errors: INVALID, NOT_FOUND, PERMISSION_DENIED, UNAVAILABLE (pool exhausted, retryable),
+---RATE_LIMITED (the run already holds maxHandles handles: release one first).
 ---@param id string
 ---@return store.Store|nil handle
 ---@return errors.Error|nil err

@@ -45,6 +45,8 @@ export const TEST_LIMITS: Readonly<Partial<RunLimits>> = Object.freeze({
   maxInstructions: 1e9,
   timeoutMs: 60_000,
   maxStoreOps: 1e9,
+  // Many tests share the file's run and may each keep a handle: the pools still bound them.
+  maxHandles: 1e6,
 });
 
 /** Virtual time starts at the same instant in every file, so runs are reproducible. */
