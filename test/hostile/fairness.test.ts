@@ -128,6 +128,17 @@ for (const mode of MODES) {
       expect(r.stderr).toMatch(/^error: RuntimeError: /);
     });
 
+    it("--max-handles caps the handles the run holds at once", async () => {
+      const r = await cli(
+        `local n = 0 while true do local h, err = require("store").get("app:cache") if not h then print(n, err:kind()) return end n = n + 1 end`,
+        "--isolation",
+        mode,
+        "--max-handles",
+        "2",
+      );
+      expect(r.stdout).toBe("2\tRateLimited\n");
+    });
+
     it("time.sleep(3e6) ends with Timeout and no TimeoutOverflowWarning reaches stderr", async () => {
       const r = await cli(`require("time").sleep(3e6) print("woke early")`, "--isolation", mode, "--timeout", "0.2");
       expect(r.code).toBe(1);
