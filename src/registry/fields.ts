@@ -32,7 +32,13 @@ export interface OptionalSectionField<T> extends SectionField<T> {
 export type Field<T> =
   | ValueField<T>
   | ([T] extends [object] ? SectionField<T> : never)
-  | (undefined extends T ? ([NonNullable<T>] extends [object] ? OptionalSectionField<NonNullable<T>> : never) : never);
+  | (undefined extends T
+      ? [NonNullable<T>] extends [readonly unknown[]]
+        ? never // a list is a value, not a section
+        : [NonNullable<T>] extends [object]
+          ? OptionalSectionField<NonNullable<T>>
+          : never
+      : never);
 
 /** One field per property of the normalized config `T`; the compiler checks none is forgotten. */
 export type FieldTable<T> = { readonly [P in keyof T]-?: Field<T[P]> };
