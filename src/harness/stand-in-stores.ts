@@ -1,7 +1,7 @@
 /**
  * The stores a test file runs on. By default every store of the registry, whatever its kind, is an
  * in-memory stand-in with the same limits (max_size, eviction, key and value limits, cleanup
- * interval, pool), fresh for each file and on the file's virtual clock: tests never touch real
+ * interval, pool, quota), fresh for each file and on the file's virtual clock: tests never touch real
  * data, and every TTL follows `test.clock`. `--real-stores` (HarnessOptions.realStores) runs on
  * the configured backends instead.
  */
@@ -31,6 +31,10 @@ export function standInRegistry(registry: HostOptions["registry"]): RegistryDocu
       max_value_size: entry.maxValueSize,
       cleanup_interval: `${entry.cleanupIntervalMs}ms`,
       pool: { max: entry.pool.max },
+      // The same fair shares, so a test sees the quota production enforces.
+      ...(entry.quota
+        ? { quota: { by: entry.quota.by, max_keys: entry.quota.maxKeys, ...(entry.quota.maxBytes !== undefined ? { max_bytes: entry.quota.maxBytes } : {}) } }
+        : {}),
     });
   }
   return [...documents].map(([namespace, entries]) => ({ version: "1.0", namespace, entries }));

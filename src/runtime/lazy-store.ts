@@ -119,8 +119,8 @@ export class LazyStore implements Store {
   get(key: string): MaybePromise<Uint8Array | undefined> {
     return this.#with((s) => s.get(key));
   }
-  set(key: string, value: Uint8Array, ttlMs: number): MaybePromise<void> {
-    return this.#with((s) => s.set(key, value, ttlMs));
+  set(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<void> {
+    return this.#with((s) => s.set(key, value, ttlMs, share));
   }
   has(key: string): MaybePromise<boolean> {
     return this.#with((s) => s.has(key));
@@ -128,14 +128,14 @@ export class LazyStore implements Store {
   delete(key: string): MaybePromise<boolean> {
     return this.#with((s) => s.delete(key));
   }
-  add(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean> {
-    return this.#with((s) => s.add(key, value, ttlMs));
+  add(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
+    return this.#with((s) => s.add(key, value, ttlMs, share));
   }
-  replace(key: string, value: Uint8Array, ttlMs: number): MaybePromise<boolean> {
-    return this.#with((s) => s.replace(key, value, ttlMs));
+  replace(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
+    return this.#with((s) => s.replace(key, value, ttlMs, share));
   }
-  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number): MaybePromise<Uint8Array> {
-    return this.#with((s) => s.incr(key, by, init, initTtlMs));
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): MaybePromise<Uint8Array> {
+    return this.#with((s) => s.incr(key, by, init, initTtlMs, share));
   }
   ttl(key: string): MaybePromise<number | undefined> {
     return this.#with((s) => s.ttl(key));
@@ -146,8 +146,8 @@ export class LazyStore implements Store {
   getMany(keys: readonly string[]): MaybePromise<(Uint8Array | undefined)[]> {
     return this.#with((s) => s.getMany(keys));
   }
-  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number): MaybePromise<void> {
-    return this.#with((s) => s.setMany(entries, ttlMs));
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): MaybePromise<void> {
+    return this.#with((s) => s.setMany(entries, ttlMs, share));
   }
   list(options: ListOptions): MaybePromise<ListPage> {
     return this.#with((s) => s.list(options));
@@ -158,8 +158,8 @@ export class LazyStore implements Store {
   put(key: string, value: Uint8Array, options: PutOptions): MaybePromise<PutOutcome> {
     return this.#with((s) => s.put(key, value, options));
   }
-  info(): MaybePromise<StoreInfo> {
-    return this.#with((s) => s.info());
+  info(share?: string): MaybePromise<StoreInfo> {
+    return this.#with((s) => s.info(share));
   }
   size(): MaybePromise<number> {
     return this.#with((s) => s.size());

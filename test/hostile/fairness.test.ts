@@ -216,6 +216,8 @@ const SHARED_REGISTRY = {
     { name: "none", kind: "store.memory", max_size: 30, eviction: "none", quota: { by: "actor.meta.tenant", max_keys: 10, max_bytes: "4KiB" } },
     { name: "lru", kind: "store.memory", max_size: 30, eviction: "lru", quota: { by: "actor.meta.tenant", max_keys: 10 } },
     { name: "pool", kind: "store.memory", pool: { max: 12 } },
+    // The same rules through the host's lazily opened SQLite store.
+    { name: "sql", kind: "store.sql", path: ":memory:", max_size: 30, eviction: "lru", quota: { by: "actor.meta.tenant", max_keys: 10 } },
   ],
 } as RegistryDocument;
 
@@ -278,6 +280,20 @@ for (const mode of MODES) {
       const metrics = (await host.metrics()).find((m) => m.id === "shared:lru")!;
       expect(metrics.shares).toEqual({ acme: { keys: 10, bytes: expect.any(Number) }, globex: { keys: 10, bytes: expect.any(Number) } });
       expect(metrics.evicted).toBe(490);
+    });
+
+    it("a tenant filling a shared SQLite store through the host evicts only its own keys, and info() shows its share", async () => {
+      await host.run(`local s = require("store").get("shared:sql") for i = 1, 10 do assert(s:set("globex:" .. i, i)) end`, { actor: tenant("globex") });
+      const attack = await host.run(FILL("shared:sql", "acme", 40), { actor: tenant("acme") });
+      expect(attack.values).toEqual([40]);
+      const victim = await host.run(
+        `local s = require("store").get("shared:sql") local n = 0 for i = 1, 10 do if s:get("globex:" .. i) == i then n = n + 1 end end
+         return n, s:info().quota.keys`,
+        { actor: tenant("globex") },
+      );
+      expect(victim.values).toEqual([10, 10]);
+      const metrics = (await host.metrics()).find((m) => m.id === "shared:sql")!;
+      expect(metrics.shares).toMatchObject({ acme: { keys: 10 }, globex: { keys: 10 } });
     });
 
     it("a value past the share's max_bytes is refused as RateLimited", async () => {
