@@ -1,7 +1,10 @@
 /**
  * The few fengari internals luastore relies on, in one place. fengari exposes no API for
- * them; each use says why. If a fengari upgrade breaks one, test/lua/internals.test.ts fails.
+ * them; each use says why. If a fengari upgrade breaks one, the tests that lean on it fail:
+ * test/lua/instruction-count.test.ts (hook counts), test/lua/run-isolation.test.ts (shared values,
+ * compiled chunks, table templates) and the sandbox and hostile suites (which run on all of them).
  */
+import { createRequire } from "node:module";
 import type { lua_State } from "fengari";
 import type { RunContext } from "./run-context.js";
 
@@ -49,7 +52,6 @@ export function getBaseHookCount(L: lua_State): number {
 // template state can be placed in any other state of the same thread. luastore uses this for
 // the sandbox's library tables and for compiled prototypes; each use says why it is safe.
 
-import { createRequire } from "node:module";
 
 interface TValue {
   type: number;
@@ -81,6 +83,7 @@ const lfunc = requireFengari("fengari/src/lfunc.js") as {
 };
 const ldo = requireFengari("fengari/src/ldo.js") as { luaD_inctop(L: lua_State): void };
 const ltable = requireFengari("fengari/src/ltable.js") as { luaH_getint(t: unknown, key: number): TValue };
+const lapi = requireFengari("fengari/src/lapi.js") as { lua_topointer(L: lua_State, idx: number): unknown };
 const LUA_RIDX_GLOBALS = 2;
 
 /** A Lua value taken out of one state, to be pushed into others with {@link pushSharedValue}. */
@@ -173,7 +176,7 @@ export function takeTableTemplate(L: lua_State): TableTemplate {
  * largest part of a run's start.
  */
 export function fillTable(L: lua_State, idx: number, template: TableTemplate): void {
-  const t = lua_topointerUnchecked(L, idx) as TableFields;
+  const t = lapi.lua_topointer(L, idx) as TableFields;
   t.dead_strong.clear();
   t.dead_weak = undefined;
   for (const [hash, key, value] of template.entries) {
@@ -195,8 +198,6 @@ export function fillTable(L: lua_State, idx: number, template: TableTemplate): v
   }
 }
 
-const lapi = requireFengari("fengari/src/lapi.js") as { lua_topointer(L: lua_State, idx: number): unknown };
-const lua_topointerUnchecked = lapi.lua_topointer;
 
 /** Sets the metatable every string of `L` shares (what lua_setmetatable on a string does). */
 export function setStringMetatable(L: lua_State, metatable: SharedValue): void {
