@@ -3,23 +3,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import { hasRedisServer } from "../store/redis-server.js";
+import { answersPing, hasRedisServer } from "../store/redis-server.js";
 import { REDIS_SUITES, redisForTests, TOPOLOGY_SUITES, topologyNotice } from "./redis.js";
-
-async function answersPing(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 describe("redisForTests", () => {
   it("uses LUASTORE_REDIS_URL when set, printing it without its password", async () => {

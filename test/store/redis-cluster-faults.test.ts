@@ -15,7 +15,7 @@ import { ErrorKind, StoreError } from "../../src/errors.js";
 import { loadRegistry } from "../../src/registry/index.js";
 import { createStore } from "../../src/store/create-store.js";
 import type { Store } from "../../src/store/store.js";
-import { freePort } from "./redis-server.js";
+import { answersPing, freePort, presentKeys } from "./redis-server.js";
 
 const seeds = process.env.LUASTORE_REDIS_CLUSTER_NODES?.split(",").filter((s) => s !== "");
 const topologyDir = process.env.LUASTORE_REDIS_TOPOLOGY_DIR;
@@ -182,11 +182,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
       expect(failed.length).toBeGreaterThan(0);
 
       // Which failed calls took effect (each at most once, before its failure was reported) ...
-      const present = async (keys: number[]): Promise<number[]> => {
-        const out: number[] = [];
-        for (const i of keys) if ((await store.get(`k${i}`)) !== undefined) out.push(i);
-        return out;
-      };
+      const present = (keys: number[]): Promise<number[]> => presentKeys(store, keys);
       const appliedFailures = await present(failed);
       // ... and none more a while later: no resend of a call its caller was told had failed.
       await sleep(500);

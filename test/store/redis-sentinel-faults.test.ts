@@ -16,25 +16,14 @@ import { ErrorKind } from "../../src/errors.js";
 import { loadRegistry } from "../../src/registry/index.js";
 import { createStore } from "../../src/store/create-store.js";
 import type { Store } from "../../src/store/store.js";
-import { freePort } from "./redis-server.js";
+import { answersPing, freePort, presentKeys } from "./redis-server.js";
 
 const enabled =
   spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0 &&
   spawnSync("redis-sentinel", ["--version"], { stdio: "ignore" }).status === 0;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function answers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const answers = (port: number): Promise<boolean> => answersPing(`redis://127.0.0.1:${port}`);
 
 /** The pid of the redis process answering on `port` (to tell our server from another test's). */
 async function pidOn(port: number): Promise<number | null> {
@@ -166,11 +155,7 @@ async function pidOn(port: number): Promise<number | null> {
         }
       }
       expect(failed.length).toBeGreaterThan(0);
-      const present = async (keys: number[]): Promise<number[]> => {
-        const out: number[] = [];
-        for (const i of keys) if ((await store.get(`k${i}`)) !== undefined) out.push(i);
-        return out;
-      };
+      const present = (keys: number[]): Promise<number[]> => presentKeys(store, keys);
       const appliedFailures = await present(failed);
       await sleep(500);
       expect(await present(failed)).toEqual(appliedFailures);

@@ -1,6 +1,8 @@
 /** A redis-server of a test's own, on a free loopback port, that the test may stop and start again. */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, Socket } from "node:net";
+import { Redis } from "ioredis";
+import type { Store } from "../../src/store/store.js";
 
 /** True when a redis-server binary is on the PATH. */
 export function hasRedisServer(): boolean {
@@ -73,4 +75,25 @@ function ping(port: number): Promise<boolean> {
     socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
     socket.once("data", (data) => done(data.toString().startsWith("+PONG")));
   });
+}
+
+/** True when a Redis at `url` answers PING (no retries: one attempt, 2 s to connect). */
+export async function answersPing(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Which of the fault tests' keys `k<i>` are in the store. */
+export async function presentKeys(store: Store, keys: readonly number[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const i of keys) if ((await store.get(`k${i}`)) !== undefined) out.push(i);
+  return out;
 }
