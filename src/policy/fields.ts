@@ -2,6 +2,7 @@
  * The fields a condition can read. Actor fields are fixed for a run, so they are resolved
  * once when an actor is bound; request fields are read on every check.
  */
+import { closestName } from "../config/suggest.js";
 import type { Actor, MetaValue, RequestMeta } from "./types.js";
 
 /**
@@ -40,7 +41,31 @@ export function parseField(text: string): Field | string {
     const known = REQUEST_META_FIELDS.find((n) => n === name);
     if (known !== undefined) return { scope: "request", kind: "meta", name: known, text };
   }
-  return `unknown field ${JSON.stringify(text)} (expected one of ${FIELD_NAMES_HELP})`;
+  const guess = fieldGuess(text);
+  return `unknown field ${JSON.stringify(text)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ""} (expected one of ${FIELD_NAMES_HELP})`;
+}
+
+/** Every field name with no open part: what a typo is most often a typo of. */
+const FIXED_FIELDS = ["actor.id", "action", "resource", ...REQUEST_META_FIELDS.map((n) => `meta.${n}`)];
+
+/**
+ * The field an unknown name most likely meant: a fixed field within two edits (`meta.kye` →
+ * `meta.key`), `actor.meta.<name>` for a misspelt prefix (`actor.mata.team`), or the actor's
+ * meta for a request meta name that is not one (`meta.team` → `actor.meta.team`: actors carry
+ * open metadata, requests only {@link REQUEST_META_FIELDS}).
+ */
+function fieldGuess(text: string): string | undefined {
+  const fixed = closestName(text, FIXED_FIELDS, 2);
+  if (fixed !== undefined) return fixed;
+  const dots = [...text.matchAll(/\./g)].map((m) => m.index);
+  for (const dot of dots) {
+    const name = text.slice(dot + 1);
+    if (name === "") continue;
+    const prefix = text.slice(0, dot);
+    if (prefix === "meta") return `actor.meta.${name}`;
+    if (prefix !== "actor.meta" && closestName(prefix, ["actor.meta"], 2) !== undefined) return `actor.meta.${name}`;
+  }
+  return undefined;
 }
 
 /** True when `value` is a string, a number or a boolean. */

@@ -80,6 +80,23 @@ describe("luastore check", () => {
     expect(r.stderr).toMatch(new RegExp(`^${registry.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:4:5: error: store shop:carts`));
   });
 
+  it("reports a misspelt condition field as an error at the field, with did-you-mean", async () => {
+    const { registry, policies } = project(MEMORY, [
+      ...GOOD_POLICY,
+      "    conditions:",
+      "      - field: meta.kye",
+      "        operator: starts_with",
+      "        value: \"user:\"",
+    ]);
+    const r = await cli("check", "--registry", registry, "--policies", policies, "--json");
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; problems: { severity: string; line: number; column: number; message: string }[] };
+    expect(doc.ok).toBe(false);
+    expect(doc.problems).toEqual([
+      expect.objectContaining({ severity: "error", line: 8, column: 16, message: expect.stringContaining('unknown field "meta.kye" (did you mean "meta.key"?)') }),
+    ]);
+  });
+
   it("reports a missing file as missing, without a :0:0 position", async () => {
     const r = await cli("check", "--registry", "nope.yaml", "--policies", "nope-dir");
     expect(r.code).toBe(2);

@@ -104,7 +104,22 @@ const cases: MalformedCase[] = [
   {
     name: "an unknown field name is refused at the field",
     lines: condition("meta.kye", "eq", "        value: x"),
-    problems: [{ line: 8, column: 16, says: 'unknown field "meta.kye"' }],
+    problems: [{ line: 8, column: 16, says: 'unknown field "meta.kye" (did you mean "meta.key"?)' }],
+  },
+  {
+    name: "a misspelt actor field gets a did-you-mean",
+    lines: condition("actor.di", "eq", "        value: x"),
+    problems: [{ line: 8, column: 16, says: '(did you mean "actor.id"?)' }],
+  },
+  {
+    name: "a misspelt actor.meta prefix keeps the meta name in its did-you-mean",
+    lines: condition("actor.mata.team", "eq", "        value: x"),
+    problems: [{ line: 8, column: 16, says: '(did you mean "actor.meta.team"?)' }],
+  },
+  {
+    name: "a request meta name that is not one points at the actor's open meta",
+    lines: condition("meta.team", "eq", "        value: x"),
+    problems: [{ line: 8, column: 16, says: '(did you mean "actor.meta.team"?)' }],
   },
   {
     name: "an unknown condition key is refused at its key",
