@@ -1,10 +1,10 @@
 /**
- * Positioned problems for YAML inputs (registry and policy files): parse with `yaml`'s
- * parseAllDocuments, check each document's shape where the parser leaves a config loader exposed
+ * Positioned problems for YAML inputs (registry and policy files): parse with `yaml`'s lexer,
+ * parser and composer (one pass over the text), check each document's shape where the parser leaves a config loader exposed
  * (nesting depth, alias expansion and cycles, integers a double cannot hold), and turn offsets
  * into file:line:column plus an excerpt of the line with a caret, from one line index per file.
  */
-import { isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, Lexer, parseAllDocuments, type Document, type Node } from "yaml";
+import { Composer, isAlias, isCollection, isMap, isNode, isPair, isScalar, isSeq, Lexer, Parser, type Document, type Node } from "yaml";
 import type { Problem } from "../errors.js";
 
 /** Deepest nesting of mappings and lists (aliases followed) a config document may have. */
@@ -110,12 +110,21 @@ function pairsToJS(source: YamlSource, pairs: readonly { key: unknown; value: un
 /** Parses every document of a YAML file; syntax errors and shape problems come back as problems, not throws. */
 export function parseYamlSource(text: string, file: string): { source: YamlSource; problems: Problem[] } {
   const source: YamlSource = { file, text, lines: new LineIndex(text), documents: [], aliasTargets: new Map() };
-  const tooDeep = lexicalDepthProblem(source);
-  if (tooDeep !== undefined) return { source, problems: [tooDeep] };
   // yaml's own duplicate-key check compares every key with every earlier one (quadratic in a
   // mapping's size); the shape walk below finds duplicates with a set instead.
-  const parsed = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: false });
-  const all: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
+  const depth = new LexicalDepth(source);
+  const parser = new Parser();
+  const all: Document.Parsed[] = [];
+  // One lexer pass: each lexeme goes through the depth check before the parser sees it, and a
+  // document reaches the composer (which recurses per level) only once it is complete.
+  for (const lexeme of new Lexer().lex(text)) {
+    const tooDeep = depth.step(lexeme);
+    if (tooDeep !== undefined) return { source, problems: [tooDeep] };
+    for (const token of parser.next(lexeme)) for (const doc of composer.next(token)) all.push(doc as Document.Parsed);
+  }
+  for (const token of parser.end()) for (const doc of composer.next(token)) all.push(doc as Document.Parsed);
+  for (const doc of composer.end()) all.push(doc as Document.Parsed);
   const problems: Problem[] = [];
   // An empty stream (only comments or nothing at all) parses as an EmptyStream: no documents.
   for (const doc of all) {
@@ -182,51 +191,55 @@ export function problemWithoutPosition(file: string, message: string): Problem {
 }
 
 /**
- * Nesting checked on the token stream (yaml's lexer does not recurse), before the parser runs.
+ * Nesting checked on the token stream (yaml's lexer does not recurse), before the parser sees it.
  * Brackets and block indicators (`-`, `?`) on one line each open a level, so more than
  * MAX_CONFIG_DEPTH of them is refused at the one that went past. Indentation can nest too, up to
  * two levels per column; a line whose indentation allows more than MAX_LEXICAL_NESTING levels is
  * refused at its first token. Anything less is parsed and then checked exactly, node by node.
  */
-function lexicalDepthProblem(source: YamlSource): Problem | undefined {
-  let offset = 0;
-  let flow = 0;
-  let indicators = 0;
-  let indent = 0;
-  let lineStart = true;
-  for (const token of new Lexer().lex(source.text)) {
-    const at = offset;
+class LexicalDepth {
+  #offset = 0;
+  #flow = 0;
+  #indicators = 0;
+  #indent = 0;
+  #lineStart = true;
+
+  constructor(private readonly source: YamlSource) {}
+
+  /** Takes the next lexeme; a problem when it nests too deep. */
+  step(token: string): Problem | undefined {
+    const at = this.#offset;
     const c = token[0];
     // Control tokens (document start, scalar start, flow end) are not in the source.
     if (token.length === 1 && c !== undefined && c < " " && c !== "\t" && c !== "\n") {
-      if (c === "\x02") flow = 0;
-      continue;
+      if (c === "\x02") this.#flow = 0;
+      return undefined;
     }
-    offset += token.length;
+    this.#offset += token.length;
     if (c === "\n" || c === "\r") {
-      lineStart = true;
-      indicators = 0;
-      continue;
+      this.#lineStart = true;
+      this.#indicators = 0;
+      return undefined;
     }
     if (c === " " || c === "\t") {
       // Indentation counts only where it is structure, outside brackets.
-      if (lineStart && flow === 0) indent = token.length;
-      continue;
+      if (this.#lineStart && this.#flow === 0) this.#indent = token.length;
+      return undefined;
     }
-    if (c === "#") continue;
-    if (lineStart && flow === 0 && at > 0 && source.text[at - 1] === "\n") indent = 0;
-    lineStart = false;
-    if (token === "[" || token === "{") flow++;
-    else if (token === "]" || token === "}") flow = Math.max(0, flow - 1);
-    else if ((token === "-" || token === "?") && flow === 0) indicators++;
-    if (flow + indicators > MAX_CONFIG_DEPTH) {
-      return problemAtOffset(source, at, `nested more than ${MAX_CONFIG_DEPTH} levels deep`, "TOO_DEEP");
+    if (c === "#") return undefined;
+    if (this.#lineStart && this.#flow === 0 && at > 0 && this.source.text[at - 1] === "\n") this.#indent = 0;
+    this.#lineStart = false;
+    if (token === "[" || token === "{") this.#flow++;
+    else if (token === "]" || token === "}") this.#flow = Math.max(0, this.#flow - 1);
+    else if ((token === "-" || token === "?") && this.#flow === 0) this.#indicators++;
+    if (this.#flow + this.#indicators > MAX_CONFIG_DEPTH) {
+      return problemAtOffset(this.source, at, `nested more than ${MAX_CONFIG_DEPTH} levels deep`, "TOO_DEEP");
     }
-    if (2 * (indent + 1) + 2 * indicators + flow > MAX_LEXICAL_NESTING) {
-      return problemAtOffset(source, at, `indented too deeply: this could nest more than ${MAX_CONFIG_DEPTH} levels`, "TOO_DEEP");
+    if (2 * (this.#indent + 1) + 2 * this.#indicators + this.#flow > MAX_LEXICAL_NESTING) {
+      return problemAtOffset(this.source, at, `indented too deeply: this could nest more than ${MAX_CONFIG_DEPTH} levels`, "TOO_DEEP");
     }
+    return undefined;
   }
-  return undefined;
 }
 
 /** Duplicate scalar keys of one mapping (the second and later ones), found with a set. */

@@ -52,9 +52,16 @@ export function isSectionField(field: AnyField): field is { readonly key: string
   return "fields" in field;
 }
 
-/** The YAML keys a table accepts, in declaration order. */
-export function fieldKeys(table: AnyFieldTable): string[] {
-  return Object.values(table).map((field) => field.key);
+const keysOfTable = new WeakMap<AnyFieldTable, readonly string[]>();
+
+/** The YAML keys a table accepts, in declaration order (built once per table). */
+export function fieldKeys(table: AnyFieldTable): readonly string[] {
+  let keys = keysOfTable.get(table);
+  if (keys === undefined) {
+    keys = Object.freeze(Object.values(table).map((field) => field.key));
+    keysOfTable.set(table, keys);
+  }
+  return keys;
 }
 
 /** An integer in `[min, max]` (max defaults to the largest safe integer). */

@@ -81,8 +81,7 @@ function validateEntry(
   const kind = check.kind(raw, path);
   // With an unknown kind the other keys may well be that kind's fields: reporting them would be noise.
   if (kind !== undefined) {
-    const known = [...IDENTITY_KEYS, ...fieldKeys(COMMON_FIELDS), ...fieldKeys(KIND_FIELDS[kind])];
-    check.unknownKeys(raw, path, known);
+    check.unknownKeys(raw, path, entryKeys(kind));
   }
   const common = check.fields(COMMON_FIELDS, raw, path);
   const specific = kind === undefined ? {} : check.fields(KIND_FIELDS[kind], raw, path);
@@ -119,8 +118,23 @@ function validateEntry(
   state.entries.push(entry as StoreConfig);
 }
 
+const keysOfKind = new Map<StoreKind, readonly string[]>();
+
+/** Every key an entry of `kind` accepts (built once per kind). */
+function entryKeys(kind: StoreKind): readonly string[] {
+  let keys = keysOfKind.get(kind);
+  if (keys === undefined) {
+    keys = Object.freeze([...IDENTITY_KEYS, ...fieldKeys(COMMON_FIELDS), ...fieldKeys(KIND_FIELDS[kind])]);
+    keysOfKind.set(kind, keys);
+  }
+  return keys;
+}
+
 /** Problem reporting and the checks shared by documents, entries and sections. */
 class Checker {
+  /** "Did you mean" answers by list of known keys, then by unknown key: a typo repeated in 20 000 entries is looked up once. */
+  readonly #guesses = new Map<readonly string[], Map<string, string | undefined>>();
+
   constructor(
     readonly locator: Locator,
     private readonly problems: Problem[],
@@ -140,7 +154,13 @@ class Checker {
   unknownKeys(map: Mapping, path: Path, known: readonly string[]): void {
     for (const key of Object.keys(map)) {
       if (known.includes(key)) continue;
-      const guess = closest(key, known);
+      let guesses = this.#guesses.get(known);
+      if (guesses === undefined) this.#guesses.set(known, (guesses = new Map()));
+      let guess = guesses.get(key);
+      if (guess === undefined && !guesses.has(key)) {
+        guess = closest(key, known);
+        guesses.set(key, guess);
+      }
       const hint = guess === undefined ? `known: ${known.join(", ")}` : `did you mean '${guess}'?`;
       this.fieldProblem([...path, key], `unknown field (${hint})`, "key");
     }
