@@ -612,6 +612,48 @@ const methods: Record<string, JSFunction> = {
   release,
 };
 
+/**
+ * The parameters each handle method takes after `self`, as the README names them: a call with
+ * more arguments (trailing nils included) answers INVALID "too many arguments" instead of
+ * silently ignoring them (`s:set(k, v, 0, 199)` is a mistake, not a call with a spare argument).
+ * Every method in `methods` has its row here; test/lua/store-module.test.ts checks both agree.
+ */
+export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
+  get: ["key"],
+  set: ["key", "value", "ttl"],
+  has: ["key"],
+  delete: ["key"],
+  add: ["key", "value", "ttl"],
+  replace: ["key", "value", "ttl"],
+  incr: ["key", "by", "init", "init_ttl"],
+  ttl: ["key"],
+  expire: ["key", "ttl"],
+  get_many: ["keys"],
+  set_many: ["entries", "ttl"],
+  list: ["options"],
+  entry: ["key"],
+  put: ["key", "value", "options"],
+  namespace: ["prefix"],
+  info: [],
+  release: [],
+};
+
+/** `method` with its argument count checked first (one lua_gettop per call). */
+function strict(name: string, method: JSFunction): JSFunction {
+  const params = METHOD_PARAMS[name];
+  if (params === undefined) throw new Error(`store method ${name} has no METHOD_PARAMS row`);
+  const max = params.length + 1;
+  return (L) => {
+    const given = lua.lua_gettop(L);
+    if (given <= max) return method(L);
+    const h = checkHandle(L);
+    if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+    return invalid(L, h, `too many arguments: s:${name}(${params.join(", ")}) takes ${params.length}, got ${given - 1}`);
+  };
+}
+
+const checkedMethods: Record<string, JSFunction> = Object.fromEntries(Object.entries(methods).map(([name, m]) => [name, strict(name, m)]));
+
 function pushView(L: lua_State, ref: HandleRef, prefix: string): void {
   const data = lua.lua_newuserdata(L, 0) as HandleData;
   data[BRAND] = true;
@@ -642,8 +684,8 @@ const acquire: JSFunction = (L) => {
 /** Pushes the `store` module table (and registers the handle metatable). */
 export function openStore(L: lua_State): number {
   if (lauxlib.luaL_newmetatable(L, STORE_META)) {
-    lua.lua_createtable(L, 0, Object.keys(methods).length);
-    lauxlib.luaL_setfuncs(L, methods, 0);
+    lua.lua_createtable(L, 0, Object.keys(checkedMethods).length);
+    lauxlib.luaL_setfuncs(L, checkedMethods, 0);
     lua.lua_setfield(L, -2, "__index");
     lua.lua_pushcfunction(L, (L2) => {
       const h = checkHandle(L2);

@@ -1,0 +1,63 @@
+/** Issue 13's operator-facing methods through real scripts: argument strictness, flush, absolute expiry, bulk, bytes. */
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { METHOD_PARAMS } from "../../src/lua/modules/store.js";
+import { ADMIN, makeHost, type TestHost } from "../helpers.js";
+
+let t: TestHost;
+afterEach(async () => {
+  await t?.host.close();
+});
+const setup = () => (t = makeHost());
+async function withCache(body: string, actor = ADMIN): Promise<unknown[]> {
+  return t.eval(`local store = require("store"); local s = assert(store.get("app:cache")); ${body}`, { actor });
+}
+
+describe("argument strictness", () => {
+  it("every handle method has its parameter list, and only those methods", () => {
+    const source = readFileSync("src/lua/modules/store.ts", "utf8");
+    const block = /const methods: Record<string, JSFunction> = \{([^}]*)\}/.exec(source)![1]!;
+    const methods = [...block.matchAll(/^\s+([a-z_]+)(?::|,)/gm)].map((m) => m[1]!).sort();
+    expect(Object.keys(METHOD_PARAMS).sort()).toEqual(methods);
+  });
+
+  it("a call with one argument too many answers Invalid and writes nothing", async () => {
+    setup();
+    const values = await withCache(`
+      local ok, err = s:set("k", "v", 0, 199)
+      return ok, err:kind(), err:message(), s:get("k")`);
+    expect(values).toEqual([null, "Invalid", "too many arguments: s:set(key, value, ttl) takes 3, got 4", null]);
+  });
+
+  it.each(Object.entries(METHOD_PARAMS))("s:%s refuses one argument more than it takes", async (name, params) => {
+    setup();
+    const args = [...params.map(() => "nil"), "1"].join(", ");
+    const values = await withCache(`local v, err = s:${name}(${args}); return v, err:kind()`);
+    expect(values).toEqual([null, "Invalid"]);
+  });
+
+  it("a trailing nil counts as an argument", async () => {
+    setup();
+    expect(await withCache(`local v, err = s:get("k", nil); return v, err:kind()`)).toEqual([null, "Invalid"]);
+  });
+
+  it("exactly as many arguments as a method takes are accepted", async () => {
+    setup();
+    expect(await withCache(`return s:set("k", 1, 10), s:incr("k", 1, 0, 5), s:get("k")`)).toEqual([true, 2, 2]);
+  });
+
+  it("a released handle given too many arguments still says it is released", async () => {
+    setup();
+    expect(await withCache(`s:release(); local v, err = s:get("k", 1); return err:message()`)).toEqual(["store released"]);
+  });
+
+  it("numeric strings are not numbers: incr, ttl and init refuse \"32\" as Invalid", async () => {
+    setup();
+    const values = await withCache(`
+      local a, e1 = s:incr("n", "32")
+      local b, e2 = s:set("k", 1, "10")
+      local c, e3 = s:incr("n", 1, "5")
+      return a, e1:kind(), e1:message(), b, e2:kind(), c, e3:kind(), s:get("n"), s:get("k")`);
+    expect(values).toEqual([null, "Invalid", "by must be a number, got string", null, "Invalid", null, "Invalid", null, null]);
+  });
+});
