@@ -77,4 +77,9 @@ export class HostStore {
   async clear(): Promise<void> {
     await this.#store.clear();
   }
+
+  /** Removes every key (no policy: the host is trusted); returns how many live keys it removed. */
+  async flush(): Promise<number> {
+    return this.#store.flush();
+  }
 }

@@ -24,7 +24,7 @@ export const TEST_POLICIES: PolicyDocument = {
       id: "admin-all",
       effect: "allow",
       actors: ["admin"],
-      actions: ["store.get", "store.key.*", "store.info"],
+      actions: ["store.get", "store.key.*", "store.info", "store.flush"],
       resources: ["app:*"],
     },
     {

@@ -156,6 +156,12 @@ function Store:put(key, value, options) end
 ---@return errors.Error|nil err
 function Store:namespace(prefix) end
 
+---Removes every key of the store (action `store.flush`) and answers how many live keys it removed.
+---INVALID on a namespace view: the whole store would go, not the view's keys.
+---@return integer|nil removed
+---@return errors.Error|nil err
+function Store:flush() end
+
 ---@return store.Info|nil info
 ---@return errors.Error|nil err
 function Store:info() end

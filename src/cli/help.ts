@@ -52,7 +52,7 @@ Shows how the policies decide one request, and which policies decided it.
   --policies DIR         a policy directory or file (default ./policies)
   --actor ID             the actor policies decide for (required)
   --meta KEY=VALUE       an actor meta field (repeatable)
-  --action ACTION        store.get, store.key.{get,set,has,delete,list} or store.info
+  --action ACTION        store.get, store.key.{get,set,has,delete,list}, store.info or store.flush
   --resource ID          a store ID (namespace:name)
   --key KEY              the key (meta.key)
   --prefix P             the list prefix (meta.prefix)

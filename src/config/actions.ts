@@ -7,6 +7,7 @@ export const STORE_ACTIONS = [
   "store.key.delete",
   "store.key.list",
   "store.info",
+  "store.flush",
 ] as const;
 
 export type StoreAction = (typeof STORE_ACTIONS)[number];

@@ -357,4 +357,8 @@ export class ChannelGateway implements RunGateway {
   info(handle: number): StoreInfoAnswer | OpFailure {
     return this.#structured(Op.INFO, handle, []);
   }
+
+  flush(handle: number): number | OpFailure {
+    return this.#structured(Op.FLUSH, handle, []);
+  }
 }

@@ -116,6 +116,8 @@ export const Op = {
   ENTRY: 23,
   PUT: 24,
   INFO: 25,
+  // Issue 13's store-wide and bulk calls (V8-serialized arguments and answers).
+  FLUSH: 40,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -92,6 +92,8 @@ export interface RunGateway {
   /** Conditional write; a refused condition comes back as an OpFailure (AlreadyExists, Conflict, NotFound). */
   put(handle: number, key: string, value: Uint8Array, options: PutOptions): Answer<true>;
   info(handle: number): Answer<StoreInfoAnswer>;
+  /** Policy `store.flush` on the store, then every key removed; answers how many live keys went. */
+  flush(handle: number): Answer<number>;
 
   /** Releases every handle the run still holds; returns how many. */
   releaseAll(): number;

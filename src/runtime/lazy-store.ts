@@ -167,6 +167,9 @@ export class LazyStore implements Store {
   clear(): MaybePromise<void> {
     return this.#with((s) => s.clear());
   }
+  flush(): MaybePromise<number> {
+    return this.#with((s) => s.flush());
+  }
   /** Nothing to sweep in a store that was never opened. */
   sweep(): MaybePromise<number> {
     return this.#store === undefined ? 0 : this.#store.sweep();

@@ -467,6 +467,18 @@ export class LocalGateway implements RunGateway {
     return this.#capAnswer(state.slot, "list", this.#invoke(state.slot, (s) => s.list(options)), pageBytes);
   }
 
+  /** A store-wide action (`store.info`, `store.flush`): the policy check on the store id. */
+  #storeDenied(slot: StoreSlot, action: "store.info" | "store.flush"): OpFailure | null {
+    if (this.#decide(action, slot.config.id, undefined).allowed) return null;
+    return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: ${action} on ${slot.config.id}`));
+  }
+
+  flush(handle: number): Answer<number> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    return this.#storeDenied(state.slot, "store.flush") ?? this.#invoke(state.slot, (s) => s.flush());
+  }
+
   info(handle: number): Answer<StoreInfoAnswer> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;

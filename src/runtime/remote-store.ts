@@ -37,6 +37,7 @@ const METHODS: ReadonlySet<string> = new Set([
   "info",
   "size",
   "clear",
+  "flush",
   "sweep",
   "stats",
 ]);
@@ -128,6 +129,9 @@ export class RemoteStore implements Store {
   }
   clear(): Promise<void> {
     return this.#do("clear");
+  }
+  flush(): Promise<number> {
+    return this.#do("flush");
   }
   sweep(): Promise<number> {
     return this.#do("sweep");

@@ -327,6 +327,7 @@ export class StoreServer {
         return undefined;
       }
     }
+    if (op >= Op.FLUSH) return this.#executeOps(op, r, g);
     if (op < Op.GET_MANY || op > Op.INFO) throw new Error(`unknown opcode ${op}`);
     const handle = r.u32();
     switch (op) {
@@ -359,6 +360,17 @@ export class StoreServer {
         return g.entry(handle, args[0] as string);
       case Op.INFO:
         return g.info(handle);
+    }
+    throw new Error(`unknown opcode ${op}`);
+  }
+
+  /** Issue 13's calls: a handle, then V8-serialized arguments (see ChannelGateway#structured). */
+  #executeOps(op: number, r: ChannelState["r"], g: Binding["gateway"]): Answer<unknown> {
+    const handle = r.u32();
+    r.value();
+    switch (op) {
+      case Op.FLUSH:
+        return g.flush(handle);
     }
     throw new Error(`unknown opcode ${op}`);
   }

@@ -362,6 +362,12 @@ export class MemoryStore implements Store {
     this.#bytes = 0;
   }
 
+  flush(): number {
+    const live = this.size();
+    this.clear();
+    return live;
+  }
+
   sweep(): number {
     const now = this.#clock.now();
     const n = this.#expiry.sweep(

@@ -443,6 +443,17 @@ const BODIES = {
     return #members
   `,
 
+  /** ARGV +[limit]. Deletes up to limit keys: { live keys deleted, keys Redis had expired }. */
+  luastoreFlush: `
+    local members = redis.call('ZRANGE', INDEX, 0, tonumber(ARGV[2]) - 1)
+    local live = 0
+    for _, member in ipairs(members) do
+      live = live + redis.call('DEL', PREFIX .. member)
+      forget(member)
+    end
+    return { live, #members - live }
+  `,
+
   /** ARGV +[share]. { keys, bytes } of that share. */
   luastoreShare: `
     local u = redis.call('HMGET', SHARES, 'k:' .. ARGV[2], 'b:' .. ARGV[2])

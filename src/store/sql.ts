@@ -396,6 +396,14 @@ export class SqlStore implements Store {
     }
   }
 
+  flush(): number {
+    try {
+      return this.#commit(this.#tx.flush, this.#clock.now());
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
   sweep(): number {
     try {
       const now = this.#clock.now();
@@ -685,7 +693,13 @@ export class SqlStore implements Store {
       for (const k of keys) this.#pendingExpired += sql.deleteExpired.run(k, now).changes;
     });
 
-    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany };
+    /** Every row goes; the expired ones count as expired, the rest is the answer. */
+    const flush = db.transaction((now: number): number => {
+      this.#pendingExpired += sql.sweepAll.run(now).changes;
+      return sql.clear.run().changes;
+    });
+
+    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany, flush };
   }
 
   /** Runs a transaction function as BEGIN IMMEDIATE; the counters it touched count only if it commits. */

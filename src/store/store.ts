@@ -214,6 +214,11 @@ export interface Store {
   size(): MaybePromise<number>;
   /** Removes every entry. */
   clear(): MaybePromise<void>;
+  /**
+   * Removes every entry, as `clear`, and returns how many live keys it removed (expired ones not
+   * yet swept count as expired, not here). Versions go on from where they were.
+   */
+  flush(): MaybePromise<number>;
   /** Active expiry: removes expired entries now and returns how many. */
   sweep(): MaybePromise<number>;
   stats(): MaybePromise<StoreStats>;

@@ -115,7 +115,7 @@ describe("luastore explain", () => {
     const { policies } = project(MEMORY, ["  - id: typo-action", "    effect: allow", '    actions: ["store.key.gett"]', '    resources: ["shop:*"]']);
     const r = await cli("explain", "--policies", policies, "--actor", "a", "--action", "store.key.gett", "--resource", "shop:counters");
     expect(r.stdout.split("\n")[1]).toBe(
-      '  note: no store method checks the action "store.key.gett" (did you mean "store.key.get"?); known: store.get, store.key.get, store.key.set, store.key.has, store.key.delete, store.key.list, store.info',
+      '  note: no store method checks the action "store.key.gett" (did you mean "store.key.get"?); known: store.get, store.key.get, store.key.set, store.key.has, store.key.delete, store.key.list, store.info, store.flush',
     );
     const j = await cli("explain", "--policies", policies, "--actor", "a", "--action", "store.key.gett", "--resource", "shop:counters", "--json");
     expect(JSON.parse(j.stdout)).toMatchObject({ allowed: true, policyIds: ["typo-action"], knownAction: false, didYouMean: "store.key.get" });

@@ -61,3 +61,38 @@ describe("argument strictness", () => {
     expect(values).toEqual([null, "Invalid", "by must be a number, got string", null, "Invalid", null, "Invalid", null, null]);
   });
 });
+
+describe("flush", () => {
+  it("removes every key and answers how many live keys it removed", async () => {
+    setup();
+    const values = await withCache(`
+      s:set("a", 1); s:set("b", 2); s:set("c", 3, 1)
+      return s:flush(), s:get("a"), s:info().size, s:flush()`);
+    expect(values).toEqual([3, null, 0, 0]);
+  });
+
+  it("is checked as store.flush: an actor allowed every key action is still denied", async () => {
+    setup();
+    const values = await t.eval(
+      `local s = require("store").get("app:tenant"); s:set("t1:k", 1)
+       local n, err = s:flush(); return n, err:kind(), s:get("t1:k")`,
+      { actor: { id: "tenant:t1", meta: { tenant: "t1" } } },
+    );
+    expect(values).toEqual([null, "PermissionDenied", 1]);
+  });
+
+  it("is the handle's alone: a namespace view refuses it and removes nothing", async () => {
+    setup();
+    const values = await withCache(`
+      s:set("x", 1); local v = s:namespace("t1"); v:set("k", 1)
+      local n, err = v:flush(); return n, err:kind(), s:info().size`);
+    expect(values).toEqual([null, "Invalid", 2]);
+  });
+
+  it("host.store(id).flush() removes every key without a policy", async () => {
+    setup();
+    await withCache(`s:set("a", 1); s:set("b", 2)`);
+    expect(await t.host.store("app:cache").flush()).toBe(2);
+    expect(await t.host.store("app:cache").size()).toBe(0);
+  });
+});

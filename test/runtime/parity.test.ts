@@ -19,6 +19,13 @@ interface Scenario {
 
 const SCENARIOS: Scenario[] = [
   {
+    name: "flush removes every key and answers the count",
+    script: `local s = require("store").get("app:lru")
+      s:flush() s:set("f:a", 1) s:set("f:b", 2)
+      return s:flush(), s:get("f:a"), s:info().size`,
+    expect: { values: [2, null, 0] },
+  },
+  {
     name: "set and get values of every type",
     script: `local s = require("store").get("app:cache")
       assert(s:set("v:t", { a = 1, b = { 2.5, "x", true }, [3] = "three" }))

@@ -1150,6 +1150,40 @@ group("capacity", () => {
     await store.set("b", v(2), 0);
     expect(await walk(store, "", 10)).toEqual(["b"]);
   });
+
+  test("flush removes every key and returns how many live keys it removed", async ({ open, time }) => {
+    const store = await open();
+    for (const key of ["a", "b", "c"]) await store.set(key, v(1), 0);
+    await store.set("soon", v(1), time.unit);
+    await store.list({ prefix: "", limit: 1 });
+    await time.advance(time.unit);
+    expect(await store.flush()).toBe(3);
+    expect(await store.size()).toBe(0);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.list({ prefix: "", limit: 10 })).toEqual({ keys: [], hasMore: false });
+    expect((await store.stats()).bytes).toBe(0);
+    expect(await store.flush()).toBe(0);
+    await store.set("b", v(2), 0);
+    expect(await walk(store, "", 10)).toEqual(["b"]);
+  });
+
+  test("flush of more keys than one batch removes them all", async ({ open }) => {
+    const store = await open({ maxSize: 3000 });
+    const entries: [string, Uint8Array][] = [];
+    for (let i = 0; i < 2500; i++) entries.push([`k${i}`, v(i)]);
+    for (let i = 0; i < entries.length; i += 1000) await store.setMany(entries.slice(i, i + 1000), 0);
+    expect(await store.flush()).toBe(2500);
+    expect(await store.size()).toBe(0);
+  });
+
+  test("versions go on after a flush", async ({ open }) => {
+    const store = await open();
+    await store.set("a", v(1), 0);
+    const before = (await store.entry("a"))!.version;
+    await store.flush();
+    await store.set("a", v(1), 0);
+    expect((await store.entry("a"))!.version).not.toBe(before);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -206,6 +206,12 @@ const pushBoolean = (L: lua_State, v: boolean): number => {
   lua.lua_pushboolean(L, v);
   return 1;
 };
+/** A count as an integer (a float past fengari's 32-bit integers). */
+const pushCount = (L: lua_State, n: number): number => {
+  if (n <= 0x7fffffff) lua.lua_pushinteger(L, n);
+  else lua.lua_pushnumber(L, n);
+  return 1;
+};
 const pushTrue = (L: lua_State): number => {
   lua.lua_pushboolean(L, true);
   return 1;
@@ -568,6 +574,15 @@ const info: JSFunction = (L) => {
   });
 };
 
+const flush: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  // A view's keys are a slice of the store; flush takes the whole store, so it is the handle's alone.
+  if (h.prefix.length > 0) return invalid(L, h, "flush removes every key of the store: call it on the handle, not on a namespace view");
+  countOp(L);
+  return answer(L, runOf(L).gateway.flush(h.ref.info.handle), pushCount);
+};
+
 const namespace: JSFunction = (L) => {
   const h = checkHandle(L);
   if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
@@ -610,6 +625,7 @@ const methods: Record<string, JSFunction> = {
   namespace,
   info,
   release,
+  flush,
 };
 
 /**
@@ -636,6 +652,7 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   namespace: ["prefix"],
   info: [],
   release: [],
+  flush: [],
 };
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
