@@ -366,13 +366,10 @@ export class StoreServer {
 
   /** Issue 13's calls: a handle, then V8-serialized arguments (see ChannelGateway#structured). */
   #executeOps(op: number, r: ChannelState["r"], g: Binding["gateway"]): Answer<unknown> {
+    if (op !== Op.FLUSH) throw new Error(`unknown opcode ${op}`);
     const handle = r.u32();
     r.value();
-    switch (op) {
-      case Op.FLUSH:
-        return g.flush(handle);
-    }
-    throw new Error(`unknown opcode ${op}`);
+    return g.flush(handle);
   }
 
   /** Writes an answer with `write`, then publishes it (RES_SEQ) and wakes a sleeping worker. */
