@@ -60,6 +60,8 @@ export function commonRules(settings: CommonSettings): RuleProblem[] {
 export const KIND_FIELDS: { readonly [K in StoreKind]: FieldTable<KindSettings<K>> } = {
   "store.memory": {
     eviction: { key: "eviction", parse: oneOf(["none", "lru"]), default: "none" },
+    // The zone's SharedArrayBuffer; offsets in it are 31-bit, hence at most 1 GiB.
+    maxMemory: { key: "max_memory", parse: size({ min: MiB, max: 1024 * MiB }), default: 64 * MiB },
   },
   "store.sql": {
     path: { key: "path", parse: sqlitePath },

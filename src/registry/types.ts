@@ -45,6 +45,12 @@ export interface MemoryStoreConfig extends CommonStoreConfig {
   kind: "store.memory";
   /** `none`: a new key into a full store fails; `lru`: evict the least recently used. @default "none" */
   eviction: "none" | "lru";
+  /**
+   * Bytes of the shared-memory zone that holds the store when workers share it (src/store/zone):
+   * entries, their indexes and free space. Optional here so configs built in code may leave it
+   * out; the registry always fills it. @default 67108864 (64 MiB)
+   */
+  maxMemory?: number | undefined;
 }
 
 export interface SqlStoreConfig extends CommonStoreConfig {
@@ -123,6 +129,8 @@ export interface CommonEntryDocument {
 export interface MemoryEntryDocument extends CommonEntryDocument {
   kind: "store.memory";
   eviction?: "none" | "lru";
+  /** Bytes, or a string like "64MiB", like max_value_size. */
+  max_memory?: number | string;
 }
 
 export interface SqlEntryDocument extends CommonEntryDocument {

@@ -14,6 +14,7 @@ const DEFAULTS = {
   maxValueSize: 1_048_576,
   pool: { max: 64 },
   eviction: "none",
+  maxMemory: 64 * 1024 * 1024,
 } as const;
 
 const yaml = (...lines: string[]) => lines.join("\n");
@@ -46,9 +47,11 @@ describe("valid registries", () => {
       "    max_key_length: 65535",
       "    max_value_size: 64MiB",
       "    pool: { max: 2 }",
+      "    max_memory: 8MiB",
     );
     const [entry] = parseRegistry(text, "registry.yaml").entries;
     expect(entry).toMatchObject({
+      maxMemory: 8 * 1024 * 1024,
       maxSize: 1,
       cleanupIntervalMs: 250,
       eviction: "lru",
@@ -148,6 +151,7 @@ describe("loadRegistry from a file", () => {
       maxKeyLength: 256,
       maxValueSize: 65_536,
       pool: { max: 8 },
+      maxMemory: 64 * 1024 * 1024,
       source: { file, line: 7, column: 5 },
     });
     expect(registry.entries[2]!.cleanupIntervalMs).toBe(1_500);

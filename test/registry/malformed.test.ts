@@ -100,6 +100,11 @@ const cases: MalformedCase[] = [
     problems: [{ line: 6, column: 21, says: "max_value_size: must be from 1B to 64MiB" }],
   },
   {
+    name: "max_memory below 1MiB is out of range",
+    lines: cacheEntry("    max_memory: 512KiB"),
+    problems: [{ line: 6, column: 17, says: "max_memory: must be from 1MiB to 1GiB" }],
+  },
+  {
     name: "a duration with words is a bad duration",
     lines: cacheEntry("    cleanup_interval: 5 minutes"),
     problems: [{ line: 6, column: 23, says: 'cleanup_interval: invalid duration "5 minutes"' }],

@@ -1,0 +1,534 @@
+/**
+ * `store.memory` in a shared-memory zone: the Store semantics (TTLs, max_size, eviction, CAS,
+ * versions, list pages) over a {@link Zone} that the host thread and Lua workers map at once.
+ *
+ * Every call takes the zone's lock, runs as one operation of the zone's undo log and commits,
+ * so a thread that dies mid-call leaves it applied whole or not at all. A write that finds no
+ * room (max_size, or no block of max_memory free) is rolled back, room is made as its own
+ * committed steps (expired keys first, then a merge of free space, then LRU eviction, or under
+ * eviction none a refusal), and the write runs again from the start.
+ *
+ * Semantics follow ./memory.ts (the Map store), which the store suite holds both to: recency
+ * moves on get, getMany, entry and every write; has, ttl, expire and list leave it.
+ */
+import type { Clock } from "../../clock.js";
+import { ErrorKind, StoreError } from "../../errors.js";
+import type { MemoryStoreConfig } from "../../registry/types.js";
+import { incrementBytes } from "../numbers.js";
+import type {
+  EntryRecord,
+  ListedKey,
+  ListOptions,
+  ListPage,
+  LuaNumber,
+  MaybePromise,
+  PutOptions,
+  PutOutcome,
+  Store,
+  StoreInfo,
+  StoreStats,
+} from "../store.js";
+import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "../store.js";
+import { F_DELETES, F_EVICTED, F_EXPIRED, F_HITS, F_MISSES, F_SETS, SKIP_MAX_LEVEL } from "./layout.js";
+import { hashKey, LOG_FULL, randomLevel, Zone } from "./zone.js";
+
+/** The zone's size when the registry gives no max_memory (configs built in code). */
+export const DEFAULT_MAX_MEMORY = 64 * 1024 * 1024;
+
+export interface ZoneStoreOptions {
+  clock: Clock;
+  /** Start the periodic sweep timer (the host's store does; workers leave sweeping to it). */
+  sweepTimer?: boolean;
+}
+
+/** What a write that found no room needs: new keys beyond max_size, or bytes of blocks. */
+const room = { slots: 0, bytes: 0 };
+/** Thrown (never escapes this file) by a write that found no room, after setting `room`. */
+const ROOM = new Error("zone: no room");
+
+function needRoom(slots: number, bytes: number): never {
+  room.slots = slots;
+  room.bytes = bytes;
+  throw ROOM;
+}
+
+/** Keys a write must not evict to make its own room. */
+type Keep = string | ReadonlySet<string> | undefined;
+
+export class ZoneStore implements Store {
+  readonly id: string;
+  readonly kind = "store.memory" as const;
+  readonly config: MemoryStoreConfig;
+  readonly zone: Zone;
+  readonly #clock: Clock;
+  readonly #maxSize: number;
+  readonly #lru: boolean;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(config: MemoryStoreConfig, zone: Zone, options: ZoneStoreOptions) {
+    if (config.quota !== undefined) {
+      throw new StoreError(ErrorKind.INVALID, `store ${config.id}: a zone-backed memory store does not take a quota yet`);
+    }
+    this.id = config.id;
+    this.config = config;
+    this.zone = zone;
+    this.#clock = options.clock;
+    this.#maxSize = zone.maxSize;
+    this.#lru = zone.lru;
+    if (options.sweepTimer ?? false) {
+      this.#timer = setInterval(() => void Promise.resolve(this.sweep()).catch(() => {}), config.cleanupIntervalMs);
+      // The timer must not keep a CLI process alive.
+      this.#timer.unref();
+    }
+  }
+
+  /** The zone's memory: what a worker passes to attachZone. */
+  get buffer(): SharedArrayBuffer {
+    return this.zone.buffer;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+  // -------------------------------------------------------------------------------------------
+
+  get(key: string): MaybePromise<Uint8Array | undefined> {
+    const z = this.zone;
+    if (!z.tryLock() && !z.lock()) return z.lockAsync().then(() => this.#getLocked(key));
+    return this.#getLocked(key);
+  }
+
+  #getLocked(key: string): Uint8Array | undefined {
+    const z = this.zone;
+    try {
+      const value = this.#getOne(key);
+      z.commit();
+      return value;
+    } catch (e) {
+      z.rollback();
+      throw e;
+    } finally {
+      z.unlock();
+    }
+  }
+
+  /** get under the lock (for get and getMany). */
+  #getOne(key: string): Uint8Array | undefined {
+    const z = this.zone;
+    const rec = this.#live(key, hashKey(key));
+    if (rec === 0) {
+      z.countRead(F_MISSES);
+      return undefined;
+    }
+    z.countRead(F_HITS);
+    if (this.#lru) z.touch(rec);
+    return z.copyValue(rec);
+  }
+
+  getMany(keys: readonly string[]): MaybePromise<(Uint8Array | undefined)[]> {
+    return this.#locked(() => {
+      const values = new Array<Uint8Array | undefined>(keys.length);
+      for (let i = 0; i < keys.length; i++) values[i] = this.#getOne(keys[i]!);
+      return values;
+    });
+  }
+
+  has(key: string): MaybePromise<boolean> {
+    return this.#locked(() => this.#live(key, hashKey(key)) !== 0);
+  }
+
+  ttl(key: string): MaybePromise<number | undefined> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return undefined;
+      const expiresAt = this.zone.expiresAt(rec);
+      // Clock time may be fractional; a live key always has at least 1 ms left.
+      return expiresAt === 0 ? 0 : Math.ceil(expiresAt - this.#clock.now());
+    });
+  }
+
+  entry(key: string): MaybePromise<EntryRecord | undefined> {
+    return this.#locked(() => {
+      const z = this.zone;
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) {
+        z.countRead(F_MISSES);
+        return undefined;
+      }
+      z.countRead(F_HITS);
+      if (this.#lru) z.touch(rec);
+      const record: EntryRecord = { value: z.copyValue(rec), version: formatVersion(z.version(rec)), expiresAt: z.expiresAt(rec) };
+      const metadata = z.copyMetadata(rec);
+      if (metadata !== undefined) record.metadata = metadata;
+      return record;
+    });
+  }
+
+  list(options: ListOptions): MaybePromise<ListPage> {
+    const { prefix, after, limit } = options;
+    checkListLimit(limit);
+    return this.#locked(() => {
+      const z = this.zone;
+      const now = this.#clock.now();
+      const keys: ListedKey[] = [];
+      let expired = 0;
+      let lastVisited: string | undefined;
+      let hasMore = false;
+      const afterApplies = after !== undefined && after >= prefix;
+      let rec = afterApplies ? z.seek(after, false) : z.seek(prefix, true);
+      while (rec !== 0 && z.keyStartsWith(rec, prefix)) {
+        const next = z.nextInOrder(rec);
+        const expiresAt = z.expiresAt(rec);
+        if (expiresAt !== 0 && expiresAt <= now) {
+          if (expired === LIST_MAX_EXPIRED_PER_PAGE) {
+            hasMore = true;
+            break;
+          }
+          lastVisited = z.keyOf(rec);
+          z.remove(rec);
+          z.count(F_EXPIRED);
+          expired++;
+        } else {
+          if (keys.length === limit) {
+            hasMore = true;
+            break;
+          }
+          const key = z.keyOf(rec);
+          const metadata = z.copyMetadata(rec);
+          keys.push(metadata === undefined ? { key } : { key, metadata });
+          lastVisited = key;
+        }
+        rec = next;
+      }
+      return hasMore ? { keys, cursor: lastVisited!, hasMore } : { keys, hasMore };
+    });
+  }
+
+  info(share?: string): MaybePromise<StoreInfo> {
+    void share; // no quota on a zone yet, so no share to report
+    return this.#locked(() => {
+      this.#sweepLocked();
+      return { size: this.zone.size, maxSize: this.#maxSize, eviction: this.config.eviction };
+    });
+  }
+
+  size(): MaybePromise<number> {
+    return this.#locked(() => {
+      this.#sweepLocked();
+      return this.zone.size;
+    });
+  }
+
+  stats(): MaybePromise<StoreStats> {
+    return this.#locked(() => {
+      const z = this.zone;
+      return {
+        hits: z.counter(F_HITS),
+        misses: z.counter(F_MISSES),
+        sets: z.counter(F_SETS),
+        deletes: z.counter(F_DELETES),
+        expired: z.counter(F_EXPIRED),
+        evicted: z.counter(F_EVICTED),
+        size: z.size,
+        bytes: z.bytes,
+      };
+    });
+  }
+
+  /** Walks the whole zone under its lock; the problems found (empty: consistent). */
+  verify(): MaybePromise<string[]> {
+    return this.#locked(() => this.zone.verify());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+  // -------------------------------------------------------------------------------------------
+
+  set(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<void> {
+    void share;
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    return this.#locked(() => {
+      const h = hashKey(key);
+      this.#store(key, h, this.#live(key, h), value, undefined, expiresAt);
+    }, key);
+  }
+
+  add(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
+    void share;
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    return this.#locked(() => {
+      const h = hashKey(key);
+      if (this.#live(key, h) !== 0) return false;
+      this.#store(key, h, 0, value, undefined, expiresAt);
+      return true;
+    }, key);
+  }
+
+  replace(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
+    void share;
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    return this.#locked(() => {
+      const h = hashKey(key);
+      const rec = this.#live(key, h);
+      if (rec === 0) return false;
+      this.#store(key, h, rec, value, undefined, expiresAt);
+      return true;
+    }, key);
+  }
+
+  incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): MaybePromise<Uint8Array> {
+    void share;
+    const initExpiresAt = this.#expiresAtFor(initTtlMs);
+    return this.#locked(() => {
+      const z = this.zone;
+      const h = hashKey(key);
+      const rec = this.#live(key, h);
+      const bytes = incrementBytes(key, rec === 0 ? undefined : z.valueView(rec), by, init);
+      this.#store(key, h, rec, bytes, undefined, rec === 0 ? initExpiresAt : z.expiresAt(rec));
+      return bytes;
+    }, key);
+  }
+
+  put(key: string, value: Uint8Array, options: PutOptions): MaybePromise<PutOutcome> {
+    const { ifVersion, onlyIfAbsent, metadata } = options;
+    if (onlyIfAbsent && ifVersion !== undefined) {
+      throw new StoreError(ErrorKind.INVALID, "put: onlyIfAbsent and ifVersion cannot be combined");
+    }
+    const expiresAt = this.#expiresAtFor(options.ttlMs);
+    return this.#locked((): PutOutcome => {
+      const h = hashKey(key);
+      const rec = this.#live(key, h);
+      if (onlyIfAbsent && rec !== 0) return "exists";
+      if (ifVersion !== undefined) {
+        if (rec === 0) return "missing";
+        if (formatVersion(this.zone.version(rec)) !== ifVersion) return "conflict";
+      }
+      this.#store(key, h, rec, value, metadata, expiresAt);
+      return "ok";
+    }, key);
+  }
+
+  setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): MaybePromise<void> {
+    void share;
+    // The last value of a repeated key wins, and its recency is that of its last write.
+    const last = new Map<string, Uint8Array>();
+    for (const [key, value] of entries) {
+      last.delete(key);
+      last.set(key, value);
+    }
+    if (last.size > this.#maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a batch of ${last.size} keys can never fit (max_size ${this.#maxSize})`);
+    }
+    if (last.size === 0) return;
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    const keys = [...last.keys()];
+    const hashes = keys.map(hashKey);
+    const recs = new Int32Array(keys.length);
+    return this.#locked(() => {
+      const z = this.zone;
+      let newKeys = 0;
+      for (let i = 0; i < keys.length; i++) {
+        recs[i] = this.#live(keys[i]!, hashes[i]!);
+        if (recs[i] === 0) newKeys++;
+      }
+      if (z.size + newKeys > this.#maxSize) needRoom(newKeys, 0);
+      for (let i = 0; i < keys.length; i++) this.#store(keys[i]!, hashes[i]!, recs[i]!, last.get(keys[i]!)!, undefined, expiresAt, last);
+    }, new Set(keys));
+  }
+
+  expire(key: string, ttlMs: number): MaybePromise<boolean> {
+    const expiresAt = this.#expiresAtFor(ttlMs);
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return false;
+      this.zone.setExpiry(rec, expiresAt);
+      this.zone.nextVersion(rec, false);
+      return true;
+    });
+  }
+
+  delete(key: string): MaybePromise<boolean> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return false;
+      this.zone.remove(rec);
+      this.zone.count(F_DELETES);
+      return true;
+    });
+  }
+
+  clear(): MaybePromise<void> {
+    return this.#locked(() => this.zone.clear());
+  }
+
+  sweep(): MaybePromise<number> {
+    return this.#locked(() => this.#sweepLocked());
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Runs `op` as one zone operation under the lock: committed when it returns, rolled back when
+   * it throws. A write that found no room is rolled back, room is made, and `op` runs again.
+   * On the host thread a lock held by a worker is waited for without blocking the event loop.
+   */
+  #locked<T>(op: () => T, keep?: Keep): MaybePromise<T> {
+    const z = this.zone;
+    if (!z.tryLock() && !z.lock()) return z.lockAsync().then(() => this.#run(op, keep));
+    return this.#run(op, keep);
+  }
+
+  #run<T>(op: () => T, keep: Keep): T {
+    const z = this.zone;
+    try {
+      let merged = false;
+      for (;;) {
+        try {
+          const result = op();
+          z.commit();
+          return result;
+        } catch (e) {
+          z.rollback();
+          if (e === LOG_FULL) {
+            throw new StoreError(ErrorKind.INVALID, `store ${this.id}: one call changes more than the zone's undo log holds; split it or raise max_memory`);
+          }
+          if (e !== ROOM) throw e;
+          try {
+            merged = this.#makeRoom(keep, merged);
+          } catch (roomError) {
+            z.rollback(); // an eviction or sweep batch cut short
+            throw roomError;
+          }
+        }
+      }
+    } finally {
+      z.unlock();
+    }
+  }
+
+  /**
+   * Makes room for what `room` says, in steps each committed on its own: expired keys first, then
+   * (for bytes) one merge of free space, then LRU eviction; under eviction none it refuses.
+   * Returns whether free space has been merged. Each call frees something or throws.
+   */
+  #makeRoom(keep: Keep, merged: boolean): boolean {
+    const z = this.zone;
+    // A write bigger than the zone's whole block space must not evict everything first.
+    if (room.bytes > z.blockSpace()) throw this.#full();
+    if (this.#sweepLocked() > 0) return merged;
+    if (room.bytes > 0 && !merged) {
+      z.coalesce();
+      return true;
+    }
+    if (!this.#lru) throw this.#full();
+    const excess = z.size + room.slots - this.#maxSize;
+    let evicted = 0;
+    let rec = z.oldest();
+    while (evicted < excess || evicted === 0 || z.freeBytes() < room.bytes) {
+      while (rec !== 0 && this.#kept(rec, keep)) rec = z.newerThan(rec);
+      if (rec === 0) {
+        if (evicted === 0) throw this.#full();
+        break;
+      }
+      const newer = z.newerThan(rec);
+      z.remove(rec);
+      z.count(F_EVICTED);
+      // Commit in batches: each eviction stands on its own, and the log stays small.
+      if (++evicted % 64 === 0) z.commit();
+      rec = newer;
+    }
+    z.commit();
+    if (room.bytes > 0) z.coalesce();
+    return true;
+  }
+
+  #kept(rec: number, keep: Keep): boolean {
+    if (keep === undefined) return false;
+    if (typeof keep === "string") return this.zone.compareKey(rec, keep) === 0;
+    return keep.has(this.zone.keyOf(rec));
+  }
+
+  #full(): StoreError {
+    const what =
+      room.slots > 0
+        ? `(max_size ${this.#maxSize}); cannot add ${room.slots === 1 ? "a new key" : `${room.slots} new keys`}`
+        : `(max_memory ${this.zone.buffer.byteLength} bytes); cannot store ${room.bytes} more bytes`;
+    return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is full ${what}`, { retryable: true });
+  }
+
+  /** Removes expired entries (committed in batches) and returns how many. */
+  #sweepLocked(): number {
+    const z = this.zone;
+    const now = this.#clock.now();
+    let swept = 0;
+    for (let rec = z.soonest(); rec !== 0 && z.expiresAt(rec) <= now; rec = z.soonest()) {
+      z.remove(rec);
+      z.count(F_EXPIRED);
+      if (++swept % 128 === 0) z.commit();
+    }
+    z.commit();
+    return swept;
+  }
+
+  /** The entry of a live `key` (0 when missing), removing it first when it has expired. */
+  #live(key: string, h: number): number {
+    const z = this.zone;
+    const rec = z.find(key, h);
+    if (rec === 0) return 0;
+    const expiresAt = z.expiresAt(rec);
+    if (expiresAt !== 0 && expiresAt <= this.#clock.now()) {
+      z.remove(rec);
+      z.count(F_EXPIRED);
+      return 0;
+    }
+    return rec;
+  }
+
+  /**
+   * Writes `value` at `key`: over its live entry `rec`, or as a new entry (rec 0). Every write
+   * replaces the metadata and bumps the version; `batch` (setMany) sizes a room request.
+   */
+  #store(
+    key: string,
+    h: number,
+    rec: number,
+    value: Uint8Array,
+    metadata: Uint8Array | undefined,
+    expiresAt: number,
+    batch?: ReadonlyMap<string, Uint8Array>,
+  ): void {
+    const z = this.zone;
+    if (rec !== 0) {
+      if (!z.rewrite(rec, value, metadata)) needRoom(0, this.#bytesFor(key, value, metadata, batch));
+      z.setExpiry(rec, expiresAt);
+      if (this.#lru) z.touch(rec);
+    } else {
+      if (z.size >= this.#maxSize) needRoom(1, 0);
+      if (z.insert(key, h, randomLevel(), value, metadata, expiresAt) === 0) needRoom(0, this.#bytesFor(key, value, metadata, batch));
+    }
+    z.count(F_SETS);
+  }
+
+  /** Bytes to free for a write (a whole batch's, for setMany): generous, with the highest level. */
+  #bytesFor(key: string, value: Uint8Array, metadata: Uint8Array | undefined, batch?: ReadonlyMap<string, Uint8Array>): number {
+    if (batch === undefined) return Zone.entryCost(key.length, SKIP_MAX_LEVEL, value.length + (metadata?.length ?? 0));
+    let bytes = 0;
+    for (const [k, v] of batch) bytes += Zone.entryCost(k.length, 4, v.length);
+    return bytes;
+  }
+
+  #expiresAtFor(ttlMs: number): number {
+    return ttlMs > 0 ? this.#clock.now() + ttlMs : 0;
+  }
+}
+
+/** 16 hex digits, as the Map store writes them: fixed width, so versions also sort in write order. */
+function formatVersion(version: number): string {
+  return version.toString(16).padStart(16, "0");
+}

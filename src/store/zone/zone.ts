@@ -1,0 +1,1176 @@
+/**
+ * The zone engine: one SharedArrayBuffer laid out as in ./layout.ts, shared by the host thread
+ * and the Lua workers, with a writer lock, an undo log that makes every operation all or
+ * nothing even when its thread dies at any instruction, an allocator, and the four indexes of a
+ * store (hash chains, LRU list, expiry heap, skip list). ZoneStore (./zone-store.ts) gives it the
+ * Store semantics; this file knows entries, not TTL rules or errors.
+ *
+ * - **Lock.** Word H_LOCK holds 0 or the holder's token (its `threadId + 1`), taken with
+ *   `Atomics.compareExchange`; a waiter spins briefly, then sleeps in `Atomics.wait` (a worker) or
+ *   `Atomics.waitAsync` (the host thread, whose event loop must keep running to see a worker
+ *   exit). Readers take it too: a get under LRU writes the recency list, and one lock keeps a
+ *   read from ever seeing a half-made change.
+ * - **Undo log.** Every word an operation changes in the zone's structures goes through `w`, which
+ *   first appends (word, old value) to the log and bumps H_LOG_N; the commit sets H_LOG_N to 0.
+ *   A fresh block's words need no log (rolling back returns the block to where it came from;
+ *   `alloc` logs the two words a free block carries). Recovery restores the logged words newest
+ *   first, so an unfinished operation leaves no trace. The version counter is not logged: it only
+ *   grows, so a version never repeats even across a rollback.
+ * - **Redo intents** cover the two operations too large to log: `clear` and the free-space merge
+ *   (`coalesce`) record their intent in H_REDO first; both are idempotent, and recovery runs an
+ *   unfinished one again from the start.
+ * - **Liveness.** Each thread that maps the zone writes its token into a slot of the liveness
+ *   table; the host clears a worker's slot on its 'exit' event (`threadExited`). A lock whose
+ *   holder has no slot belongs to a dead thread: whoever sees that takes the lock over with a
+ *   compareExchange (so exactly one does), rolls the half-done operation back and goes on.
+ */
+import { isMainThread, threadId } from "node:worker_threads";
+import { zoneFault } from "./fault.js";
+import {
+  align8,
+  CLASS_COUNT,
+  CLASS_SIZE,
+  classDown,
+  classUp,
+  entryBytes,
+  F_EXPIRED,
+  FLAG_LRU,
+  H_BUCKET_MASK,
+  H_BUCKETS,
+  H_BYTES,
+  H_END,
+  H_EXP_BASE,
+  H_EXP_CAP,
+  H_EXP_SIZE,
+  H_FLAGS,
+  H_FREE_BYTES,
+  H_FREE_HEADS,
+  H_HEAP_START,
+  H_LAYOUT,
+  H_LOCK,
+  H_LOG_BASE,
+  H_LOG_CAP,
+  H_LOG_N,
+  H_LRU_NEXT,
+  H_LRU_PREV,
+  H_MAGIC,
+  H_MAX_SIZE,
+  H_REDO,
+  H_SIZE,
+  H_SKIP_HEAD,
+  H_SKIP_LEVEL,
+  H_THREADS,
+  H_TOP,
+  H_VERSION_HI,
+  H_VERSION_LO,
+  H_WAITERS,
+  HEADER_WORDS,
+  LAYOUT_VERSION,
+  LRU_SENTINEL,
+  MAGIC,
+  MIN_BLOCK,
+  R_EXPIRES,
+  R_FWD,
+  R_HEAPIDX,
+  R_HNEXT,
+  R_INFO,
+  R_MLEN,
+  R_NEXT,
+  R_PREV,
+  R_SHARE,
+  R_VALUE,
+  R_VHI,
+  R_VLEN,
+  R_VLO,
+  REDO_CLEAR,
+  REDO_COALESCE,
+  REDO_NONE,
+  SKIP_HEAD,
+  SKIP_MAX_LEVEL,
+  TAG_STRING,
+  THREAD_SLOTS,
+  valueBlockBytes,
+} from "./layout.js";
+
+/** Bit 0 of a block header: the block is free. */
+const BLOCK_FREE = 1;
+/** Bit 1 of a block header: the block is an entry record (else a value block). */
+const BLOCK_ENTRY = 2;
+const BLOCK_FLAGS = 7;
+
+/** Thrown by `w` when an operation would outgrow the undo log; the caller rolls back. */
+export const LOG_FULL = new Error("zone undo log full");
+
+/** Spins before sleeping on the lock: long enough to ride out a short hold, short enough on a busy machine. */
+const LOCK_SPINS = 200;
+/** A sleeping waiter looks at the holder's liveness at least this often (ms). */
+const LOCK_WAIT_MS = 20;
+
+/** This thread's token: what it writes into the lock word and its liveness slot. */
+export const THREAD_TOKEN = threadId + 1;
+
+export interface ZoneLayoutOptions {
+  /** The store's max_size: bounds the entries, and sizes the hash buckets and expiry heap. */
+  maxSize: number;
+  lru: boolean;
+}
+
+/** FNV-1a over the key's bytes, then a finalizer so the low bits (the bucket) mix all of them. */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
+}
+
+/** A skip-list level: 1 + one more with probability 1/4 each, at most SKIP_MAX_LEVEL. */
+export function randomLevel(): number {
+  let level = 1;
+  while (level < SKIP_MAX_LEVEL && Math.random() < 0.25) level++;
+  return level;
+}
+
+export class Zone {
+  readonly buffer: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly u8: Uint8Array;
+  readonly token = THREAD_TOKEN;
+  /** Steps of the current operation, for the fault hook. */
+  step = 0;
+  /** Mirror of H_LOG_N (the zone's copy is the truth; this one saves a load per write). */
+  #logN = 0;
+  readonly #logBase: number;
+  readonly #logCap: number;
+  readonly #bucketBase: number;
+  readonly #bucketMask: number;
+  readonly #expBase: number;
+  readonly #update = new Int32Array(SKIP_MAX_LEVEL);
+
+  /** Lays out a fresh zone of `bytes` in a new SharedArrayBuffer. */
+  static create(bytes: number, options: ZoneLayoutOptions): Zone {
+    const buffer = new SharedArrayBuffer(bytes);
+    const i32 = new Int32Array(buffer);
+    // An entry takes at least 72 bytes (record and value block), so no more fit than this.
+    const capacity = Math.max(16, Math.min(options.maxSize, Math.floor(bytes / 64)));
+    let buckets = 16;
+    while (buckets < capacity) buckets *= 2;
+    const logCap = Math.min(1 << 19, Math.max(4096, Math.floor(bytes / 128)));
+    const bucketBase = HEADER_WORDS;
+    const expBase = bucketBase + buckets;
+    const logBase = (expBase + capacity + 1) & ~1;
+    const heapStart = align8((logBase + 2 * logCap) * 4);
+    if (heapStart + 64 * 1024 > bytes) {
+      throw new RangeError(`a zone of ${bytes} bytes has no room for entries after its indexes (${heapStart} bytes)`);
+    }
+    i32[H_LAYOUT] = LAYOUT_VERSION;
+    i32[H_HEAP_START] = heapStart;
+    i32[H_END] = bytes;
+    i32[H_BUCKETS] = bucketBase;
+    i32[H_BUCKET_MASK] = buckets - 1;
+    i32[H_EXP_BASE] = expBase;
+    i32[H_EXP_CAP] = capacity;
+    i32[H_LOG_BASE] = logBase;
+    i32[H_LOG_CAP] = logCap;
+    i32[H_MAX_SIZE] = options.maxSize;
+    i32[H_FLAGS] = options.lru ? FLAG_LRU : 0;
+    const zone = new Zone(buffer, false);
+    zone.#reset();
+    Atomics.store(i32, H_MAGIC, MAGIC);
+    return zone;
+  }
+
+  /** Maps an existing zone (made by `create` in another thread). */
+  static attach(buffer: SharedArrayBuffer): Zone {
+    return new Zone(buffer, true);
+  }
+
+  private constructor(buffer: SharedArrayBuffer, check: boolean) {
+    this.buffer = buffer;
+    this.i32 = new Int32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    this.u8 = new Uint8Array(buffer);
+    const i32 = this.i32;
+    if (check) {
+      if (Atomics.load(i32, H_MAGIC) !== MAGIC) throw new TypeError("not a luastore zone (bad magic)");
+      if (i32[H_LAYOUT] !== LAYOUT_VERSION) throw new TypeError(`zone layout ${i32[H_LAYOUT]}, this code reads ${LAYOUT_VERSION}`);
+    }
+    this.#logBase = i32[H_LOG_BASE]!;
+    this.#logCap = i32[H_LOG_CAP]!;
+    this.#bucketBase = i32[H_BUCKETS]!;
+    this.#bucketMask = i32[H_BUCKET_MASK]!;
+    this.#expBase = i32[H_EXP_BASE]!;
+    this.#claimSlot();
+  }
+
+  get maxSize(): number {
+    return this.i32[H_MAX_SIZE]!;
+  }
+
+  get lru(): boolean {
+    return (this.i32[H_FLAGS]! & FLAG_LRU) !== 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Liveness and the lock
+  // -------------------------------------------------------------------------------------------
+
+  #claimSlot(): void {
+    const i32 = this.i32;
+    for (let s = 0; s < THREAD_SLOTS; s++) if (Atomics.load(i32, H_THREADS + s) === this.token) return;
+    for (let s = 0; s < THREAD_SLOTS; s++) {
+      if (Atomics.compareExchange(i32, H_THREADS + s, 0, this.token) === 0) return;
+    }
+    throw new RangeError(`a zone serves at most ${THREAD_SLOTS} threads at once`);
+  }
+
+  /** True while the thread holding `token` has a liveness slot (the host clears it on exit). */
+  isAlive(token: number): boolean {
+    const i32 = this.i32;
+    for (let s = 0; s < THREAD_SLOTS; s++) if (Atomics.load(i32, H_THREADS + s) === token) return true;
+    return false;
+  }
+
+  /**
+   * The host calls this on a worker's 'exit' event: the thread is gone, so its slot is freed and,
+   * when it died holding the lock, its half-done operation is rolled back and the lock released.
+   */
+  threadExited(exitedThreadId: number): void {
+    const token = exitedThreadId + 1;
+    const i32 = this.i32;
+    for (let s = 0; s < THREAD_SLOTS; s++) Atomics.compareExchange(i32, H_THREADS + s, token, 0);
+    if (Atomics.load(i32, H_LOCK) === token && this.#takeOver(token)) this.unlock();
+  }
+
+  /** Takes the lock without waiting; false when another thread holds it. */
+  tryLock(): boolean {
+    if (Atomics.compareExchange(this.i32, H_LOCK, 0, this.token) !== 0) return false;
+    this.step = 0;
+    return true;
+  }
+
+  /**
+   * Spins for the lock, taking over a dead holder's; false when a live thread still holds it
+   * (the host thread then waits with `lockAsync`, a worker with `lockBlocking`).
+   */
+  lockSpin(): boolean {
+    const i32 = this.i32;
+    for (let spin = 0; spin < LOCK_SPINS; spin++) {
+      const owner = Atomics.load(i32, H_LOCK);
+      if (owner === 0) {
+        if (this.tryLock()) return true;
+      } else if (owner === this.token) {
+        throw new Error("zone lock re-entered by its holder");
+      } else if (!this.isAlive(owner)) {
+        if (this.#takeOver(owner)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Waits (Atomics.wait) until this thread holds the lock: for workers. */
+  lockBlocking(): void {
+    const i32 = this.i32;
+    while (!this.lockSpin()) {
+      const owner = Atomics.load(i32, H_LOCK);
+      if (owner === 0) continue;
+      Atomics.add(i32, H_WAITERS, 1);
+      Atomics.wait(i32, H_LOCK, owner, LOCK_WAIT_MS);
+      Atomics.sub(i32, H_WAITERS, 1);
+    }
+  }
+
+  /** Resolves once this thread holds the lock, leaving the event loop free meanwhile: for the host thread. */
+  async lockAsync(): Promise<void> {
+    const i32 = this.i32;
+    while (!this.lockSpin()) {
+      const owner = Atomics.load(i32, H_LOCK);
+      if (owner === 0) continue;
+      Atomics.add(i32, H_WAITERS, 1);
+      const waited = Atomics.waitAsync(i32, H_LOCK, owner, LOCK_WAIT_MS);
+      if (waited.async) await waited.value;
+      Atomics.sub(i32, H_WAITERS, 1);
+    }
+  }
+
+  /** Takes the lock; false only on the host thread while a live worker holds it (then use lockAsync). */
+  lock(): boolean {
+    if (this.tryLock()) return true;
+    if (isMainThread) return this.lockSpin();
+    this.lockBlocking();
+    return true;
+  }
+
+  unlock(): void {
+    Atomics.store(this.i32, H_LOCK, 0);
+    if (Atomics.load(this.i32, H_WAITERS) !== 0) Atomics.notify(this.i32, H_LOCK, 1);
+  }
+
+  /** Takes the lock from a dead holder and undoes what it left half done; false when another thread got there first. */
+  #takeOver(dead: number): boolean {
+    if (Atomics.compareExchange(this.i32, H_LOCK, dead, this.token) !== dead) return false;
+    this.step = 0;
+    this.recover();
+    return true;
+  }
+
+  /** Rolls back an unfinished operation and finishes an unfinished redo intent (the caller holds the lock). */
+  recover(): void {
+    this.rollback();
+    const redo = this.i32[H_REDO];
+    if (redo === REDO_CLEAR) this.clear();
+    else if (redo === REDO_COALESCE) this.coalesce();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Undo log
+  // -------------------------------------------------------------------------------------------
+
+  /** Logs the old value of word `index`, then sets it to `value`. */
+  w(index: number, value: number): void {
+    const i32 = this.i32;
+    const n = this.#logN;
+    if (n === this.#logCap) throw LOG_FULL;
+    const e = this.#logBase + (n << 1);
+    i32[e] = index;
+    i32[e + 1] = i32[index]!;
+    i32[H_LOG_N] = this.#logN = n + 1;
+    if (zoneFault !== undefined) zoneFault(this.step++);
+    i32[index] = value;
+  }
+
+  /** Logs both words of the float64 at word `index` (even), then sets it. */
+  wf64(index: number, value: number): void {
+    const i32 = this.i32;
+    const n = this.#logN;
+    if (n + 2 > this.#logCap) throw LOG_FULL;
+    const e = this.#logBase + (n << 1);
+    i32[e] = index;
+    i32[e + 1] = i32[index]!;
+    i32[e + 2] = index + 1;
+    i32[e + 3] = i32[index + 1]!;
+    i32[H_LOG_N] = this.#logN = n + 2;
+    if (zoneFault !== undefined) zoneFault(this.step++);
+    this.f64[index >>> 1] = value;
+  }
+
+  /** Makes the current operation's changes final. */
+  commit(): void {
+    if (this.#logN === 0) return;
+    if (zoneFault !== undefined) zoneFault(this.step++);
+    this.i32[H_LOG_N] = 0;
+    this.#logN = 0;
+  }
+
+  /** Undoes the current (or a dead thread's) unfinished operation, newest change first. */
+  rollback(): void {
+    const i32 = this.i32;
+    const base = this.#logBase;
+    // Each restored word is dropped from the log at once: a rollback cut short repeats harmlessly.
+    for (let n = i32[H_LOG_N]!; n > 0; n--) {
+      const e = base + ((n - 1) << 1);
+      i32[i32[e]!] = i32[e + 1]!;
+      i32[H_LOG_N] = n - 1;
+    }
+    this.#logN = 0;
+  }
+
+  /**
+   * Gives `rec` a new version from the header counter, which is never logged and so never
+   * goes back: a version is not reused even after a rollback. `fresh`: rec was allocated by
+   * this operation, its words need no undo.
+   */
+  nextVersion(rec: number, fresh: boolean): void {
+    const i32 = this.i32;
+    const lo = (i32[H_VERSION_LO]! + 1) | 0;
+    const hi = lo === 0 ? i32[H_VERSION_HI]! + 1 : i32[H_VERSION_HI]!;
+    i32[H_VERSION_HI] = hi;
+    i32[H_VERSION_LO] = lo;
+    const r = rec >> 2;
+    if (fresh) {
+      i32[r + R_VLO] = lo;
+      i32[r + R_VHI] = hi;
+    } else {
+      this.w(r + R_VLO, lo);
+      this.w(r + R_VHI, hi);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Allocator
+  // -------------------------------------------------------------------------------------------
+
+  /** A block of at least `bytes` (a multiple of 8), or 0 when none is free. */
+  alloc(bytes: number, flags: number): number {
+    const i32 = this.i32;
+    // Every block on list c (and above) holds at least `bytes`; a bigger one is split.
+    const c = classUp(bytes);
+    const need = bytes;
+    let b = i32[H_FREE_HEADS + c]!;
+    if (b !== 0) return this.#take(b, c, need, flags);
+    // Above 2048 bytes the class below holds blocks of sizes up to ours: a freed block of exactly
+    // this size sits there. Look at a few of them (first fit) before taking fresh space.
+    if (CLASS_SIZE[c] !== bytes) {
+      let link = H_FREE_HEADS + c - 1;
+      for (let steps = 0; steps < 16 && (b = i32[link]!) !== 0; steps++) {
+        if ((i32[b >> 2]! & ~BLOCK_FLAGS) >= bytes) {
+          // Move b to the head of its list, so #take can pop it.
+          if (link !== H_FREE_HEADS + c - 1) {
+            this.w(link, i32[(b >> 2) + 1]!);
+            this.w((b >> 2) + 1, i32[H_FREE_HEADS + c - 1]!);
+            this.w(H_FREE_HEADS + c - 1, b);
+          }
+          return this.#take(b, c - 1, need, flags);
+        }
+        link = (b >> 2) + 1;
+      }
+    }
+    const top = i32[H_TOP]!;
+    if (top + need <= i32[H_END]!) {
+      this.w(H_TOP, top + need);
+      this.w(top >> 2, need | flags);
+      return top;
+    }
+    for (let k = c + 1; k < CLASS_COUNT; k++) {
+      b = i32[H_FREE_HEADS + k]!;
+      if (b !== 0) return this.#take(b, k, need, flags);
+    }
+    return 0;
+  }
+
+  /** Pops free block `b` off list `c` and keeps `need` bytes of it (the rest goes back as a free block). */
+  #take(b: number, c: number, need: number, flags: number): number {
+    const i32 = this.i32;
+    const bw = b >> 2;
+    const size = i32[bw]! & ~BLOCK_FLAGS;
+    this.w(H_FREE_HEADS + c, i32[bw + 1]!);
+    this.w(bw + 1, 0);
+    this.w(H_FREE_BYTES, i32[H_FREE_BYTES]! - size);
+    if (size - need >= MIN_BLOCK) {
+      this.w(bw, need | flags);
+      this.#push(b + need, size - need);
+    } else {
+      this.w(bw, size | flags);
+    }
+    return b;
+  }
+
+  #push(b: number, size: number): void {
+    const i32 = this.i32;
+    const c = classDown(size);
+    const bw = b >> 2;
+    this.w(bw, size | BLOCK_FREE);
+    this.w(bw + 1, i32[H_FREE_HEADS + c]!);
+    this.w(H_FREE_HEADS + c, b);
+    this.w(H_FREE_BYTES, i32[H_FREE_BYTES]! + size);
+  }
+
+  free(b: number): void {
+    const i32 = this.i32;
+    const size = i32[b >> 2]! & ~BLOCK_FLAGS;
+    if (b + size === i32[H_TOP]) this.w(H_TOP, b);
+    else this.#push(b, size);
+  }
+
+  /** Bytes of the block area, free or not: the most any one write could ever get. */
+  blockSpace(): number {
+    return this.i32[H_END]! - this.i32[H_HEAP_START]!;
+  }
+
+  /** Bytes an allocation could still find: past `top` plus every free block. */
+  freeBytes(): number {
+    const i32 = this.i32;
+    return i32[H_END]! - i32[H_TOP]! + i32[H_FREE_BYTES]!;
+  }
+
+  /**
+   * Merges adjacent free blocks and rebuilds the free lists (a redo intent: idempotent, unlogged;
+   * run between operations, with the undo log empty).
+   */
+  coalesce(): void {
+    const i32 = this.i32;
+    Atomics.store(i32, H_REDO, REDO_COALESCE);
+    if (zoneFault !== undefined) zoneFault(this.step++);
+    for (let c = 0; c < CLASS_COUNT; c++) i32[H_FREE_HEADS + c] = 0;
+    let freeBytes = 0;
+    let p = i32[H_HEAP_START]!;
+    let top = i32[H_TOP]!;
+    while (p < top) {
+      let size = i32[p >> 2]! & ~BLOCK_FLAGS;
+      if ((i32[p >> 2]! & BLOCK_FREE) === 0) {
+        p += size;
+        continue;
+      }
+      let q = p + size;
+      while (q < top && (i32[q >> 2]! & BLOCK_FREE) !== 0) {
+        size += i32[q >> 2]! & ~BLOCK_FLAGS;
+        q = p + size;
+      }
+      if (q >= top) {
+        top = p;
+        i32[H_TOP] = p;
+        break;
+      }
+      const c = classDown(size);
+      i32[p >> 2] = size | BLOCK_FREE;
+      i32[(p >> 2) + 1] = i32[H_FREE_HEADS + c]!;
+      i32[H_FREE_HEADS + c] = p;
+      freeBytes += size;
+      p = q;
+    }
+    i32[H_FREE_BYTES] = freeBytes;
+    Atomics.store(i32, H_REDO, REDO_NONE);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Entries
+  // -------------------------------------------------------------------------------------------
+
+  get size(): number {
+    return this.i32[H_SIZE]!;
+  }
+
+  get bytes(): number {
+    return this.i32[H_BYTES]!;
+  }
+
+  /** The entry of `key` (hash `h`), or 0. */
+  find(key: string, h: number): number {
+    const i32 = this.i32;
+    const u8 = this.u8;
+    const n = key.length;
+    let rec = i32[this.#bucketBase + (h & this.#bucketMask)]!;
+    while (rec !== 0) {
+      const r = rec >> 2;
+      const info = i32[r + R_INFO]!;
+      if ((info & 0xffff) === n) {
+        const off = rec + 4 * (R_FWD + (info >>> 24));
+        let i = 0;
+        while (i < n && u8[off + i] === key.charCodeAt(i)) i++;
+        if (i === n) return rec;
+      }
+      rec = i32[r + R_HNEXT]!;
+    }
+    return 0;
+  }
+
+  expiresAt(rec: number): number {
+    return this.f64[(rec >> 3) + (R_EXPIRES >> 1)]!;
+  }
+
+  /** The version as JS number (hi × 2^32 + lo); below 2^53. */
+  version(rec: number): number {
+    const r = rec >> 2;
+    return this.i32[r + R_VHI]! * 4294967296 + (this.i32[r + R_VLO]! >>> 0);
+  }
+
+  valueLength(rec: number): number {
+    return this.i32[(rec >> 2) + R_VLEN]!;
+  }
+
+  metadataLength(rec: number): number {
+    return this.i32[(rec >> 2) + R_MLEN]!;
+  }
+
+  /** A view of the value bytes in the zone: valid only under the lock, until the next write. */
+  valueView(rec: number): Uint8Array {
+    const r = rec >> 2;
+    const vb = this.i32[r + R_VALUE]! + 4;
+    return this.u8.subarray(vb, vb + this.i32[r + R_VLEN]!);
+  }
+
+  /** A copy of the value bytes (what a caller may keep). */
+  copyValue(rec: number): Uint8Array {
+    const r = rec >> 2;
+    const vb = this.i32[r + R_VALUE]! + 4;
+    return this.u8.slice(vb, vb + this.i32[r + R_VLEN]!);
+  }
+
+  /** A copy of the metadata bytes, or undefined when the entry has none. */
+  copyMetadata(rec: number): Uint8Array | undefined {
+    const r = rec >> 2;
+    const m = this.i32[r + R_MLEN]!;
+    if (m === 0) return undefined;
+    const start = this.i32[r + R_VALUE]! + 4 + this.i32[r + R_VLEN]!;
+    return this.u8.slice(start, start + m);
+  }
+
+  /** The entry's key as a byte string. */
+  keyOf(rec: number): string {
+    const info = this.i32[(rec >> 2) + R_INFO]!;
+    const n = info & 0xffff;
+    const off = rec + 4 * (R_FWD + (info >>> 24));
+    if (n <= 32) {
+      let s = "";
+      for (let i = 0; i < n; i++) s += String.fromCharCode(this.u8[off + i]!);
+      return s;
+    }
+    return Buffer.from(this.buffer, off, n).toString("latin1");
+  }
+
+  /** hashKey of the entry's key, read from the zone. */
+  hashAt(rec: number): number {
+    const info = this.i32[(rec >> 2) + R_INFO]!;
+    const n = info & 0xffff;
+    const off = rec + 4 * (R_FWD + (info >>> 24));
+    const u8 = this.u8;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ u8[off + i]!, 0x01000193);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 12;
+    return h >>> 0;
+  }
+
+  /** Key bytes of `rec` minus `key`, by bytes (negative: the entry sorts first). */
+  compareKey(rec: number, key: string): number {
+    const info = this.i32[(rec >> 2) + R_INFO]!;
+    const len = info & 0xffff;
+    const off = rec + 4 * (R_FWD + (info >>> 24));
+    const n = len < key.length ? len : key.length;
+    const u8 = this.u8;
+    for (let i = 0; i < n; i++) {
+      const d = u8[off + i]! - key.charCodeAt(i);
+      if (d !== 0) return d;
+    }
+    return len - key.length;
+  }
+
+  /** True when the entry's key starts with `prefix`. */
+  keyStartsWith(rec: number, prefix: string): boolean {
+    const info = this.i32[(rec >> 2) + R_INFO]!;
+    if ((info & 0xffff) < prefix.length) return false;
+    const off = rec + 4 * (R_FWD + (info >>> 24));
+    for (let i = 0; i < prefix.length; i++) if (this.u8[off + i] !== prefix.charCodeAt(i)) return false;
+    return true;
+  }
+
+  #compareRecords(a: number, b: number): number {
+    const i32 = this.i32;
+    const ia = i32[(a >> 2) + R_INFO]!;
+    const ib = i32[(b >> 2) + R_INFO]!;
+    const la = ia & 0xffff;
+    const lb = ib & 0xffff;
+    const oa = a + 4 * (R_FWD + (ia >>> 24));
+    const ob = b + 4 * (R_FWD + (ib >>> 24));
+    const n = la < lb ? la : lb;
+    const u8 = this.u8;
+    for (let i = 0; i < n; i++) {
+      const d = u8[oa + i]! - u8[ob + i]!;
+      if (d !== 0) return d;
+    }
+    return la - lb;
+  }
+
+  /** Bytes a new entry for `keyLength` bytes at `level` and its value block take. */
+  static entryCost(keyLength: number, level: number, valueLength: number): number {
+    return entryBytes(keyLength, level) + valueBlockBytes(valueLength);
+  }
+
+  /**
+   * A new value block holding `value` then `metadata`, or 0 when there is no room.
+   */
+  #valueBlock(value: Uint8Array, metadata: Uint8Array | undefined): number {
+    const m = metadata === undefined ? 0 : metadata.length;
+    const vb = this.alloc(valueBlockBytes(value.length + m), 0);
+    if (vb === 0) return 0;
+    this.u8.set(value, vb + 4);
+    if (metadata !== undefined) this.u8.set(metadata, vb + 4 + value.length);
+    return vb;
+  }
+
+  /**
+   * Stores a new entry (the key must be absent); 0 when the zone has no room for it (the caller
+   * rolls back). `level` comes from randomLevel().
+   */
+  insert(key: string, h: number, level: number, value: Uint8Array, metadata: Uint8Array | undefined, expiresAt: number): number {
+    const vb = this.#valueBlock(value, metadata);
+    if (vb === 0) return 0;
+    const rec = this.alloc(entryBytes(key.length, level), BLOCK_ENTRY);
+    if (rec === 0) return 0;
+    const i32 = this.i32;
+    const r = rec >> 2;
+    const m = metadata === undefined ? 0 : metadata.length;
+    // A fresh block: its words need no undo (alloc logged the two a free block carries).
+    i32[r + R_VALUE] = vb;
+    i32[r + R_VLEN] = value.length;
+    i32[r + R_MLEN] = m;
+    i32[r + R_SHARE] = 0;
+    i32[r + R_INFO] = key.length | (TAG_STRING << 16) | (level << 24);
+    i32[r + R_HEAPIDX] = -1;
+    this.f64[(rec >> 3) + (R_EXPIRES >> 1)] = expiresAt;
+    const koff = rec + 4 * (R_FWD + level);
+    const u8 = this.u8;
+    for (let i = 0; i < key.length; i++) u8[koff + i] = key.charCodeAt(i);
+    this.nextVersion(rec, true);
+    // Hash chain.
+    const bucket = this.#bucketBase + (h & this.#bucketMask);
+    i32[r + R_HNEXT] = i32[bucket]!;
+    this.w(bucket, rec);
+    // LRU: most recent end.
+    const first = i32[H_LRU_NEXT]!;
+    i32[r + R_PREV] = LRU_SENTINEL;
+    i32[r + R_NEXT] = first;
+    this.w((first >> 2) + R_PREV, rec);
+    this.w(H_LRU_NEXT, rec);
+    // Skip list.
+    this.#skipInsert(rec, key, level);
+    if (expiresAt !== 0) this.#heapPush(rec);
+    this.w(H_SIZE, i32[H_SIZE]! + 1);
+    this.w(H_BYTES, i32[H_BYTES]! + key.length + value.length + m);
+    return rec;
+  }
+
+  /** Replaces the value and metadata of `rec`; false when there is no room for the new block. */
+  rewrite(rec: number, value: Uint8Array, metadata: Uint8Array | undefined): boolean {
+    const vb = this.#valueBlock(value, metadata);
+    if (vb === 0) return false;
+    const i32 = this.i32;
+    const r = rec >> 2;
+    const m = metadata === undefined ? 0 : metadata.length;
+    const old = i32[r + R_VALUE]!;
+    const oldBytes = i32[r + R_VLEN]! + i32[r + R_MLEN]!;
+    this.w(r + R_VALUE, vb);
+    this.w(r + R_VLEN, value.length);
+    this.w(r + R_MLEN, m);
+    this.w(H_BYTES, i32[H_BYTES]! - oldBytes + value.length + m);
+    this.free(old);
+    this.nextVersion(rec, false);
+    return true;
+  }
+
+  /** Removes `rec` from every index and frees its blocks. */
+  remove(rec: number): void {
+    const i32 = this.i32;
+    const r = rec >> 2;
+    const info = i32[r + R_INFO]!;
+    // Hash chain: find the link that points at rec.
+    let link = this.#bucketBase + (this.hashAt(rec) & this.#bucketMask);
+    while (i32[link] !== rec) link = (i32[link]! >> 2) + R_HNEXT;
+    this.w(link, i32[r + R_HNEXT]!);
+    this.#lruUnlink(rec);
+    this.#skipRemove(rec, info >>> 24);
+    if (i32[r + R_HEAPIDX]! >= 0) this.#heapRemove(rec);
+    this.w(H_SIZE, i32[H_SIZE]! - 1);
+    this.w(H_BYTES, i32[H_BYTES]! - (info & 0xffff) - i32[r + R_VLEN]! - i32[r + R_MLEN]!);
+    this.free(i32[r + R_VALUE]!);
+    this.free(rec);
+  }
+
+  /** Sets the expiry time (0 = never) and keeps the expiry heap in order. */
+  setExpiry(rec: number, expiresAt: number): void {
+    const old = this.expiresAt(rec);
+    if (old === expiresAt) return;
+    this.wf64((rec >> 2) + R_EXPIRES, expiresAt);
+    if (old === 0) this.#heapPush(rec);
+    else if (expiresAt === 0) this.#heapRemove(rec);
+    else {
+      const i = this.i32[(rec >> 2) + R_HEAPIDX]!;
+      if (expiresAt < old) this.#siftUp(i, rec);
+      else this.#siftDown(i, rec);
+    }
+  }
+
+  /** Moves `rec` to the most recent end of the LRU list. */
+  touch(rec: number): void {
+    const i32 = this.i32;
+    if (i32[H_LRU_NEXT] === rec) return;
+    this.#lruUnlink(rec);
+    const first = i32[H_LRU_NEXT]!;
+    const r = rec >> 2;
+    this.w(r + R_PREV, LRU_SENTINEL);
+    this.w(r + R_NEXT, first);
+    this.w((first >> 2) + R_PREV, rec);
+    this.w(H_LRU_NEXT, rec);
+  }
+
+  /** The least recently used entry, or 0 when the zone is empty. */
+  oldest(): number {
+    const rec = this.i32[H_LRU_PREV]!;
+    return rec === LRU_SENTINEL ? 0 : rec;
+  }
+
+  /** The entry used just before `rec` (towards the most recent), or 0. */
+  newerThan(rec: number): number {
+    const prev = this.i32[(rec >> 2) + R_PREV]!;
+    return prev === LRU_SENTINEL ? 0 : prev;
+  }
+
+  #lruUnlink(rec: number): void {
+    const i32 = this.i32;
+    const r = rec >> 2;
+    const prev = i32[r + R_PREV]!;
+    const next = i32[r + R_NEXT]!;
+    this.w((prev >> 2) + R_NEXT, next);
+    this.w((next >> 2) + R_PREV, prev);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Skip list (byte order of keys)
+  // -------------------------------------------------------------------------------------------
+
+  #skipInsert(rec: number, key: string, level: number): void {
+    const i32 = this.i32;
+    const update = this.#update;
+    let x = SKIP_HEAD;
+    const top = i32[H_SKIP_LEVEL]!;
+    for (let i = top - 1; i >= 0; i--) {
+      let next: number;
+      while ((next = i32[(x >> 2) + R_FWD + i]!) !== 0 && this.compareKey(next, key) < 0) x = next;
+      update[i] = x;
+    }
+    if (level > top) {
+      for (let i = top; i < level; i++) update[i] = SKIP_HEAD;
+      this.w(H_SKIP_LEVEL, level);
+    }
+    const r = rec >> 2;
+    for (let i = 0; i < level; i++) {
+      const link = (update[i]! >> 2) + R_FWD + i;
+      i32[r + R_FWD + i] = i32[link]!;
+      this.w(link, rec);
+    }
+  }
+
+  #skipRemove(rec: number, level: number): void {
+    const i32 = this.i32;
+    const update = this.#update;
+    let x = SKIP_HEAD;
+    for (let i = i32[H_SKIP_LEVEL]! - 1; i >= 0; i--) {
+      let next: number;
+      while ((next = i32[(x >> 2) + R_FWD + i]!) !== 0 && next !== rec && this.#compareRecords(next, rec) < 0) x = next;
+      update[i] = x;
+    }
+    const r = rec >> 2;
+    for (let i = 0; i < level; i++) {
+      const link = (update[i]! >> 2) + R_FWD + i;
+      if (i32[link] === rec) this.w(link, i32[r + R_FWD + i]!);
+    }
+  }
+
+  /** The first entry whose key sorts after `key` (or at it, when `inclusive`), or 0. */
+  seek(key: string, inclusive: boolean): number {
+    const i32 = this.i32;
+    let x = SKIP_HEAD;
+    for (let i = i32[H_SKIP_LEVEL]! - 1; i >= 0; i--) {
+      let next: number;
+      while ((next = i32[(x >> 2) + R_FWD + i]!) !== 0) {
+        const d = this.compareKey(next, key);
+        if (d < 0 || (d === 0 && !inclusive)) x = next;
+        else break;
+      }
+    }
+    return i32[(x >> 2) + R_FWD]!;
+  }
+
+  /** The entry after `rec` in key order, or 0. */
+  nextInOrder(rec: number): number {
+    return this.i32[(rec >> 2) + R_FWD]!;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Expiry heap (min-heap of entries by expiresAt)
+  // -------------------------------------------------------------------------------------------
+
+  /** The entry that expires first, or 0 when no entry has a TTL. */
+  soonest(): number {
+    return this.i32[H_EXP_SIZE]! === 0 ? 0 : this.i32[this.#expBase]!;
+  }
+
+  #heapPush(rec: number): void {
+    const n = this.i32[H_EXP_SIZE]!;
+    // The store keeps size <= max_size <= capacity; past it the heap would run into the log.
+    if (n >= this.i32[H_EXP_CAP]!) throw new RangeError("zone expiry heap full");
+    this.w(H_EXP_SIZE, n + 1);
+    this.#siftUp(n, rec);
+  }
+
+  #heapRemove(rec: number): void {
+    const i32 = this.i32;
+    const i = i32[(rec >> 2) + R_HEAPIDX]!;
+    const n = i32[H_EXP_SIZE]! - 1;
+    this.w(H_EXP_SIZE, n);
+    this.w((rec >> 2) + R_HEAPIDX, -1);
+    if (i === n) return;
+    const last = i32[this.#expBase + n]!;
+    if (i > 0 && this.expiresAt(last) < this.expiresAt(i32[this.#expBase + ((i - 1) >> 1)]!)) this.#siftUp(i, last);
+    else this.#siftDown(i, last);
+  }
+
+  /** Places `rec` at heap position `i` or above. */
+  #siftUp(i: number, rec: number): void {
+    const i32 = this.i32;
+    const base = this.#expBase;
+    const t = this.expiresAt(rec);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = i32[base + p]!;
+      if (this.expiresAt(parent) <= t) break;
+      this.w(base + i, parent);
+      this.w((parent >> 2) + R_HEAPIDX, i);
+      i = p;
+    }
+    this.w(base + i, rec);
+    this.w((rec >> 2) + R_HEAPIDX, i);
+  }
+
+  /** Places `rec` at heap position `i` or below. */
+  #siftDown(i: number, rec: number): void {
+    const i32 = this.i32;
+    const base = this.#expBase;
+    const n = i32[H_EXP_SIZE]!;
+    const t = this.expiresAt(rec);
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      let c = i32[base + child]!;
+      if (child + 1 < n) {
+        const right = i32[base + child + 1]!;
+        if (this.expiresAt(right) < this.expiresAt(c)) {
+          child++;
+          c = right;
+        }
+      }
+      if (this.expiresAt(c) >= t) break;
+      this.w(base + i, c);
+      this.w((c >> 2) + R_HEAPIDX, i);
+      i = child;
+    }
+    this.w(base + i, rec);
+    this.w((rec >> 2) + R_HEAPIDX, i);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Counters and clear
+  // -------------------------------------------------------------------------------------------
+
+  /** Adds 1 to the float64 counter `f` (F_*) as part of the current operation. */
+  count(f: number, by = 1): void {
+    this.wf64(f << 1, this.f64[f]! + by);
+  }
+
+  /** Adds to a read counter (hits, misses): no undo, a read has nothing to roll back. */
+  countRead(f: number): void {
+    this.f64[f]!++;
+  }
+
+  counter(f: number): number {
+    return this.f64[f]!;
+  }
+
+  /** Removes every entry (a redo intent: idempotent, so recovery finishes it). */
+  clear(): void {
+    const i32 = this.i32;
+    Atomics.store(i32, H_REDO, REDO_CLEAR);
+    if (zoneFault !== undefined) zoneFault(this.step++);
+    this.#reset();
+    Atomics.store(i32, H_REDO, REDO_NONE);
+  }
+
+  #reset(): void {
+    const i32 = this.i32;
+    i32.fill(0, this.#bucketBase, this.#bucketBase + this.#bucketMask + 1);
+    i32.fill(0, H_FREE_HEADS, H_FREE_HEADS + CLASS_COUNT);
+    i32.fill(0, H_SKIP_HEAD, H_SKIP_HEAD + SKIP_MAX_LEVEL);
+    i32[H_SKIP_LEVEL] = 1;
+    i32[H_LRU_PREV] = LRU_SENTINEL;
+    i32[H_LRU_NEXT] = LRU_SENTINEL;
+    i32[H_EXP_SIZE] = 0;
+    i32[H_FREE_BYTES] = 0;
+    i32[H_SIZE] = 0;
+    i32[H_BYTES] = 0;
+    i32[H_TOP] = i32[H_HEAP_START]!;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // verify
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Walks the whole zone and returns every inconsistency found (empty: consistent). The caller
+   * holds the lock (or no other thread uses the zone).
+   */
+  verify(): string[] {
+    const problems: string[] = [];
+    const i32 = this.i32;
+    const problem = (text: string): boolean => {
+      if (problems.length < 50) problems.push(text);
+      return false;
+    };
+    if (i32[H_MAGIC] !== MAGIC) problem("bad magic");
+    if (i32[H_LOG_N] !== 0) problem(`undo log holds ${i32[H_LOG_N]} entries`);
+    if (i32[H_REDO] !== REDO_NONE) problem(`redo intent ${i32[H_REDO]} pending`);
+    const heapStart = i32[H_HEAP_START]!;
+    const top = i32[H_TOP]!;
+    const end = i32[H_END]!;
+    if (top < heapStart || top > end || top % 8 !== 0) return [...problems, `top ${top} outside ${heapStart}..${end}`];
+
+    // Blocks, walked end to end.
+    const blocks = new Map<number, number>(); // offset -> header
+    let freeTotal = 0;
+    let p = heapStart;
+    while (p < top) {
+      const header = i32[p >> 2]!;
+      const size = header & ~BLOCK_FLAGS;
+      if (size < MIN_BLOCK || size % 8 !== 0 || p + size > top) {
+        problem(`block at ${p} has size ${size}`);
+        break;
+      }
+      blocks.set(p, header);
+      if (header & BLOCK_FREE) freeTotal += size;
+      p += size;
+    }
+    // Free lists.
+    let listed = 0;
+    let listedBytes = 0;
+    for (let c = 0; c < CLASS_COUNT; c++) {
+      let b = i32[H_FREE_HEADS + c]!;
+      let steps = 0;
+      while (b !== 0) {
+        const header = blocks.get(b);
+        if (header === undefined || (header & BLOCK_FREE) === 0) {
+          problem(`free list ${c} holds ${b}, not a free block`);
+          break;
+        }
+        const size = header & ~BLOCK_FLAGS;
+        if (classDown(size) !== c) problem(`free block ${b} of ${size} bytes in list ${c}`);
+        listed++;
+        listedBytes += size;
+        if (++steps > blocks.size) {
+          problem(`free list ${c} has a cycle`);
+          break;
+        }
+        b = i32[(b >> 2) + 1]!;
+      }
+    }
+    let freeBlocks = 0;
+    for (const header of blocks.values()) if (header & BLOCK_FREE) freeBlocks++;
+    if (listed !== freeBlocks) problem(`${freeBlocks} free blocks, ${listed} on free lists`);
+    if (listedBytes !== freeTotal || i32[H_FREE_BYTES] !== freeTotal) {
+      problem(`free bytes: counter ${i32[H_FREE_BYTES]}, listed ${listedBytes}, blocks ${freeTotal}`);
+    }
+
+    // Hash chains: every entry once, each in its key's bucket.
+    const entries = new Set<number>();
+    const keys = new Set<string>();
+    const valueBlocks = new Set<number>();
+    let bytes = 0;
+    let withTtl = 0;
+    const mask = this.#bucketMask;
+    for (let bkt = 0; bkt <= mask; bkt++) {
+      let rec = i32[this.#bucketBase + bkt]!;
+      while (rec !== 0) {
+        const header = blocks.get(rec);
+        if (header === undefined || (header & (BLOCK_FREE | BLOCK_ENTRY)) !== BLOCK_ENTRY) {
+          problem(`bucket ${bkt} chains to ${rec}, not an entry block`);
+          break;
+        }
+        if (entries.has(rec)) {
+          problem(`entry ${rec} chained twice`);
+          break;
+        }
+        entries.add(rec);
+        const key = this.keyOf(rec);
+        if ((this.hashAt(rec) & mask) !== bkt || hashKey(key) !== this.hashAt(rec)) problem(`entry ${JSON.stringify(key)} in bucket ${bkt}`);
+        if (keys.has(key)) problem(`key ${JSON.stringify(key)} stored twice`);
+        keys.add(key);
+        const r = rec >> 2;
+        const info = i32[r + R_INFO]!;
+        const level = info >>> 24;
+        if (level < 1 || level > SKIP_MAX_LEVEL) problem(`entry ${rec} has level ${level}`);
+        if (entryBytes(info & 0xffff, level) > ((header & ~BLOCK_FLAGS) >>> 0)) problem(`entry ${rec} overflows its block`);
+        const vb = i32[r + R_VALUE]!;
+        const vh = blocks.get(vb);
+        const vlen = i32[r + R_VLEN]! + i32[r + R_MLEN]!;
+        if (vh === undefined || (vh & (BLOCK_FREE | BLOCK_ENTRY)) !== 0) problem(`entry ${rec} points at value block ${vb}, not a value block`);
+        else if (valueBlockBytes(vlen) > (vh & ~BLOCK_FLAGS)) problem(`value of ${rec} overflows its block`);
+        if (valueBlocks.has(vb)) problem(`value block ${vb} shared`);
+        valueBlocks.add(vb);
+        bytes += (info & 0xffff) + vlen;
+        if (this.expiresAt(rec) !== 0) withTtl++;
+        rec = i32[r + R_HNEXT]!;
+      }
+    }
+    if (entries.size !== i32[H_SIZE]) problem(`size ${i32[H_SIZE]}, ${entries.size} entries chained`);
+    if (bytes !== i32[H_BYTES]) problem(`bytes ${i32[H_BYTES]}, entries hold ${bytes}`);
+    if (entries.size > this.maxSize) problem(`${entries.size} entries over max_size ${this.maxSize}`);
+    let usedBlocks = 0;
+    for (const header of blocks.values()) if ((header & BLOCK_FREE) === 0) usedBlocks++;
+    if (usedBlocks !== entries.size + valueBlocks.size) {
+      problem(`${usedBlocks} blocks in use, ${entries.size} entries and ${valueBlocks.size} value blocks reachable`);
+    }
+
+    // LRU, both directions.
+    let count = 0;
+    let prev = LRU_SENTINEL;
+    let rec = i32[H_LRU_NEXT]!;
+    while (rec !== LRU_SENTINEL) {
+      if (!entries.has(rec)) {
+        problem(`LRU list reaches ${rec}, not an entry`);
+        break;
+      }
+      if (i32[(rec >> 2) + R_PREV] !== prev) problem(`LRU prev of ${rec} is ${i32[(rec >> 2) + R_PREV]}, not ${prev}`);
+      if (++count > entries.size) {
+        problem("LRU list has a cycle");
+        break;
+      }
+      prev = rec;
+      rec = i32[(rec >> 2) + R_NEXT]!;
+    }
+    if (i32[H_LRU_PREV] !== prev) problem(`LRU tail is ${i32[H_LRU_PREV]}, the walk ended at ${prev}`);
+    if (count !== entries.size) problem(`LRU list holds ${count} of ${entries.size} entries`);
+    count = 0;
+    rec = i32[H_LRU_PREV]!;
+    while (rec !== LRU_SENTINEL && count <= entries.size) {
+      count++;
+      rec = i32[(rec >> 2) + R_PREV]!;
+    }
+    if (count !== entries.size) problem(`LRU list backwards holds ${count} of ${entries.size} entries`);
+
+    // Expiry heap.
+    const n = i32[H_EXP_SIZE]!;
+    if (n !== withTtl) problem(`expiry heap holds ${n}, ${withTtl} entries have a TTL`);
+    for (let i = 0; i < n && i <= i32[H_EXP_CAP]!; i++) {
+      const e = i32[this.#expBase + i]!;
+      if (!entries.has(e)) {
+        problem(`expiry heap slot ${i} holds ${e}, not an entry`);
+        continue;
+      }
+      if (i32[(e >> 2) + R_HEAPIDX] !== i) problem(`entry ${e} says heap slot ${i32[(e >> 2) + R_HEAPIDX]}, sits at ${i}`);
+      if (i > 0) {
+        const parent = i32[this.#expBase + ((i - 1) >> 1)]!;
+        if (entries.has(parent) && this.expiresAt(parent) > this.expiresAt(e)) problem(`expiry heap out of order at ${i}`);
+      }
+    }
+    for (const e of entries) {
+      const idx = i32[(e >> 2) + R_HEAPIDX]!;
+      if ((this.expiresAt(e) === 0) !== (idx === -1)) problem(`entry ${e}: expiresAt ${this.expiresAt(e)}, heap slot ${idx}`);
+    }
+
+    // Skip list: level 0 holds every entry in strictly ascending key order; higher levels are sublists.
+    const levelTop = i32[H_SKIP_LEVEL]!;
+    for (let level = 0; level < SKIP_MAX_LEVEL; level++) {
+      let x = i32[H_SKIP_HEAD + level]!;
+      if (level >= levelTop && x !== 0) problem(`skip list level ${level} above the top level ${levelTop} is not empty`);
+      let last = 0;
+      let seen = 0;
+      while (x !== 0) {
+        if (!entries.has(x)) {
+          problem(`skip list level ${level} reaches ${x}, not an entry`);
+          break;
+        }
+        if ((i32[(x >> 2) + R_INFO]! >>> 24) <= level) problem(`entry ${x} of level ${i32[(x >> 2) + R_INFO]! >>> 24} on level ${level}`);
+        if (last !== 0 && this.#compareRecords(last, x) >= 0) problem(`skip list level ${level} out of order at ${x}`);
+        if (++seen > entries.size) {
+          problem(`skip list level ${level} has a cycle`);
+          break;
+        }
+        last = x;
+        x = i32[(x >> 2) + R_FWD + level]!;
+      }
+      if (level === 0 && seen !== entries.size) problem(`skip list holds ${seen} of ${entries.size} entries`);
+    }
+    return problems;
+  }
+}
