@@ -360,6 +360,15 @@ export class ZoneStore implements Store {
     return this.#locked(() => this.zone.clear());
   }
 
+  flush(): MaybePromise<number> {
+    return this.#locked(() => {
+      this.#sweepLocked();
+      const live = this.zone.size;
+      this.zone.clear();
+      return live;
+    });
+  }
+
   sweep(): MaybePromise<number> {
     return this.#locked(() => this.#sweepLocked());
   }
