@@ -107,6 +107,21 @@ export function encodeFromLua(L: lua_State, idx: number, maxBytes: number, root 
   return writer.finish();
 }
 
+/** Longest string {@link encodeShortString} encodes (a fixstr). */
+export const SHORT_STRING_BYTES = 31;
+
+/**
+ * The MessagePack of a Lua string of at most {@link SHORT_STRING_BYTES} bytes (a fixstr): the
+ * bytes {@link encodeFromLua} writes for it, without the scratch writer and its copy out.
+ */
+export function encodeShortString(bytes: Uint8Array): Uint8Array {
+  const n = bytes.length;
+  const out = new Uint8Array(n + 1);
+  out[0] = 0xa0 | n;
+  for (let i = 0; i < n; i++) out[i + 1] = bytes[i]!;
+  return out;
+}
+
 /** Encodes one table value found at `depth` keys below the root. */
 function encodeTValue(tv: TValue, depth: number): void {
   switch (tv.type) {

@@ -83,7 +83,13 @@ const lfunc = requireFengari("fengari/src/lfunc.js") as {
 };
 const ldo = requireFengari("fengari/src/ldo.js") as { luaD_inctop(L: lua_State): void };
 const ltable = requireFengari("fengari/src/ltable.js") as { luaH_getint(t: unknown, key: number): TValue };
-const lapi = requireFengari("fengari/src/lapi.js") as { lua_topointer(L: lua_State, idx: number): unknown };
+const lapi = requireFengari("fengari/src/lapi.js") as {
+  lua_topointer(L: lua_State, idx: number): unknown;
+  lua_absindex(L: lua_State, idx: number): number;
+  lua_insert(L: lua_State, idx: number): void;
+  lua_rawset(L: lua_State, idx: number): void;
+  lua_rawget(L: lua_State, idx: number): number;
+};
 const LUA_RIDX_GLOBALS = 2;
 
 /** A Lua value taken out of one state, to be pushed into others with {@link pushSharedValue}. */
@@ -198,6 +204,54 @@ export function fillTable(L: lua_State, idx: number, template: TableTemplate): v
   }
 }
 
+
+const lstring = requireFengari("fengari/src/lstring.js") as { TString: new (L: unknown, bytes: Uint8Array) => object };
+const LUA_TLNGSTR = 4 | (1 << 4);
+const textEncoderForNames = new TextEncoder();
+
+/**
+ * A Lua string made once per thread, to be used as a table key in any state: `lua_getfield` and
+ * `lua_setfield` make a new string from their key every call (a copy with `Uint8Array.from`, then
+ * its hash on first use), which measured as the largest part of `require` and of handing out a
+ * store handle. Strings are immutable values, so sharing one is invisible to Lua.
+ */
+export function sharedString(text: string): SharedValue {
+  return Object.freeze({ type: LUA_TLNGSTR, value: new lstring.TString(null, textEncoderForNames.encode(text)) });
+}
+
+/** `t[key] = v` without metamethods, for the table at `idx` and the value at the top (popped). */
+export function rawSetShared(L: lua_State, idx: number, key: SharedValue): void {
+  const t = lapi.lua_absindex(L, idx);
+  pushSharedValue(L, key);
+  lapi.lua_insert(L, -2);
+  lapi.lua_rawset(L, t);
+}
+
+/** Pushes `t[key]` without metamethods, for the table at `idx`; returns its type. */
+export function rawGetShared(L: lua_State, idx: number, key: SharedValue): number {
+  const t = lapi.lua_absindex(L, idx);
+  pushSharedValue(L, key);
+  return lapi.lua_rawget(L, t);
+}
+
+interface CallFrame {
+  stack: TValue[];
+  top: number;
+  ci: { funcOff: number };
+}
+
+/**
+ * The bytes of argument `n` (from 1) of the running host function when it is a string, else
+ * null: `lua_type(L, n) === LUA_TSTRING` and `lua_tolstring(L, n)` in one stack access, with no
+ * number coercion. The bytes are the Lua string's own (immutable).
+ */
+export function stringArg(L: lua_State, n: number): Uint8Array | null {
+  const f = L as unknown as CallFrame;
+  const i = f.ci.funcOff + n;
+  if (i >= f.top) return null;
+  const tv = f.stack[i]!;
+  return (tv.type & 0x0f) === STRING_TAG ? (tv.value as { realstring: Uint8Array }).realstring : null;
+}
 
 /** Sets the metatable every string of `L` shares (what lua_setmetatable on a string does). */
 export function setStringMetatable(L: lua_State, metatable: SharedValue): void {

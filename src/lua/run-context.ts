@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import type { ErrorKind } from "../errors.js";
 import type { RunGateway } from "../runtime/gateway.js";
 import type { CompileCache } from "./compile-cache.js";
+import type { SharedValue } from "./internals.js";
 import type { RunLimits } from "./limits.js";
 
 export interface KillReason {
@@ -58,6 +59,8 @@ export class RunContext {
    * its memory once the calls since the last probe moved enough bytes; null inline).
    */
   afterStoreCall: ((L: lua_State) => void) | null = null;
+  /** Modules `require` has opened in this run, by the exact bytes of their names. */
+  readonly loaded = new Map<string, SharedValue>();
   /** Count hooks since the last memory probe. */
   hooksSinceProbe = 0;
   /** Bytes of large strings built since the last memory probe. */

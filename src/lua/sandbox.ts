@@ -25,7 +25,9 @@ import { assertHooksSurviveCaughtErrors, coroutineFunctions, installLimits, kill
 import {
   fillTable,
   pushSharedValue,
+  rawSetShared,
   runOf,
+  sharedString,
   setStringMetatable,
   shareMetamethodNames,
   takeSharedValue,
@@ -38,6 +40,7 @@ import { installStringHash } from "./string-hash.js";
 import { guardedRep, installStringLimit, noteStringLimit } from "./string-limit.js";
 import type { RunContext } from "./run-context.js";
 import { luaStringToJs, pushJsString } from "./strings.js";
+import { byteStringFromBytes } from "../bytes.js";
 
 /** Opens a host module: pushes its table and returns 1. */
 export type ModuleOpener = (L: lua_State) => number;
@@ -46,7 +49,8 @@ installStringLimit();
 installStringHash();
 shareMetamethodNames();
 
-const LOADED = to_luastring("luastore.loaded");
+const G_KEY = sharedString("_G");
+const REQUIRE_KEY = sharedString("require");
 
 /**
  * Every read-only proxy (template ones and per-run module tables), so `rawset` can refuse them.
@@ -210,15 +214,42 @@ const sandboxLoad: JSFunction = (L) => {
 /** `require` for one set of modules; made once per set (runs of one host share it). */
 const requireByModules = new WeakMap<ReadonlyMap<string, ModuleOpener>, JSFunction>();
 
+const NAME_CACHE = 4;
+const nameBytesSeen: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(NAME_CACHE).fill(undefined);
+const namesMade: string[] = new Array<string>(NAME_CACHE).fill("");
+let nextName = 0;
+
+/**
+ * The exact byte string of a module name. A script's `require("store")` passes the same string
+ * (the cached prototype's constant) every run, so the same bytes object is the same name.
+ */
+function moduleKey(bytes: Uint8Array): string {
+  for (let i = 0; i < NAME_CACHE; i++) if (nameBytesSeen[i] === bytes) return namesMade[i]!;
+  const key = byteStringFromBytes(bytes);
+  nameBytesSeen[nextName] = bytes;
+  namesMade[nextName] = key;
+  nextName = (nextName + 1) & (NAME_CACHE - 1);
+  return key;
+}
+
+/**
+ * `require`: each module is opened once per run, and its table kept in the run's own
+ * `loaded` map (JS side, out of every script's reach, new for each run), keyed by the name's
+ * exact bytes. The built-in modules answer the template's read-only tables.
+ */
 function requireFor(modules: ReadonlyMap<string, ModuleOpener>): JSFunction {
   const cached = requireByModules.get(modules);
   if (cached !== undefined) return cached;
   const fn: JSFunction = (L) => {
     const nameBytes = lauxlib.luaL_checkstring(L, 1);
+    const key = moduleKey(nameBytes);
+    const run = runOf(L);
+    const loaded = run.loaded.get(key);
+    if (loaded !== undefined) {
+      pushSharedValue(L, loaded);
+      return 1;
+    }
     lua.lua_settop(L, 1);
-    lauxlib.luaL_getsubtable(L, lua.LUA_REGISTRYINDEX, LOADED);
-    if (lua.lua_getfield(L, 2, nameBytes) !== lua.LUA_TNIL) return 1;
-    lua.lua_pop(L, 1);
     const name = luaStringToJs(nameBytes);
     const opener = modules.get(name);
     if (opener === undefined) {
@@ -231,8 +262,8 @@ function requireFor(modules: ReadonlyMap<string, ModuleOpener>): JSFunction {
       lua.lua_call(L, 0, 1);
       if (lua.lua_type(L, -1) === lua.LUA_TTABLE) makeReadOnly(L, name);
     }
-    lua.lua_pushvalue(L, -1);
-    lua.lua_setfield(L, 2, nameBytes);
+    // As package.loaded: a module that answered nil is opened again next time.
+    if (lua.lua_type(L, -1) !== lua.LUA_TNIL) run.loaded.set(key, takeSharedValue(L));
     return 1;
   };
   requireByModules.set(modules, fn);
@@ -399,16 +430,13 @@ export function createSandbox(run: RunContext, options: SandboxOptions): lua_Sta
   lua.lua_pushglobaltable(L);
   fillTable(L, -1, t.globals);
   lua.lua_pushvalue(L, -1);
-  lua.lua_setfield(L, -2, "_G");
+  rawSetShared(L, -2, G_KEY);
   lua.lua_pushcfunction(L, requireFor(options.modules));
-  lua.lua_setfield(L, -2, "require");
+  rawSetShared(L, -2, REQUIRE_KEY);
   lua.lua_pop(L, 1);
 
   // `errors` is a global and require("errors") must answer the same table.
-  lauxlib.luaL_getsubtable(L, lua.LUA_REGISTRYINDEX, LOADED);
-  pushSharedValue(L, t.modules.get("errors")!);
-  lua.lua_setfield(L, -2, "errors");
-  lua.lua_pop(L, 1);
+  run.loaded.set("errors", t.modules.get("errors")!);
 
   for (const name of options.globals ?? []) {
     if (name === "errors") continue;

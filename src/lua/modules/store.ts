@@ -11,12 +11,12 @@ import { lua, lauxlib, to_luastring, type lua_State, type JSFunction } from "fen
 import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
-import { encodeFromLua, pushMsgpack } from "../../codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
 import { callTooLarge, OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
 import { isPromise, LIST_MAX_LIMIT, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
-import { runOf } from "../internals.js";
+import { rawGetShared, runOf, sharedString, stringArg } from "../internals.js";
 import { failWith } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
@@ -131,13 +131,15 @@ function begin(L: lua_State, h: HandleData): string | null {
     failWith(L, ErrorKind.INVALID, "store released");
     return null;
   }
-  const problem = keyProblem(L, 2, h);
-  if (problem !== null) {
-    invalid(L, h, problem);
+  // The usual case in one stack access; keyProblem says what is wrong otherwise.
+  const bytes = stringArg(L, 2);
+  if (bytes === null || bytes.length === 0 || bytes.length + h.prefix.length > h.ref.info.maxKeyLength) {
+    invalid(L, h, keyProblem(L, 2, h)!);
     return null;
   }
   countOp(L);
-  return fullKeyAt(L, 2, h);
+  const key = keyStringOf(bytes);
+  return h.prefix.length === 0 ? key : h.prefix + key;
 }
 
 /** TTL at `idx` in ms (0 = none), or a problem message. */
@@ -154,6 +156,8 @@ function ttlAt(L: lua_State, idx: number, name = "ttl"): number | string {
 
 /** The encoded value at `idx`, or a problem message. */
 function valueAt(L: lua_State, idx: number, maxBytes: number, root = "value"): Uint8Array | string {
+  const short = stringArg(L, idx);
+  if (short !== null && short.length <= SHORT_STRING_BYTES && short.length < maxBytes) return encodeShortString(short);
   if (lua.lua_type(L, idx) <= lua.LUA_TNIL) return `${root}: nil cannot be stored (use delete)`;
   try {
     return encodeFromLua(L, idx, maxBytes, root);
@@ -671,12 +675,16 @@ function strict(name: string, method: JSFunction): JSFunction {
 
 const checkedMethods: Record<string, JSFunction> = Object.fromEntries(Object.entries(methods).map(([name, m]) => [name, strict(name, m)]));
 
+/** The registry key of the handle metatable, made once (luaL_setmetatable makes a new string every call). */
+const STORE_META_KEY = sharedString("luastore.Store");
+
 function pushView(L: lua_State, ref: HandleRef, prefix: string): void {
   const data = lua.lua_newuserdata(L, 0) as HandleData;
   data[BRAND] = true;
   data.ref = ref;
   data.prefix = prefix;
-  lauxlib.luaL_setmetatable(L, STORE_META);
+  rawGetShared(L, lua.LUA_REGISTRYINDEX, STORE_META_KEY);
+  lua.lua_setmetatable(L, -2);
 }
 
 const pushHandle = (L: lua_State, info: HandleInfo): number => {
