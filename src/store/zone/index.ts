@@ -47,15 +47,20 @@ export interface ZoneOptions {
   clock: Clock;
   /** Run the periodic sweep (cleanup_interval) in this thread. @default false */
   sweepTimer?: boolean;
+  /**
+   * The thread's identity in the zone. @default threadId + 1. Tests give one thread several, each
+   * standing for a thread that may die (and is then declared gone with `zone.tokenExited`).
+   */
+  token?: number;
 }
 
 /** Host thread: a new zone of `config.maxMemory` bytes and the store over it. */
 export function createZone(config: MemoryStoreConfig, options: ZoneOptions): ZoneStore {
-  const zone = Zone.create(config.maxMemory ?? DEFAULT_MAX_MEMORY, { maxSize: config.maxSize, lru: config.eviction === "lru" });
+  const zone = Zone.create(config.maxMemory ?? DEFAULT_MAX_MEMORY, { maxSize: config.maxSize, lru: config.eviction === "lru" }, options.token);
   return new ZoneStore(config, zone, options);
 }
 
 /** A worker (or another store object in any thread): the store over an existing zone's buffer. */
 export function attachZone(buffer: SharedArrayBuffer, config: MemoryStoreConfig, options: ZoneOptions): ZoneStore {
-  return new ZoneStore(config, Zone.attach(buffer), options);
+  return new ZoneStore(config, Zone.attach(buffer, options.token), options);
 }

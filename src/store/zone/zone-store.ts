@@ -93,7 +93,7 @@ export class ZoneStore implements Store {
 
   get(key: string): MaybePromise<Uint8Array | undefined> {
     const z = this.zone;
-    if (!z.tryLock() && !z.lock()) return z.lockAsync().then(() => this.#getLocked(key));
+    if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#getLocked(key));
     return this.#getLocked(key);
   }
 
@@ -104,7 +104,7 @@ export class ZoneStore implements Store {
       z.commit();
       return value;
     } catch (e) {
-      z.rollback();
+      z.recover();
       throw e;
     } finally {
       z.unlock();
@@ -389,7 +389,7 @@ export class ZoneStore implements Store {
    */
   #locked<T>(op: () => T, keep?: Keep): MaybePromise<T> {
     const z = this.zone;
-    if (!z.tryLock() && !z.lock()) return z.lockAsync().then(() => this.#run(op, keep));
+    if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#run(op, keep));
     return this.#run(op, keep);
   }
 
@@ -403,7 +403,7 @@ export class ZoneStore implements Store {
           z.commit();
           return result;
         } catch (e) {
-          z.rollback();
+          z.recover();
           if (e === LOG_FULL) {
             throw new StoreError(ErrorKind.INVALID, `store ${this.id}: one call changes more than the zone's undo log holds; split it or raise max_memory`);
           }
@@ -411,7 +411,7 @@ export class ZoneStore implements Store {
           try {
             merged = this.#makeRoom(keep, merged);
           } catch (roomError) {
-            z.rollback(); // an eviction or sweep batch cut short
+            z.recover(); // an eviction or sweep batch cut short
             throw roomError;
           }
         }

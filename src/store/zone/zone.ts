@@ -137,7 +137,8 @@ export class Zone {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly u8: Uint8Array;
-  readonly token = THREAD_TOKEN;
+  /** What this thread writes into the lock word and its liveness slot. */
+  readonly token: number;
   /** Steps of the current operation, for the fault hook. */
   step = 0;
   /** Mirror of H_LOG_N (the zone's copy is the truth; this one saves a load per write). */
@@ -148,9 +149,11 @@ export class Zone {
   readonly #bucketMask: number;
   readonly #expBase: number;
   readonly #update = new Int32Array(SKIP_MAX_LEVEL);
+  /** Blocks the current operation freed, released to the allocator at its commit. */
+  readonly #freed: number[] = [];
 
   /** Lays out a fresh zone of `bytes` in a new SharedArrayBuffer. */
-  static create(bytes: number, options: ZoneLayoutOptions): Zone {
+  static create(bytes: number, options: ZoneLayoutOptions, token = THREAD_TOKEN): Zone {
     const buffer = new SharedArrayBuffer(bytes);
     const i32 = new Int32Array(buffer);
     // An entry takes at least 72 bytes (record and value block), so no more fit than this.
@@ -176,19 +179,23 @@ export class Zone {
     i32[H_LOG_CAP] = logCap;
     i32[H_MAX_SIZE] = options.maxSize;
     i32[H_FLAGS] = options.lru ? FLAG_LRU : 0;
-    const zone = new Zone(buffer, false);
+    const zone = new Zone(buffer, false, token);
     zone.#reset();
     Atomics.store(i32, H_MAGIC, MAGIC);
     return zone;
   }
 
-  /** Maps an existing zone (made by `create` in another thread). */
-  static attach(buffer: SharedArrayBuffer): Zone {
-    return new Zone(buffer, true);
+  /**
+   * Maps an existing zone (made by `create` in another thread). `token` is the thread's
+   * identity in the zone; tests give one thread several (each a thread that may "die").
+   */
+  static attach(buffer: SharedArrayBuffer, token = THREAD_TOKEN): Zone {
+    return new Zone(buffer, true, token);
   }
 
-  private constructor(buffer: SharedArrayBuffer, check: boolean) {
+  private constructor(buffer: SharedArrayBuffer, check: boolean, token: number) {
     this.buffer = buffer;
+    this.token = token;
     this.i32 = new Int32Array(buffer);
     this.f64 = new Float64Array(buffer);
     this.u8 = new Uint8Array(buffer);
@@ -236,12 +243,19 @@ export class Zone {
   /**
    * The host calls this on a worker's 'exit' event: the thread is gone, so its slot is freed and,
    * when it died holding the lock, its half-done operation is rolled back and the lock released.
+   * True when it had to recover a held lock.
    */
-  threadExited(exitedThreadId: number): void {
-    const token = exitedThreadId + 1;
+  threadExited(exitedThreadId: number): boolean {
+    return this.tokenExited(exitedThreadId + 1);
+  }
+
+  /** threadExited by token (a thread's identity in the zone). */
+  tokenExited(token: number): boolean {
     const i32 = this.i32;
     for (let s = 0; s < THREAD_SLOTS; s++) Atomics.compareExchange(i32, H_THREADS + s, token, 0);
-    if (Atomics.load(i32, H_LOCK) === token && this.#takeOver(token)) this.unlock();
+    if (Atomics.load(i32, H_LOCK) !== token || !this.#takeOver(token)) return false;
+    this.unlock();
+    return true;
   }
 
   /** Takes the lock without waiting; false when another thread holds it. */
@@ -282,8 +296,12 @@ export class Zone {
     }
   }
 
-  /** Resolves once this thread holds the lock, leaving the event loop free meanwhile: for the host thread. */
-  async lockAsync(): Promise<void> {
+  /**
+   * Takes the lock without blocking the event loop (the host thread) and runs `locked` at once,
+   * in the same turn: the lock is never held across an await, so no other task of this thread
+   * can find it held by its own token. `locked` releases it.
+   */
+  async lockAsync<T>(locked: () => T): Promise<T> {
     const i32 = this.i32;
     while (!this.lockSpin()) {
       const owner = Atomics.load(i32, H_LOCK);
@@ -293,6 +311,7 @@ export class Zone {
       if (waited.async) await waited.value;
       Atomics.sub(i32, H_WAITERS, 1);
     }
+    return locked();
   }
 
   /** Takes the lock; false only on the host thread while a live worker holds it (then use lockAsync). */
@@ -358,6 +377,11 @@ export class Zone {
 
   /** Makes the current operation's changes final. */
   commit(): void {
+    const freed = this.#freed;
+    if (freed.length !== 0) {
+      for (let i = 0; i < freed.length; i++) this.#freeNow(freed[i]!);
+      freed.length = 0;
+    }
     if (this.#logN === 0) return;
     if (zoneFault !== undefined) zoneFault(this.step++);
     this.i32[H_LOG_N] = 0;
@@ -375,6 +399,7 @@ export class Zone {
       i32[H_LOG_N] = n - 1;
     }
     this.#logN = 0;
+    this.#freed.length = 0;
   }
 
   /**
@@ -467,7 +492,16 @@ export class Zone {
     this.w(H_FREE_BYTES, i32[H_FREE_BYTES]! + size);
   }
 
+  /**
+   * Frees block `b` when the operation commits. Until then it stays in use: an allocation in the
+   * same operation must not get it back, because it writes a fresh block's words without undo
+   * and the rollback would need them as they were.
+   */
   free(b: number): void {
+    this.#freed.push(b);
+  }
+
+  #freeNow(b: number): void {
     const i32 = this.i32;
     const size = i32[b >> 2]! & ~BLOCK_FLAGS;
     if (b + size === i32[H_TOP]) this.w(H_TOP, b);
