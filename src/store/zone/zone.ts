@@ -13,7 +13,9 @@
  * - **Undo log.** Every word an operation changes in the zone's structures goes through `w`, which
  *   first appends (word, old value) to the log and bumps H_LOG_N; the commit sets H_LOG_N to 0.
  *   A fresh block's words need no log (rolling back returns the block to where it came from;
- *   `alloc` logs the two words a free block carries). Recovery restores the logged words newest
+ *   `alloc` logs the two words a free block carries), which holds because a block freed by an
+ *   operation goes back to the allocator only at its commit, so it is never handed out again
+ *   within the operation that still needs its old words for a rollback. Recovery restores the logged words newest
  *   first, so an unfinished operation leaves no trace. The version counter is not logged: it only
  *   grows, so a version never repeats even across a rollback.
  * - **Redo intents** cover the two operations too large to log: `clear` and the free-space merge
