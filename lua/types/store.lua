@@ -35,6 +35,8 @@
 ---@field id string
 ---@field kind string
 ---@field size integer Live entries.
+---@field bytes integer Key, value and metadata bytes held.
+---@field free_bytes? integer Bytes the backend can still take, where it bounds bytes (Redis with maxmemory).
 ---@field max_size integer
 ---@field eviction string
 ---@field quota? store.ShareInfo Present when the store has a quota: the caller's own share.

@@ -212,7 +212,7 @@ export class MemoryStore implements Store {
   }
 
   info(share?: string): StoreInfo {
-    const info: StoreInfo = { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+    const info: StoreInfo = { size: this.size(), bytes: this.#bytes, maxSize: this.#maxSize, eviction: this.config.eviction };
     const quota = this.config.quota;
     if (this.#ledger !== null && quota !== undefined && share !== undefined) {
       info.quota = { by: quota.by, share, ...this.#ledger.usage(share), maxKeys: quota.maxKeys };

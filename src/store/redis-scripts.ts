@@ -476,6 +476,15 @@ const BODIES = {
     return out
   `,
 
+  /** { keys held, bytes, the server's used_memory, its maxmemory (0 = no bound) }. */
+  luastoreCapacity: `
+    local memory = redis.call('INFO', 'memory')
+    return {
+      redis.call('ZCARD', INDEX), tonumber(redis.call('HGET', META, 'bytes') or '0'),
+      tonumber(string.match(memory, 'used_memory:(%d+)') or '0'), tonumber(string.match(memory, 'maxmemory:(%d+)') or '0'),
+    }
+  `,
+
   /** { keys held (expired ones not yet forgotten included), bytes }. */
   luastoreTotals: `
     return { redis.call('ZCARD', INDEX), tonumber(redis.call('HGET', META, 'bytes') or '0') }

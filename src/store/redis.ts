@@ -271,7 +271,10 @@ export class RedisStore implements Store {
   }
 
   async info(share?: string): Promise<StoreInfo> {
-    const info: StoreInfo = { size: await this.size(), maxSize: this.config.maxSize, eviction: this.config.eviction };
+    await this.sweep();
+    const [size, bytes, used, max] = (await this.#run("luastoreCapacity", [], [])) as [number, number, number, number];
+    const info: StoreInfo = { size, bytes, maxSize: this.config.maxSize, eviction: this.config.eviction };
+    if (max > 0) info.freeBytes = Math.max(0, max - used);
     const quota = this.config.quota;
     if (quota !== undefined && share !== undefined) {
       const [keys, bytes] = (await this.#run("luastoreShare", [], [Buffer.from(share, "latin1")])) as [number, number];

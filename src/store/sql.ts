@@ -257,7 +257,14 @@ export class SqlStore implements Store {
   }
 
   info(share?: string): StoreInfo {
-    const info: StoreInfo = { size: this.size(), maxSize: this.#maxSize, eviction: this.config.eviction };
+    this.sweep();
+    let totals: [number, number];
+    try {
+      totals = this.#sql.totals.get() as [number, number];
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+    const info: StoreInfo = { size: totals[0], bytes: totals[1], maxSize: this.#maxSize, eviction: this.config.eviction };
     const quota = this.config.quota;
     if (quota !== undefined && share !== undefined) {
       try {

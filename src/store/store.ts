@@ -137,6 +137,14 @@ export type PutOutcome = "ok" | "exists" | "conflict" | "missing";
 export interface StoreInfo {
   /** Live entries (expired ones excluded). */
   size: number;
+  /** Encoded bytes held (key, value and metadata bytes, as StoreStats.bytes counts them). */
+  bytes: number;
+  /**
+   * Bytes the backend can still take, where it has a bound: Redis with `maxmemory` set
+   * (maxmemory minus used_memory of the server holding the store, all its data counted).
+   * Absent where nothing bounds bytes (memory and SQLite stores are bounded by max_size).
+   */
+  freeBytes?: number;
   maxSize: number;
   /** The eviction policy, e.g. "none" or "lru". */
   eviction: string;

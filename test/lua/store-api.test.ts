@@ -357,7 +357,7 @@ describe("info", () => {
   it("returns id, kind, size, max_size and eviction", async () => {
     setup();
     const [i] = await withCache(`s:set("a", 1); return s:info()`);
-    expect(i).toEqual({ id: "app:cache", kind: "store.memory", size: 1, max_size: 100, eviction: "none" });
+    expect(i).toEqual({ id: "app:cache", kind: "store.memory", size: 1, bytes: 2, max_size: 100, eviction: "none" });
   });
 
   it("is checked as store.info", async () => {

@@ -96,3 +96,13 @@ describe("flush", () => {
     expect(await t.host.store("app:cache").size()).toBe(0);
   });
 });
+
+describe("info bytes", () => {
+  it("s:info() tells the bytes held, and no free_bytes on a memory store", async () => {
+    setup();
+    const [before, after] = await withCache(`local a = s:info(); s:set("key", "value"); return a, s:info()`);
+    expect(before).toMatchObject({ size: 0, bytes: 0 });
+    expect(after).toMatchObject({ size: 1, bytes: 3 + 6 });
+    expect(after).not.toHaveProperty("free_bytes");
+  });
+});

@@ -210,7 +210,27 @@ for (const { name, overrides } of topologies()) {
   it("info tells the size, max_size and eviction none", async () => {
     const store = await open({ maxSize: 7 });
     await store.set("a", encodeValue(1), 0);
-    expect(await store.info()).toEqual({ size: 1, maxSize: 7, eviction: "none" });
+    expect(await store.info()).toMatchObject({ size: 1, bytes: 2, maxSize: 7, eviction: "none" });
+  });
+
+  it("info tells free_bytes from the server's maxmemory, and none without one", async () => {
+    const store = await open();
+    const admin = new Redis(url!, { lazyConnect: true });
+    await admin.connect();
+    const before = ((await admin.config("GET", "maxmemory")) as string[])[1]!;
+    try {
+      // A bound far above what tests hold: nothing is evicted while it is set.
+      await admin.config("SET", "maxmemory", String(1 << 30));
+      const used = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))![1]);
+      const info = await store.info();
+      expect(info.freeBytes).toBeGreaterThan(0);
+      expect(info.freeBytes).toBeLessThanOrEqual((1 << 30) - used + (1 << 20));
+      await admin.config("SET", "maxmemory", "0");
+      expect((await store.info()).freeBytes).toBeUndefined();
+    } finally {
+      await admin.config("SET", "maxmemory", before);
+      admin.disconnect();
+    }
   });
 
   it("createStore reads the URL from url_env, and refuses an unset variable", async () => {

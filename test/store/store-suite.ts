@@ -1132,11 +1132,28 @@ group("capacity", () => {
     const store = await open({ maxSize: 5, eviction: "lru" });
     await store.set("a", v(1), 0);
     await store.set("b", v(1), time.unit);
-    expect(await store.info()).toEqual({ size: 2, maxSize: 5, eviction: "lru" });
+    expect(await store.info()).toMatchObject({ size: 2, bytes: 4, maxSize: 5, eviction: "lru" });
     await time.advance(time.unit);
-    expect(await store.info()).toEqual({ size: 1, maxSize: 5, eviction: "lru" });
+    expect(await store.info()).toMatchObject({ size: 1, bytes: 2, maxSize: 5, eviction: "lru" });
     const other = await open({ maxSize: 7 });
-    expect(await other.info()).toEqual({ size: 0, maxSize: 7, eviction: "none" });
+    expect(await other.info()).toMatchObject({ size: 0, bytes: 0, maxSize: 7, eviction: "none" });
+  });
+
+  test("info bytes follow writes, overwrites, metadata and deletes, as stats bytes do", async ({ open }) => {
+    const store = await open();
+    await store.set("key", v("x".repeat(100)), 0);
+    const one = (await store.info()).bytes;
+    expect(one).toBe(3 + v("x".repeat(100)).length);
+    await store.put("key", v("y"), { ttlMs: 0, onlyIfAbsent: false, metadata: v({ m: 1 }) });
+    expect((await store.info()).bytes).toBe(3 + v("y").length + v({ m: 1 }).length);
+    expect((await store.info()).bytes).toBe((await store.stats()).bytes);
+    await store.delete("key");
+    expect((await store.info()).bytes).toBe(0);
+  });
+
+  test("free_bytes is a non-negative number where the backend reports one", async ({ open }) => {
+    const info = await (await open()).info();
+    if (info.freeBytes !== undefined) expect(info.freeBytes).toBeGreaterThanOrEqual(0);
   });
 
   test("clear removes every key", async ({ open }) => {

@@ -550,6 +550,12 @@ const info: JSFunction = (L) => {
     lua.lua_setfield(L2, -2, "kind");
     lua.lua_pushinteger(L2, i.size);
     lua.lua_setfield(L2, -2, "size");
+    pushCount(L2, i.bytes);
+    lua.lua_setfield(L2, -2, "bytes");
+    if (i.freeBytes !== undefined) {
+      pushCount(L2, i.freeBytes);
+      lua.lua_setfield(L2, -2, "free_bytes");
+    }
     lua.lua_pushinteger(L2, i.maxSize);
     lua.lua_setfield(L2, -2, "max_size");
     pushJsString(L2, i.eviction);
