@@ -124,12 +124,20 @@ function Store:expire(key, ttl) end
 ---@return errors.Error|nil err
 function Store:get_many(keys) end
 
----Writes every key → value or none (validated, checked and sized before anything is written).
+---Writes every key → value or none (validated, checked and sized before anything is written);
+---at most 10 000 entries.
 ---@param values table<string, store.Value>
 ---@param ttl? number
 ---@return true|nil ok
 ---@return errors.Error|nil err
 function Store:set_many(values, ttl) end
+
+---Deletes every key given that is live, all in one step, and answers how many it deleted. Every
+---key is policy-checked (`store.key.delete`) before anything is deleted; at most 10 000 keys.
+---@param keys string[]
+---@return integer|nil deleted
+---@return errors.Error|nil err
+function Store:delete_many(keys) end
 
 ---One page of keys in byte order; feed `cursor` to `after` for the next page.
 ---@param options? store.ListOptions

@@ -361,4 +361,8 @@ export class ChannelGateway implements RunGateway {
   flush(handle: number): number | OpFailure {
     return this.#structured(Op.FLUSH, handle, []);
   }
+
+  deleteMany(handle: number, keys: readonly string[]): number | OpFailure {
+    return this.#structured(Op.DELETE_MANY, handle, [keys]);
+  }
 }

@@ -118,6 +118,7 @@ export const Op = {
   INFO: 25,
   // Issue 13's store-wide and bulk calls (V8-serialized arguments and answers).
   FLUSH: 40,
+  DELETE_MANY: 41,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -94,6 +94,8 @@ export interface RunGateway {
   info(handle: number): Answer<StoreInfoAnswer>;
   /** Policy `store.flush` on the store, then every key removed; answers how many live keys went. */
   flush(handle: number): Answer<number>;
+  /** Every key checked as `store.key.delete` first, then all deleted at once; answers how many were live. */
+  deleteMany(handle: number, keys: readonly string[]): Answer<number>;
 
   /** Releases every handle the run still holds; returns how many. */
   releaseAll(): number;

@@ -167,6 +167,9 @@ export class LazyStore implements Store {
   clear(): MaybePromise<void> {
     return this.#with((s) => s.clear());
   }
+  deleteMany(keys: readonly string[]): MaybePromise<number> {
+    return this.#with((s) => s.deleteMany(keys));
+  }
   flush(): MaybePromise<number> {
     return this.#with((s) => s.flush());
   }

@@ -473,6 +473,17 @@ export class LocalGateway implements RunGateway {
     return this.#fail(slot, new OpFailure(ErrorKind.PERMISSION_DENIED, `permission denied: ${action} on ${slot.config.id}`));
   }
 
+  deleteMany(handle: number, keys: readonly string[]): Answer<number> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    // Every key is checked before anything is deleted: one denial fails the whole call.
+    for (const key of keys) {
+      const denied = this.#deny("store.key.delete", state, key);
+      if (denied !== null) return denied;
+    }
+    return this.#invoke(state.slot, (s) => s.deleteMany(keys));
+  }
+
   flush(handle: number): Answer<number> {
     const state = this.#state(handle);
     if (state === null) return RELEASED;

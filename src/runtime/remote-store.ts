@@ -38,6 +38,7 @@ const METHODS: ReadonlySet<string> = new Set([
   "size",
   "clear",
   "flush",
+  "deleteMany",
   "sweep",
   "stats",
 ]);
@@ -129,6 +130,9 @@ export class RemoteStore implements Store {
   }
   clear(): Promise<void> {
     return this.#do("clear");
+  }
+  deleteMany(keys: readonly string[]): Promise<number> {
+    return this.#do("deleteMany", keys);
   }
   flush(): Promise<number> {
     return this.#do("flush");

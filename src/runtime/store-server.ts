@@ -366,10 +366,12 @@ export class StoreServer {
 
   /** Issue 13's calls: a handle, then V8-serialized arguments (see ChannelGateway#structured). */
   #executeOps(op: number, r: ChannelState["r"], g: Binding["gateway"]): Answer<unknown> {
-    if (op !== Op.FLUSH) throw new Error(`unknown opcode ${op}`);
+    if (op !== Op.FLUSH && op !== Op.DELETE_MANY) throw new Error(`unknown opcode ${op}`);
     const handle = r.u32();
-    r.value();
-    return g.flush(handle);
+    if (op === Op.FLUSH) return g.flush(handle);
+    const keys = (r.value() as unknown[])[0];
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new Error("delete_many: keys must be strings");
+    return g.deleteMany(handle, keys as string[]);
   }
 
   /** Writes an answer with `write`, then publishes it (RES_SEQ) and wakes a sleeping worker. */

@@ -349,6 +349,12 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  deleteMany(keys: readonly string[]): number {
+    let n = 0;
+    for (const key of keys) if (this.delete(key)) n++;
+    return n;
+  }
+
   clear(): void {
     this.#slots.clear();
     this.#pages.length = 0;

@@ -391,6 +391,20 @@ const BODIES = {
     return { 0, forget(ARGV[2]) }
   `,
 
+  /** KEYS +entries (distinct); ARGV +members. { deleted, expired }: all in one script. */
+  luastoreDeleteMany: `
+    local deleted, expired = 0, 0
+    for i = 5, #KEYS do
+      if redis.call('DEL', KEYS[i]) == 1 then
+        forget(ARGV[i - 3])
+        deleted = deleted + 1
+      else
+        expired = expired + forget(ARGV[i - 3])
+      end
+    end
+    return { deleted, expired }
+  `,
+
   /**
    * ARGV +[start, stop, limit, max_expired]: start and stop are ZRANGEBYLEX bounds. Walks the index
    * in byte order from start, forgetting expired keys on the way, until limit live keys plus one more

@@ -406,6 +406,16 @@ export class RedisStore implements Store {
     return deleted === 1;
   }
 
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    const distinct = [...new Set(keys)];
+    if (distinct.length === 0) return 0;
+    const members = distinct.map((key) => Buffer.from(key, "latin1"));
+    const [deleted, expired] = (await this.#run("luastoreDeleteMany", members.map((m) => this.#entryKey(m)), members)) as [number, number];
+    this.#expired += expired;
+    this.#deletes += deleted;
+    return deleted;
+  }
+
   async clear(): Promise<void> {
     // In batches, each atomic: a concurrent writer's key is either cleared or kept whole.
     while (((await this.#run("luastoreClear", [], [BATCH])) as number) > 0);

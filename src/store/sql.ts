@@ -395,6 +395,17 @@ export class SqlStore implements Store {
     }
   }
 
+  deleteMany(keys: readonly string[]): number {
+    if (keys.length === 0) return 0;
+    try {
+      const n = this.#commit(this.#tx.deleteMany, keys, this.#clock.now());
+      this.#deletes += n;
+      return n;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
   clear(): void {
     try {
       this.#sql.clear.run();
@@ -706,7 +717,18 @@ export class SqlStore implements Store {
       return sql.clear.run().changes;
     });
 
-    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany, flush };
+    /** Live rows of `keys` deleted in one commit (expired ones reaped as expired); returns how many. */
+    const deleteMany = db.transaction((keys: readonly string[], now: number): number => {
+      let n = 0;
+      for (const key of keys) {
+        const k = Buffer.from(key, "latin1");
+        if (sql.deleteLive.run(k, now).changes > 0) n++;
+        else this.#pendingExpired += sql.deleteExpired.run(k, now).changes;
+      }
+      return n;
+    });
+
+    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany, flush, deleteMany };
   }
 
   /** Runs a transaction function as BEGIN IMMEDIATE; the counters it touched count only if it commits. */

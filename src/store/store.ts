@@ -205,6 +205,11 @@ export interface Store {
    */
   setMany(entries: readonly (readonly [string, Uint8Array])[], ttlMs: number, share?: string): MaybePromise<void>;
   /**
+   * Deletes every key of `keys` that is live, all in one step (no reader sees some gone and others
+   * not), and returns how many it deleted; each counts in `deletes`. A repeated key counts once.
+   */
+  deleteMany(keys: readonly string[]): MaybePromise<number>;
+  /**
    * One page of live keys in byte order; never holds the store for long. A walk that feeds each
    * page's cursor to the next returns every key present for the whole walk exactly once.
    */

@@ -106,3 +106,75 @@ describe("info bytes", () => {
     expect(after).not.toHaveProperty("free_bytes");
   });
 });
+
+describe("bulk: set_many and delete_many", () => {
+  const big = { registry: { version: "1.0", namespace: "app", entries: [{ name: "bulk", kind: "store.memory", max_size: 20_000 }] } };
+  const bulkHost = (overrides = {}) =>
+    (t = makeHost({
+      ...big,
+      policies: {
+        version: "1.0",
+        policies: [
+          { id: "all", effect: "allow", actors: ["admin"], actions: ["store.get", "store.key.*", "store.info"], resources: ["app:*"] },
+          { id: "no-keep", effect: "deny", actions: ["store.key.delete"], resources: ["app:*"], conditions: [{ field: "meta.key", operator: "starts_with", value: "keep:" }] },
+        ],
+      },
+      ...overrides,
+    } as never));
+  const fill = `local s = require("store").get("app:bulk")
+    local t = {} for i = 1, 10000 do t["k" .. i] = i end
+    assert(s:set_many(t))`;
+
+  it("set_many and delete_many take 10 000 keys; 10 001 are Invalid and change nothing", async () => {
+    bulkHost();
+    const values = await t.eval(`${fill}
+      local over = {} for i = 1, 10001 do over["o" .. i] = i end
+      local ok, e1 = s:set_many(over)
+      local keys = {} for i = 1, 10000 do keys[i] = "k" .. i end
+      local n = s:delete_many(keys)
+      keys[10001] = "x"
+      local m, e2 = s:delete_many(keys)
+      return ok, e1:kind(), n, s:info().size, m, e2:kind()`);
+    expect(values).toEqual([null, "Invalid", 10_000, 0, null, "Invalid"]);
+  });
+
+  it("delete_many answers how many live keys it deleted", async () => {
+    setup();
+    expect(await withCache(`s:set("a", 1); s:set("b", 2); return s:delete_many({ "a", "b", "nope" }), s:get("a"), s:get("b")`)).toEqual([2, null, null]);
+  });
+
+  it("one denied key fails the whole delete_many and deletes nothing", async () => {
+    bulkHost();
+    const values = await t.eval(`local s = require("store").get("app:bulk")
+      s:set("a", 1); s:set("keep:b", 2)
+      local n, err = s:delete_many({ "a", "keep:b" })
+      return n, err:kind(), s:get("a"), s:get("keep:b")`);
+    expect(values).toEqual([null, "PermissionDenied", 1, 2]);
+  });
+
+  it("a bad key in delete_many is Invalid", async () => {
+    setup();
+    expect(await withCache(`local n, err = s:delete_many({ "a", 42 }); return n, err:kind(), err:message()`)).toEqual([
+      null,
+      "Invalid",
+      "keys[2] must be a string, got number",
+    ]);
+  });
+
+  it("delete_many of 10 000 keys crosses the worker channel", async () => {
+    bulkHost({ isolation: "worker", workers: 1 });
+    const values = await t.eval(`${fill}
+      local keys = {} for i = 1, 10000 do keys[i] = "k" .. i end
+      return s:delete_many(keys), s:info().size`);
+    expect(values).toEqual([10_000, 0]);
+  });
+
+  it("a bulk call over maxCallBytes is Invalid before it reaches the store", async () => {
+    bulkHost();
+    const r = await t.run(`${fill}
+      local keys = {} for i = 1, 10000 do keys[i] = "a-much-longer-key:" .. i end
+      local n, err = s:delete_many(keys)
+      return n, err:kind(), s:info().size`, { limits: { maxCallBytes: 100_000 } });
+    expect(r.values).toEqual([null, "Invalid", 10_000]);
+  });
+});

@@ -686,6 +686,31 @@ group("getMany, setMany", () => {
     await store.setMany([], 0);
     expect(await store.size()).toBe(0);
   });
+
+  test("deleteMany deletes the live keys given and returns how many", async ({ open, time }) => {
+    const store = await open();
+    await store.setMany([["a", v(1)], ["b", v(2)], ["c", v(3)]], 0);
+    await store.set("soon", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.deleteMany(["a", "c", "missing", "soon", "a"])).toBe(2);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.get("c")).toBeUndefined();
+    expectBytes(await store.get("b"), v(2));
+    expect(await store.size()).toBe(1);
+    expect(await store.deleteMany([])).toBe(0);
+    expect((await store.stats()).deletes).toBe(2);
+  });
+
+  test("setMany and deleteMany take 10 000 keys in one call", async ({ open }) => {
+    const store = await open({ maxSize: 10_000 });
+    const entries: [string, Uint8Array][] = [];
+    for (let i = 0; i < 10_000; i++) entries.push([`bulk:${i}`, v(i)]);
+    await store.setMany(entries, 0);
+    expect(await store.size()).toBe(10_000);
+    expectBytes(await store.get("bulk:9999"), v(9999));
+    expect(await store.deleteMany(entries.map(([k]) => k))).toBe(10_000);
+    expect(await store.size()).toBe(0);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

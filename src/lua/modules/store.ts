@@ -22,8 +22,10 @@ import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
 export const STORE_META = to_luastring("luastore.Store");
 const BRAND = Symbol("luastore.store");
-/** Most keys one get_many / set_many call may carry. */
+/** Most keys one get_many call may carry (its answer holds every value). */
 export const MAX_BATCH = 1000;
+/** Most keys one set_many / delete_many call may carry: Cloudflare KV's bulk limit. */
+export const MAX_BULK = 10_000;
 /** Largest encoded metadata of a key. */
 export const MAX_METADATA_BYTES = 1024;
 const LIST_DEFAULT_LIMIT = 100;
@@ -391,12 +393,24 @@ const put: JSFunction = (L) => {
 
 // ---- multi-key methods -------------------------------------------------------------------
 
-const getMany: JSFunction = (L) => {
-  const h = checkHandle(L);
-  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
-  if (lua.lua_type(L, 2) !== lua.LUA_TTABLE) return invalid(L, h, `keys must be a table of keys, got ${typeName(L, 2)}`);
+/**
+ * The full keys of the array of keys at index 2 (at most `max`), or null after pushing `nil, err`:
+ * released → table → count → every key → the keys' bytes against maxCallBytes.
+ */
+function keysArg(L: lua_State, h: HandleData, method: string, max: number): string[] | null {
+  if (h.ref.released) {
+    failWith(L, ErrorKind.INVALID, "store released");
+    return null;
+  }
+  if (lua.lua_type(L, 2) !== lua.LUA_TTABLE) {
+    invalid(L, h, `keys must be a table of keys, got ${typeName(L, 2)}`);
+    return null;
+  }
   const n = lua.lua_rawlen(L, 2);
-  if (n > MAX_BATCH) return invalid(L, h, `get_many takes at most ${MAX_BATCH} keys, got ${n}`);
+  if (n > max) {
+    invalid(L, h, `${method} takes at most ${max} keys, got ${n}`);
+    return null;
+  }
   const keys: string[] = [];
   const maxCallBytes = runOf(L).limits.maxCallBytes;
   let keyBytes = 0;
@@ -404,13 +418,34 @@ const getMany: JSFunction = (L) => {
   for (let i = 1; i <= n; i++) {
     lua.lua_rawgeti(L, 2, i);
     const problem = keyProblem(L, 3, h, `keys[${i}]`);
-    if (problem !== null) return invalid(L, h, problem);
+    if (problem !== null) {
+      invalid(L, h, problem);
+      return null;
+    }
     const key = fullKeyAt(L, 3, h);
     keyBytes += key.length;
     keys.push(key);
     lua.lua_pop(L, 1);
   }
-  if (keyBytes > maxCallBytes) return fail(L, noted(L, h, callTooLarge("get_many", "keys", keyBytes, maxCallBytes)));
+  if (keyBytes > maxCallBytes) {
+    fail(L, noted(L, h, callTooLarge(method, "keys", keyBytes, maxCallBytes)));
+    return null;
+  }
+  return keys;
+}
+
+const deleteMany: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const keys = keysArg(L, h, "delete_many", MAX_BULK);
+  if (keys === null) return 2;
+  countOp(L);
+  return answer(L, runOf(L).gateway.deleteMany(h.ref.info.handle, keys), pushCount);
+};
+
+const getMany: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const keys = keysArg(L, h, "get_many", MAX_BATCH);
+  if (keys === null) return 2;
   countOp(L);
   return answer(L, runOf(L).gateway.getMany(h.ref.info.handle, keys), (L2, values) => {
     lua.lua_createtable(L2, 0, values.length);
@@ -437,7 +472,7 @@ const setMany: JSFunction = (L) => {
   lua.lua_pushnil(L);
   while (lua.lua_next(L, 2)) {
     lua.lua_pop(L, 1);
-    if (keys.length >= MAX_BATCH) return invalid(L, h, `set_many takes at most ${MAX_BATCH} entries`);
+    if (keys.length >= MAX_BULK) return invalid(L, h, `set_many takes at most ${MAX_BULK} entries`);
     const problem = keyProblem(L, -1, h, "entries key");
     if (problem !== null) return invalid(L, h, problem);
     const key = fullKeyAt(L, -1, h);
@@ -636,6 +671,7 @@ const methods: Record<string, JSFunction> = {
   info,
   release,
   flush,
+  delete_many: deleteMany,
 };
 
 /**
@@ -663,6 +699,7 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   info: [],
   release: [],
   flush: [],
+  delete_many: ["keys"],
 };
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
