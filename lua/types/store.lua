@@ -27,9 +27,14 @@
 
 ---@class store.PutOptions
 ---@field ttl? number Seconds (millisecond precision); nil or 0 = no expiry.
+---@field expires_at? number Absolute expiry, seconds since the epoch (not with `ttl`); a time not in the future is INVALID.
 ---@field only_if_absent? boolean Write only when the key is missing (else ALREADY_EXISTS).
 ---@field if_version? string Write only when the key has this version (else CONFLICT, or NOT_FOUND when missing).
 ---@field metadata? table A small table (at most 1 KiB encoded) returned by `entry` and `list`.
+
+---@class store.SetManyOptions
+---@field ttl? number Seconds (millisecond precision).
+---@field expires_at? number Absolute expiry, seconds since the epoch (not with `ttl`).
 
 ---@class store.Info
 ---@field id string
@@ -118,6 +123,14 @@ function Store:ttl(key) end
 ---@return errors.Error|nil err
 function Store:expire(key, ttl) end
 
+---Sets an absolute expiry: `expires_at` in seconds since the epoch (as `time.now()` gives). False
+---when the key is missing; a time that is not in the future is INVALID and changes nothing.
+---@param key string
+---@param expires_at number
+---@return boolean|nil found
+---@return errors.Error|nil err
+function Store:expire_at(key, expires_at) end
+
 ---Values by key (missing keys absent); every key is policy-checked; at most 1000 keys.
 ---@param keys string[]
 ---@return table<string, store.Value>|nil values
@@ -127,10 +140,10 @@ function Store:get_many(keys) end
 ---Writes every key → value or none (validated, checked and sized before anything is written);
 ---at most 10 000 entries.
 ---@param values table<string, store.Value>
----@param ttl? number
+---@param ttl_or_options? number|store.SetManyOptions A TTL in seconds, or `{ ttl = }` / `{ expires_at = }`.
 ---@return true|nil ok
 ---@return errors.Error|nil err
-function Store:set_many(values, ttl) end
+function Store:set_many(values, ttl_or_options) end
 
 ---Deletes every key given that is live, all in one step, and answers how many it deleted. Every
 ---key is policy-checked (`store.key.delete`) before anything is deleted; at most 10 000 keys.

@@ -178,3 +178,116 @@ describe("bulk: set_many and delete_many", () => {
     expect(r.values).toEqual([null, "Invalid", 10_000]);
   });
 });
+
+describe("absolute expiry: expires_at", () => {
+  // makeHost's ManualClock starts at 2026-01-01T00:00:00Z and only sleeps move it.
+  const NOW = Date.UTC(2026, 0, 1) / 1000;
+
+  it("put { expires_at } expires the key at that time, and entry tells it back", async () => {
+    setup();
+    const values = await withCache(`
+      local time = require("time")
+      assert(s:put("k", "v", { expires_at = ${NOW} + 10.5 }))
+      local e = s:entry("k")
+      time.sleep(10.4)
+      local before = s:get("k")
+      time.sleep(0.1)
+      return e.expires_at, s:ttl("k") == nil, before, s:get("k")`);
+    expect(values).toEqual([NOW + 10.5, true, "v", null]);
+  });
+
+  it("set_many { expires_at } gives every key that expiry; { ttl } works as a plain ttl", async () => {
+    setup();
+    const values = await withCache(`
+      assert(s:set_many({ a = 1, b = 2 }, { expires_at = ${NOW} + 60 }))
+      assert(s:set_many({ c = 3 }, { ttl = 5 }))
+      return s:entry("a").expires_at, s:entry("b").expires_at, s:ttl("c")`);
+    expect(values).toEqual([NOW + 60, NOW + 60, 5]);
+  });
+
+  it("expire_at sets an absolute expiry on an existing key; false on a missing one", async () => {
+    setup();
+    const values = await withCache(`
+      s:set("k", 1)
+      return s:expire_at("k", ${NOW} + 100), s:ttl("k"), s:expire_at("missing", ${NOW} + 100)`);
+    expect(values).toEqual([true, 100, false]);
+  });
+
+  it("a time that is not in the future is refused as Invalid and changes nothing", async () => {
+    setup();
+    const values = await withCache(`
+      s:set("k", 1, 50)
+      local a, e1 = s:expire_at("k", ${NOW})
+      local b, e2 = s:put("k", 2, { expires_at = ${NOW} - 1 })
+      local c, e3 = s:set_many({ k = 3 }, { expires_at = 0 })
+      return a, e1:kind(), e1:message(), b, e2:kind(), c, e3:kind(), s:get("k"), s:ttl("k")`);
+    expect(values).toEqual([null, "Invalid", `expires_at ${NOW} is not in the future (now ${NOW})`, null, "Invalid", null, "Invalid", 1, 50]);
+  });
+
+  it("ttl together with expires_at is Invalid; expires_at must be a number", async () => {
+    setup();
+    const values = await withCache(`
+      local a, e1 = s:put("k", 1, { ttl = 5, expires_at = ${NOW} + 5 })
+      local b, e2 = s:set_many({ k = 1 }, { ttl = 5, expires_at = ${NOW} + 5 })
+      local c, e3 = s:expire_at("k", "soon")
+      local d, e4 = s:expire_at("k")
+      return e1:message(), e2:message(), e3:message(), e4:kind()`);
+    expect(values).toEqual([
+      "ttl and expires_at cannot be combined",
+      "ttl and expires_at cannot be combined",
+      "expires_at must be a number of seconds since the epoch, got string",
+      "Invalid",
+    ]);
+  });
+
+  it("expire_at is checked as store.key.set: another tenant's key is PermissionDenied before the time is looked at", async () => {
+    setup();
+    const values = await t.eval(`local s = require("store").get("app:tenant"); local v, err = s:expire_at("t2:k", 0); return v, err:kind()`, {
+      actor: { id: "tenant:t1", meta: { tenant: "t1" } },
+    });
+    expect(values).toEqual([null, "PermissionDenied"]);
+  });
+});
+
+describe.each([
+  { kind: "store.memory", extra: {} },
+  { kind: "store.sql", extra: { path: ":memory:" } },
+  ...(process.env.LUASTORE_REDIS_URL
+    ? [{ kind: "store.redis", extra: { url: process.env.LUASTORE_REDIS_URL, key_prefix: `luastore-test:${process.pid}:ops:${Date.now().toString(36)}:` } }]
+    : []),
+])("through scripts on $kind", ({ kind, extra }) => {
+  const host = () =>
+    (t = makeHost({
+      registry: { version: "1.0", namespace: "app", entries: [{ name: "b", kind, max_size: 20_000, ...extra }] },
+      policies: {
+        version: "1.0",
+        policies: [{ id: "all", effect: "allow", actors: ["admin"], actions: ["store.get", "store.key.*", "store.info", "store.flush"], resources: ["app:*"] }],
+      },
+    } as never));
+  const NOW = Date.UTC(2026, 0, 1) / 1000;
+
+  it("flush, delete_many, expire_at, put { expires_at } and info bytes", async () => {
+    host();
+    const [flushed, deleted, expireAt, ttl, putTtl, bytes, size] = await t.eval(`
+      local s = assert(require("store").get("app:b"))
+      s:flush()
+      local t = {} for i = 1, 10000 do t["k" .. i] = i end
+      assert(s:set_many(t))
+      local keys = {} for i = 1, 9990 do keys[i] = "k" .. i end
+      local deleted = s:delete_many(keys)
+      local ok = s:expire_at("k9991", ${NOW} + 100)
+      local ttl = s:ttl("k9991")
+      assert(s:put("p", "v", { expires_at = ${NOW} + 50 }))
+      local putTtl = s:ttl("p")
+      local info = s:info()
+      return s:flush(), deleted, ok, ttl, putTtl, info.bytes, info.size`);
+    expect([flushed, deleted, expireAt]).toEqual([11, 9990, true]);
+    expect(ttl).toBeGreaterThan(99);
+    expect(ttl).toBeLessThanOrEqual(100);
+    expect(putTtl).toBeGreaterThan(49);
+    expect(putTtl).toBeLessThanOrEqual(50);
+    expect(size).toBe(11);
+    // 10 keys "k9991".."k10000" with their 2-3 byte values, and "p" = "v".
+    expect(bytes).toBe(9 * (5 + 3) + (6 + 3) + (1 + 2));
+  });
+});

@@ -156,6 +156,23 @@ function ttlAt(L: lua_State, idx: number, name = "ttl"): number | string {
   return Math.max(1, Math.round(seconds * 1000));
 }
 
+/**
+ * An absolute expiry at `idx` (seconds since the epoch, a float) as the TTL in ms from the run's
+ * clock now (the clock `time.now()` reads), or a problem message. A time that is not in the future
+ * is refused rather than taken as "delete now": a script whose clock or arithmetic is off loses
+ * no data, and Cloudflare KV refuses one too.
+ */
+function expiresAtArg(L: lua_State, idx: number): number | string {
+  if (lua.lua_type(L, idx) !== lua.LUA_TNUMBER) return `expires_at must be a number of seconds since the epoch, got ${typeName(L, idx)}`;
+  const seconds = lua.lua_tonumber(L, idx);
+  if (!Number.isFinite(seconds)) return `expires_at must be finite, got ${String(seconds)}`;
+  const now = runOf(L).clock.now();
+  const ms = seconds * 1000 - now;
+  if (ms <= 0) return `expires_at ${String(seconds)} is not in the future (now ${String(now / 1000)})`;
+  // Rounded up: the key never expires before the time asked for.
+  return Math.ceil(ms);
+}
+
 /** The encoded value at `idx`, or a problem message. */
 function valueAt(L: lua_State, idx: number, maxBytes: number, root = "value"): Uint8Array | string {
   const short = stringArg(L, idx);
@@ -300,6 +317,16 @@ const ttl: JSFunction = (L) => {
   });
 };
 
+const expireAt: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  if (lua.lua_isnoneornil(L, 3)) return refuse(L, h, "store.key.set", key, "expires_at is required (seconds since the epoch)");
+  const ttlMs = expiresAtArg(L, 3);
+  if (typeof ttlMs === "string") return refuse(L, h, "store.key.set", key, ttlMs);
+  return answer(L, runOf(L).gateway.expire(h.ref.info.handle, key, ttlMs), pushBoolean);
+};
+
 const expire: JSFunction = (L) => {
   const h = checkHandle(L);
   const key = begin(L, h);
@@ -385,9 +412,17 @@ const put: JSFunction = (L) => {
     if (typeof m === "string") return refuse(L, h, "store.key.set", key, m.replace("max_value_size", "the metadata limit"));
     metadata = m;
   }
+  let expiry = ttlMs;
+  if (optionField(L, 4, "expires_at") !== lua.LUA_TNIL) {
+    // 9
+    if (!lua.lua_isnil(L, 5)) return refuse(L, h, "store.key.set", key, "ttl and expires_at cannot be combined");
+    const ms = expiresAtArg(L, 9);
+    if (typeof ms === "string") return refuse(L, h, "store.key.set", key, ms);
+    expiry = ms;
+  }
   const value = valueAt(L, 3, h.ref.info.maxValueSize);
   if (typeof value === "string") return refuse(L, h, "store.key.set", key, value);
-  const options = { ttlMs, onlyIfAbsent, ...(ifVersion !== undefined ? { ifVersion } : {}), ...(metadata ? { metadata } : {}) };
+  const options = { ttlMs: expiry, onlyIfAbsent, ...(ifVersion !== undefined ? { ifVersion } : {}), ...(metadata ? { metadata } : {}) };
   return answer(L, runOf(L).gateway.put(h.ref.info.handle, key, value, options), pushTrue);
 };
 
@@ -460,6 +495,16 @@ const getMany: JSFunction = (L) => {
   });
 };
 
+/** set_many's third argument: a TTL in seconds, or `{ ttl = }` / `{ expires_at = }`; as ms or a problem. */
+function setManyTtl(L: lua_State): number | string {
+  if (lua.lua_type(L, 3) !== lua.LUA_TTABLE) return ttlAt(L, 3);
+  lua.lua_settop(L, 3);
+  optionField(L, 3, "ttl"); // 4
+  if (optionField(L, 3, "expires_at") === lua.LUA_TNIL) return ttlAt(L, 4); // 5
+  if (!lua.lua_isnil(L, 4)) return "ttl and expires_at cannot be combined";
+  return expiresAtArg(L, 5);
+}
+
 const setMany: JSFunction = (L) => {
   const h = checkHandle(L);
   if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
@@ -485,8 +530,9 @@ const setMany: JSFunction = (L) => {
   // Pass 2: every key's policy before anything else.
   const denied = g.checkMany(h.ref.info.handle, "store.key.set", keys);
   if (denied !== null) return fail(L, denied);
-  const ttlMs = ttlAt(L, 3);
+  const ttlMs = setManyTtl(L);
   if (typeof ttlMs === "string") return invalid(L, h, ttlMs);
+  lua.lua_settop(L, 3);
   // Pass 3: values, stopped as soon as the request passes the cap on one call's bytes (1000
   // copies of one 1 MiB string would otherwise encode 1000 MiB before anything is refused).
   const entries: [string, Uint8Array][] = [];
@@ -672,6 +718,7 @@ const methods: Record<string, JSFunction> = {
   release,
   flush,
   delete_many: deleteMany,
+  expire_at: expireAt,
 };
 
 /**
@@ -691,7 +738,7 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   ttl: ["key"],
   expire: ["key", "ttl"],
   get_many: ["keys"],
-  set_many: ["entries", "ttl"],
+  set_many: ["entries", "ttl_or_options"],
   list: ["options"],
   entry: ["key"],
   put: ["key", "value", "options"],
@@ -700,6 +747,7 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   release: [],
   flush: [],
   delete_many: ["keys"],
+  expire_at: ["key", "expires_at"],
 };
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
