@@ -207,7 +207,8 @@ export class ZoneStore implements Store {
     void share; // no quota on a zone yet, so no share to report
     return this.#locked(() => {
       this.#sweepLocked();
-      return { size: this.zone.size, maxSize: this.#maxSize, eviction: this.config.eviction };
+      // max_memory bounds a zone's bytes: what an allocation could still find is free.
+      return { size: this.zone.size, bytes: this.zone.bytes, freeBytes: this.zone.freeBytes(), maxSize: this.#maxSize, eviction: this.config.eviction };
     });
   }
 
@@ -358,6 +359,20 @@ export class ZoneStore implements Store {
 
   clear(): MaybePromise<void> {
     return this.#locked(() => this.zone.clear());
+  }
+
+  deleteMany(keys: readonly string[]): MaybePromise<number> {
+    return this.#locked(() => {
+      let n = 0;
+      for (const key of keys) {
+        const rec = this.#live(key, hashKey(key));
+        if (rec === 0) continue;
+        this.zone.remove(rec);
+        this.zone.count(F_DELETES);
+        n++;
+      }
+      return n;
+    });
   }
 
   flush(): MaybePromise<number> {
