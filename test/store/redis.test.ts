@@ -135,6 +135,10 @@ const SKIPS = [
       "info tells size, max_size and eviction",
     ],
   },
+  {
+    reason: "one 10 000-key script holds the shared Redis long enough for concurrent real-time TTL cases to miss; redis-bulk.test.ts runs it on a server of its own",
+    tests: ["setMany and deleteMany take 10 000 keys in one call"],
+  },
 ];
 
 (url === undefined ? describe.skip : describe.concurrent)(`store.redis${url === undefined ? ` (${SKIPPED})` : ""}`, () => {
