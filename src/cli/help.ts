@@ -77,9 +77,12 @@ ${ACTOR_HELP}
   --timeout SECONDS      limit for each file's run (default 60)
   --max-instructions N   limit for each file's run (default 1000000000)
   --isolation inline     the only mode for tests so far
+  --watch                run, then re-run the files a change touches (a test file, a module it
+                         requires, the registry or policies) until Ctrl-C
   -h, --help             this help
 
-Exit: 0 all passed, 1 a test failed, 2 bad flags, config or a file that does not compile.
+Exit: 0 all passed, 1 a test failed, 2 bad flags, config or a file that does not compile
+(--watch: 0 when stopped by Ctrl-C).
 `;
 
 export const MAIN_HELP = `luastore: run sandboxed Lua scripts against policy-checked stores

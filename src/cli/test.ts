@@ -1,14 +1,16 @@
 /** `luastore test [PATH...]`: runs `*_test.lua` files with the `test` module and reports the results. */
 import { writeFileSync } from "node:fs";
-import { LuastoreError } from "../errors.js";
-import { discoverTestFiles } from "../harness/discover.js";
+import { LuastoreError, OptionsError } from "../errors.js";
+import { discoverTestFiles, type TestFile } from "../harness/discover.js";
 import { prettyReporter } from "../harness/reporters/pretty.js";
 import { jsonReporter } from "../harness/reporters/json.js";
 import { junitReporter } from "../harness/reporters/junit.js";
 import { combineReporters, type Reporter } from "../harness/reporters/reporter.js";
 import { tapReporter } from "../harness/reporters/tap.js";
 import type { HarnessOptions } from "../harness/run-file.js";
+import type { RunSummary } from "../harness/results.js";
 import { exitCodeOf, runTests } from "../harness/runner.js";
+import { watchTests } from "../harness/watch.js";
 import { validateLimits, type RunLimits } from "../lua/limits.js";
 import { loadPolicies } from "../policy/index.js";
 import { loadRegistry } from "../registry/index.js";
@@ -30,6 +32,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   timeout: { kind: "number", min: 0.001 },
   "max-instructions": { kind: "number", min: 1, integer: true },
   isolation: { kind: "string", choices: ["inline", "worker"] },
+  watch: { kind: "boolean" },
 };
 
 
@@ -62,6 +65,9 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
   let reporterName: ReporterName;
   let output: string | undefined;
   let pattern: string | undefined;
+  let given: string[];
+  let paths: { registry: string; policies: string };
+  let watchMode = false;
   try {
     const args = parseArgs(argv, FLAGS);
     if (args.flags.get("isolation") === "worker") {
@@ -88,11 +94,12 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
     const maxInstructions = args.flags.get("max-instructions") as number | undefined;
     if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
     validateLimits(limits, "test");
-    const paths = configPaths(args);
+    watchMode = args.flags.get("watch") === true;
+    paths = configPaths(args);
     // Every file builds a host of its own from these; check them once so a bad file stops the run before it starts.
     loadRegistry(paths.registry);
     loadPolicies(paths.policies);
-    const given = args.positionals.length > 0 ? args.positionals : [DEFAULT_TEST_PATH];
+    given = args.positionals.length > 0 ? args.positionals : [DEFAULT_TEST_PATH];
     files = discoverTestFiles(given, cwd);
     if (files.length === 0) throw new UsageError(`no *_test.lua files found in ${given.join(", ")}`);
     options = { ...paths, actor: actorFrom(args), limits, bail: args.flags.get("bail") === true, cwd };
@@ -102,31 +109,71 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
     return reportConfigError(err, io);
   }
 
-  // With --output the chosen report goes to the file and the terminal shows the pretty one.
   const color = useColor(io);
-  const reportChunks: string[] = [];
-  const reporter =
-    output === undefined
-      ? makeReporter(reporterName, io.stdout, color, cwd)
-      : combineReporters(makeReporter(reporterName, (t) => reportChunks.push(t), false, cwd), prettyReporter({ write: io.stdout, color, cwd }));
+  /** One run of `files` with the chosen reporter; with --output the report goes to the file and the terminal shows the pretty one. */
+  const runOnce = async (toRun: readonly TestFile[]): Promise<RunSummary> => {
+    const reportChunks: string[] = [];
+    const reporter =
+      output === undefined
+        ? makeReporter(reporterName, io.stdout, color, cwd)
+        : combineReporters(makeReporter(reporterName, (t) => reportChunks.push(t), false, cwd), prettyReporter({ write: io.stdout, color, cwd }));
+    const summary = await runTests(toRun, options, reporter);
+    if (output !== undefined) {
+      try {
+        writeFileSync(output, reportChunks.join(""));
+      } catch (err) {
+        throw new OptionsError(`cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
+    if (pattern !== undefined && summary.passed + summary.failed + summary.skipped === 0) {
+      io.stderr(`no test matched --filter ${pattern}\n`);
+    }
+    return summary;
+  };
 
+  if (watchMode) return watchCommand(given, paths, runOnce, io, cwd);
   let summary;
   try {
-    summary = await runTests(files, options, reporter);
+    summary = await runOnce(files);
   } catch (err) {
     if (err instanceof LuastoreError) return reportConfigError(err, io);
     throw err;
   }
-  if (output !== undefined) {
-    try {
-      writeFileSync(output, reportChunks.join(""));
-    } catch (err) {
-      io.stderr(`error: cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
-      return 2;
-    }
-  }
-  if (pattern !== undefined && summary.passed + summary.failed + summary.skipped === 0) {
-    io.stderr(`no test matched --filter ${pattern}\n`);
-  }
   return exitCodeOf(summary, pattern !== undefined);
+}
+
+/**
+ * --watch: runs the files, then re-runs those a change touches until Ctrl-C (SIGINT) or
+ * `io.signal` ends it. A run in progress finishes first; a second Ctrl-C ends the process at once.
+ */
+async function watchCommand(
+  given: readonly string[],
+  paths: { registry: string; policies: string },
+  runOnce: (files: readonly TestFile[]) => Promise<RunSummary>,
+  io: CliIO,
+  cwd: string,
+): Promise<number> {
+  const stop = new AbortController();
+  const onSigint = (): void => {
+    io.stderr("\nstopped watching\n");
+    stop.abort();
+  };
+  process.once("SIGINT", onSigint);
+  try {
+    await watchTests({
+      paths: given,
+      cwd,
+      configPaths: [paths.registry, paths.policies],
+      runFiles: runOnce,
+      status: io.stderr,
+      error: (err) => void reportConfigError(err, io),
+      signal: stop.signal,
+    });
+  } catch (err) {
+    if (err instanceof LuastoreError) return reportConfigError(err, io);
+    throw err;
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+  }
+  return 0;
 }

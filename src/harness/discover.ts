@@ -14,7 +14,7 @@ export interface TestFile {
 export const TEST_FILE_SUFFIX = "_test.lua";
 
 /** Directories never searched: dependencies and hidden folders. */
-function skipDirectory(name: string): boolean {
+export function skipDirectory(name: string): boolean {
   return name === "node_modules" || name.startsWith(".");
 }
 

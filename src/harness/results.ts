@@ -58,6 +58,12 @@ export interface FileResult {
   durationMs: number;
   /** What the file printed outside its tests. */
   output: string;
+  /**
+   * Absolute paths of the Lua files next to the test file that it required in this run (directly
+   * or through another module), in the order they were first required, a module that did not
+   * compile included: what `luastore test --watch` re-runs the file for.
+   */
+  modules?: string[];
 }
 
 export interface RunSummary {

@@ -82,6 +82,8 @@ export class FileSession {
   /** Chunk names of files loaded in this run (the test file and its modules), for locations. */
   readonly #chunks = new Set<string>();
   #current: RunningTest | null = null;
+  /** Paths of the script modules required so far, for FileResult.modules. */
+  readonly #required = new Set<string>();
   /** The message of the last compile error, to tell a load failure caused by it. */
   #compileMessage: string | null = null;
   readonly #started = performance.now();
@@ -150,6 +152,7 @@ export class FileSession {
       output: this.#fileOutput.join(""),
     };
     if (this.error !== undefined) result.error = this.error;
+    if (this.#required.size > 0) result.modules = [...this.#required];
     return result;
   }
 
@@ -299,6 +302,8 @@ export class FileSession {
 
   #scriptOpener(file: { path: string; display: string }): ModuleOpener {
     return (L) => {
+      // Before reading: a module that is missing or does not compile is still one the file depends on.
+      this.#required.add(file.path);
       let source: Uint8Array;
       try {
         source = new Uint8Array(readFileSync(file.path));
