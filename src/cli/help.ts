@@ -79,6 +79,9 @@ ${ACTOR_HELP}
   --isolation inline     the only mode for tests so far
   --watch                run, then re-run the files a change touches (a test file, a module it
                          requires, the registry or policies) until Ctrl-C
+  --coverage             line coverage of the test files and the modules they require: a table,
+                         and coverage/lcov.info
+  --coverage-dir DIR     where lcov.info goes (default coverage)
   -h, --help             this help
 
 Exit: 0 all passed, 1 a test failed, 2 bad flags, config or a file that does not compile

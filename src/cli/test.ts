@@ -1,6 +1,9 @@
 /** `luastore test [PATH...]`: runs `*_test.lua` files with the `test` module and reports the results. */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { LuastoreError, OptionsError } from "../errors.js";
+import { CoverageCollector } from "../harness/coverage.js";
+import { lcov } from "../harness/coverage-report.js";
 import { discoverTestFiles, type TestFile } from "../harness/discover.js";
 import { prettyReporter } from "../harness/reporters/pretty.js";
 import { jsonReporter } from "../harness/reporters/json.js";
@@ -33,10 +36,13 @@ export const FLAGS: Record<string, FlagSpec> = {
   "max-instructions": { kind: "number", min: 1, integer: true },
   isolation: { kind: "string", choices: ["inline", "worker"] },
   watch: { kind: "boolean" },
+  coverage: { kind: "boolean" },
+  "coverage-dir": { kind: "string" },
 };
 
 
 const DEFAULT_TEST_PATH = "lua";
+const DEFAULT_COVERAGE_DIR = "coverage";
 
 /** Colors only on a real terminal; NO_COLOR turns them off and FORCE_COLOR on. */
 function useColor(io: CliIO): boolean {
@@ -68,6 +74,7 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
   let given: string[];
   let paths: { registry: string; policies: string };
   let watchMode = false;
+  let coverageDir: string | undefined;
   try {
     const args = parseArgs(argv, FLAGS);
     if (args.flags.get("isolation") === "worker") {
@@ -95,6 +102,10 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
     if (maxInstructions !== undefined) limits.maxInstructions = maxInstructions;
     validateLimits(limits, "test");
     watchMode = args.flags.get("watch") === true;
+    if (args.flags.get("coverage") === true) coverageDir = (args.flags.get("coverage-dir") as string | undefined) ?? DEFAULT_COVERAGE_DIR;
+    else if (args.flags.has("coverage-dir")) throw new UsageError("--coverage-dir needs --coverage");
+    // Coverage is of one whole run; a watch re-runs only some files.
+    if (watchMode && coverageDir !== undefined) throw new UsageError("give --coverage or --watch, not both");
     paths = configPaths(args);
     // Every file builds a host of its own from these; check them once so a bad file stops the run before it starts.
     loadRegistry(paths.registry);
@@ -104,6 +115,7 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
     if (files.length === 0) throw new UsageError(`no *_test.lua files found in ${given.join(", ")}`);
     options = { ...paths, actor: actorFrom(args), limits, bail: args.flags.get("bail") === true, cwd };
     if (filter !== undefined) options.filter = filter;
+    if (coverageDir !== undefined) options.coverage = new CoverageCollector();
     if (args.flags.get("real-stores") === true) options.realStores = true;
   } catch (err) {
     return reportConfigError(err, io);
@@ -135,11 +147,23 @@ export async function testCommand(argv: readonly string[], io: CliIO): Promise<n
   let summary;
   try {
     summary = await runOnce(files);
+    if (coverageDir !== undefined) writeLcov(coverageDir, options.coverage!);
   } catch (err) {
     if (err instanceof LuastoreError) return reportConfigError(err, io);
     throw err;
   }
   return exitCodeOf(summary, pattern !== undefined);
+}
+
+/** Writes `lcov.info` into `dir` (made when missing). */
+function writeLcov(dir: string, coverage: CoverageCollector): void {
+  const file = join(dir, "lcov.info");
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, lcov(coverage.files()));
+  } catch (err) {
+    throw new OptionsError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 /** What a test run produces: one result per Lua test, one per file, and the totals. */
+import type { CoverageSummary } from "./coverage-report.js";
 
 export type TestStatus = "passed" | "failed" | "skipped";
 
@@ -78,6 +79,8 @@ export interface RunSummary {
   /** True when --bail stopped the run early. */
   bailed: boolean;
   durationMs: number;
+  /** Line coverage of the files under test, with --coverage. */
+  coverage?: CoverageSummary;
 }
 
 /** The display name of a test: `file > describe > test`. */

@@ -9,6 +9,7 @@ import { createHost, type HostOptions } from "../host.js";
 import type { RunLimits } from "../lua/limits.js";
 import type { Actor } from "../policy/types.js";
 import { findScriptModules, type TestFile } from "./discover.js";
+import type { CoverageCollector } from "./coverage.js";
 import { RealTestClock, standInRegistry } from "./stand-in-stores.js";
 import type { FileResult, TestResult } from "./results.js";
 import { FileSession, HARNESS_MODULE, MAIN_CHUNK, MAIN_CHUNK_NAME, type ListedTest } from "./test-module.js";
@@ -38,6 +39,8 @@ export interface HarnessOptions {
    * @default false
    */
   realStores?: boolean;
+  /** Collects line coverage of the test files and the modules they require, over every file run with it. */
+  coverage?: CoverageCollector;
 }
 
 /** A whole file is one run: far more room than a production script gets. */
@@ -101,6 +104,7 @@ async function runSession(file: TestFile, options: HarnessOptions, mode: "run" |
       clock,
       scriptModules: findScriptModules(file.path, options.cwd ?? process.cwd(), reserved),
       ...(options.filter ? { filter: options.filter } : {}),
+      ...(options.coverage && mode === "run" ? { coverage: options.coverage } : {}),
       ...hooks,
     });
     const result = await host.run(MAIN_CHUNK, {

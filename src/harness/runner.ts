@@ -31,6 +31,7 @@ export async function runTests(files: readonly TestFile[], options: HarnessOptio
     reporter.onFileEnd?.(result);
   }
   const summary = summarize(results, performance.now() - started, bailed);
+  if (options.coverage !== undefined) summary.coverage = options.coverage.summary();
   reporter.onRunEnd(summary);
   return summary;
 }

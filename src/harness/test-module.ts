@@ -13,6 +13,7 @@ import { lua, lauxlib, to_luastring, type JSFunction, type lua_State } from "fen
 import { byteStringFromBytes } from "../bytes.js";
 import type { ManualClock } from "../clock.js";
 import type { Host } from "../host.js";
+import { installLineHook } from "../lua/control.js";
 import { runOf } from "../lua/internals.js";
 import { toErrorData } from "../lua/modules/errors.js";
 import type { ModuleOpener } from "../lua/sandbox.js";
@@ -20,6 +21,7 @@ import { luaStringToJs } from "../lua/strings.js";
 import type { Actor, ActorPolicy, MetaValue } from "../policy/types.js";
 import { LocalGateway } from "../runtime/local-gateway.js";
 import type { RunResult } from "../runtime/run-types.js";
+import type { CoverageCollector } from "./coverage.js";
 import type { FileError, FileResult, HookName, SourceLocation, TestFailure, TestResult } from "./results.js";
 
 /** The name of the driver module; the main chunk of a harness run calls it. */
@@ -59,6 +61,8 @@ export interface FileSessionOptions {
   /** Asked before each test: true stops the file (--bail). */
   shouldStop?: () => boolean;
   onTestResult?: (result: TestResult) => void;
+  /** Records line coverage of the test file and the modules it requires (--coverage). */
+  coverage?: CoverageCollector;
 }
 
 interface RunningTest {
@@ -104,6 +108,9 @@ export class FileSession {
       return 1;
     });
     modules.set(HARNESS_MODULE, (L) => {
+      // The main chunk requires the driver first: the line hook is in place before any file under test loads.
+      const coverage = this.#options.coverage;
+      if (coverage !== undefined) installLineHook(L, (ar) => coverage.onLine(ar));
       this.#pushImpl(L);
       lua.lua_getfield(L, -1, "main");
       return 1;
@@ -297,6 +304,7 @@ export class FileSession {
     this.#chunks.add(display);
     const status = lauxlib.luaL_loadbufferx(L, source, source.length, `@${display}`, "t");
     if (status !== lua.LUA_OK) this.#compileMessage = luaStringToJs(lua.lua_tolstring(L, -1) ?? new Uint8Array());
+    else this.#options.coverage?.addChunk(L, display);
     return status;
   }
 

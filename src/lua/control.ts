@@ -8,7 +8,7 @@
  * instruction countdown across threads and carry a host wait (an async store call made inside
  * a coroutine) up to the run loop and back down.
  */
-import { lua, lauxlib, lualib, type lua_State, type KFunction } from "fengari";
+import { lua, lauxlib, lualib, type lua_Debug, type lua_State, type KFunction } from "fengari";
 import { ErrorKind } from "../errors.js";
 import { attachRun, getBaseHookCount, getHookCount, runOf, setHookCount } from "./internals.js";
 import { MEMORY_PROBE_HOOKS, type RunContext } from "./run-context.js";
@@ -107,6 +107,23 @@ export function assertHooksSurviveCaughtErrors(): void {
 export function installLimits(L: lua_State, run: RunContext): void {
   attachRun(L, run);
   lua.lua_sethook(L, countHook, lua.LUA_MASKCOUNT, HOOK_INTERVAL);
+}
+
+/**
+ * Adds a line hook beside the count hook on `L` (threads it creates later inherit both), for
+ * `luastore test --coverage`. A state has one hook function: this one passes line events to
+ * `onLine` and count events to {@link countHook}, and keeps the instruction countdown where it
+ * was (lua_sethook resets it), so every limit and `stats.instructions` stay exact. A kill puts
+ * the count hook back alone.
+ */
+export function installLineHook(L: lua_State, onLine: (ar: lua_Debug) => void): void {
+  const remaining = getHookCount(L);
+  const hook = (L: lua_State, ar: lua_Debug): void => {
+    if (ar.event === lua.LUA_HOOKLINE) onLine(ar);
+    else countHook(L);
+  };
+  lua.lua_sethook(L, hook, lua.LUA_MASKCOUNT | lua.LUA_MASKLINE, HOOK_INTERVAL);
+  setHookCount(L, remaining);
 }
 
 // ---- pcall / xpcall --------------------------------------------------------------------

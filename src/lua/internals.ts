@@ -2,10 +2,14 @@
  * The few fengari internals luastore relies on, in one place. fengari exposes no API for
  * them; each use says why. If a fengari upgrade breaks one, the tests that lean on it fail:
  * test/lua/instruction-count.test.ts (hook counts), test/lua/run-isolation.test.ts (shared values,
- * compiled chunks, table templates) and the sandbox and hostile suites (which run on all of them).
+ * compiled chunks, table templates) and the sandbox and hostile suites (which run on all of them);
+ * test/harness/coverage.test.ts (prototype line info, the hook's function).
  */
 import { createRequire } from "node:module";
-import type { lua_State } from "fengari";
+// fengari's entry first: its src/ files require each other in a cycle that only the entry's order
+// resolves (required first, lobject.js sees an unfinished llex.js: "TValue is not a constructor").
+import "fengari";
+import type { lua_Debug, lua_State } from "fengari";
 import type { RunContext } from "./run-context.js";
 
 interface StateInternals {
@@ -280,4 +284,27 @@ export function shareMetamethodNames(): void {
     for (let i = 0; i < names.length; i++) g.tmname[i] = names[i];
   };
   ltm.luastoreShared = true;
+}
+
+// ---- line information, for coverage --------------------------------------------------------
+
+/** What coverage reads of a function prototype: the line of each instruction, and the nested prototypes. */
+export interface ProtoLines {
+  readonly lineinfo: readonly number[];
+  readonly p: readonly ProtoLines[];
+}
+
+/** The prototype of the Lua function just loaded at the top of `L` (lua_load leaves its closure there). */
+export function loadedProto(L: lua_State): ProtoLines {
+  const s = L as unknown as StackInternals;
+  return (s.stack[s.top - 1]!.value as { p: ProtoLines }).p;
+}
+
+/**
+ * The prototype of the function a line hook fired in: fengari hands the hook the running call
+ * (`i_ci`), whose function is the Lua closure. Read here rather than with lua_getinfo, which
+ * would build strings on every line.
+ */
+export function hookProto(ar: lua_Debug): ProtoLines {
+  return (ar as unknown as { i_ci: { func: { value: { p: ProtoLines } } } }).i_ci.func.value.p;
 }

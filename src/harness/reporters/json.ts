@@ -29,6 +29,7 @@ export function jsonReporter(options: { write: (text: string) => void }): Report
             ...(t.output !== "" ? { output: t.output } : {}),
           })),
         })),
+        ...(summary.coverage ? { coverage: summary.coverage } : {}),
       };
       options.write(`${JSON.stringify(doc)}\n`);
     },

@@ -3,6 +3,7 @@
  * with its message, the source lines around it and the script's traceback, then the summary.
  */
 import { fullName, summaryLine, type FileResult, type RunSummary, type TestFailure, type TestResult } from "../results.js";
+import { coverageTable } from "../coverage-report.js";
 import { sourceExcerpt } from "../source-excerpt.js";
 import { fileErrorTitle, formatDuration, type Reporter } from "./reporter.js";
 import { safeBlock, safeLine } from "./terminal-text.js";
@@ -93,6 +94,7 @@ export function prettyReporter(options: PrettyReporterOptions): Reporter {
         }
       }
       if (failures.length > 0) write(`\n${paint.red(paint.bold(`Failures (${failures.length})`))}\n\n${failures.join("\n")}`);
+      if (summary.coverage !== undefined) write(`\n${paint.bold("Coverage")}\n${safeBlock(coverageTable(summary.coverage))}`);
       const n = summary.files.length;
       write(`\n${n} file${n === 1 ? "" : "s"} in ${formatDuration(summary.durationMs)}\n`);
       if (summary.bailed) write(paint.yellow("stopped at the first failure (--bail)\n"));

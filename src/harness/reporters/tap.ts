@@ -4,6 +4,7 @@
  * summary as the last comment line.
  */
 import { fullName, summaryLine, type FileError, type RunSummary, type TestFailure, type TestResult } from "../results.js";
+import { coverageTable } from "../coverage-report.js";
 import { fileErrorTitle, type Reporter } from "./reporter.js";
 import { safeBlock, safeLine } from "./terminal-text.js";
 
@@ -59,6 +60,7 @@ export function tapReporter(options: { write: (text: string) => void }): Reporte
     onRunEnd(summary: RunSummary) {
       write(`1..${n}\n`);
       if (summary.bailed) write("# stopped at the first failure (--bail)\n");
+      if (summary.coverage !== undefined) write(comments(`coverage\n${coverageTable(summary.coverage)}`));
       write(`# ${summaryLine(summary)}\n`);
     },
   };
