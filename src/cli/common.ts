@@ -35,6 +35,8 @@ export interface CliIO {
   stderr: (text: string) => void;
   /** The whole of stdin. @default reads the process's stdin */
   stdin?: () => Promise<Uint8Array>;
+  /** Where `repl` reads its lines. @default the process's stdin */
+  input?: NodeJS.ReadableStream;
 }
 
 /** Reads the process's stdin to its end. */

@@ -88,6 +88,26 @@ Exit: 0 all passed, 1 a test failed, 2 bad flags, config or a file that does not
 (--watch: 0 when stopped by Ctrl-C).
 `;
 
+export const REPL_HELP = `usage: luastore repl [flags]
+
+A Lua prompt on the sandbox with store, errors and time, against the registry and policies.
+Each input is a run of its own with the run's limits; the stores and the globals whose values
+are data persist between inputs, functions do not. .exit or Ctrl-D leaves.
+
+${CONFIG_HELP}
+${ACTOR_HELP}
+  --timeout SECONDS      wall-clock limit of each input (default 5)
+  --max-instructions N   VM instruction limit of each input (default 50000000)
+  --max-string BYTES     largest single string (default 16 MiB)
+  --max-store-ops N      store operations of each input (default 1000000)
+  --max-output BYTES     printed output of each input (default 1 MiB)
+  --max-call-bytes BYTES bytes one store call carries (default 32 MiB)
+  --max-handles N        store handles held at once (default 8)
+  -h, --help             this help
+
+Exit: 0 at the end of the input, 2 bad flags, registry or policies.
+`;
+
 export const MAIN_HELP = `luastore: run sandboxed Lua scripts against policy-checked stores
 
 usage: luastore COMMAND [flags]
@@ -96,6 +116,7 @@ usage: luastore COMMAND [flags]
   check                  validate the registry and the policies
   explain                show how the policies decide a request
   test [PATH...]         run *_test.lua files
+  repl                   a Lua prompt on the stores
   help [COMMAND]         this help, or a command's
 
   -h, --help             this help; luastore COMMAND --help for a command's

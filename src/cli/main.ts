@@ -4,7 +4,8 @@ import { closestName } from "../config/suggest.js";
 import { checkCommand } from "./check.js";
 import { processIO, type CliIO } from "./common.js";
 import { explainCommand } from "./explain.js";
-import { CHECK_HELP, EXPLAIN_HELP, MAIN_HELP, RUN_HELP, TEST_HELP } from "./help.js";
+import { CHECK_HELP, EXPLAIN_HELP, MAIN_HELP, REPL_HELP, RUN_HELP, TEST_HELP } from "./help.js";
+import { replCommand } from "./repl.js";
 import { runCommand } from "./run.js";
 import { testCommand } from "./test.js";
 
@@ -18,6 +19,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   check: { help: CHECK_HELP, run: checkCommand },
   explain: { help: EXPLAIN_HELP, run: explainCommand },
   test: { help: TEST_HELP, run: testCommand },
+  repl: { help: REPL_HELP, run: replCommand },
 };
 
 /** luastore's version, from its package.json (two levels above src/cli and dist/cli). */

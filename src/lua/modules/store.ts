@@ -49,6 +49,16 @@ function checkHandle(L: lua_State): HandleData {
   return data as HandleData;
 }
 
+/**
+ * The store and namespace prefix (a byte string) of the open handle or view at `idx`, else
+ * undefined: what `luastore repl` needs to open it again in the next input's run.
+ */
+export function handleOrigin(L: lua_State, idx: number): { storeId: string; prefix: string } | undefined {
+  const data = lua.lua_touserdata(L, idx) as Partial<HandleData> | null;
+  if (data === null || typeof data !== "object" || data[BRAND] !== true || data.ref!.released) return undefined;
+  return { storeId: data.ref!.info.storeId, prefix: data.prefix! };
+}
+
 /** Pushes `nil, err` for an OpFailure. */
 function fail(L: lua_State, f: OpFailure): number {
   return failWith(L, f.kind, f.message, f.retryable);
