@@ -98,13 +98,16 @@ function quote(text: string): string {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_ENTRIES = 50;
 const MAX_DEPTH = 4;
+/** Values one result may show in all: formatting runs outside the run's limits, so it is bounded here. */
+const MAX_VALUES = 1000;
 
 /**
  * The value at `idx` as Lua source would write it, read raw (no metamethod runs): tables as
- * constructors (nested at most {@link MAX_DEPTH} deep, {@link MAX_ENTRIES} entries each),
- * functions and other values by type.
+ * constructors (nested at most {@link MAX_DEPTH} deep, {@link MAX_ENTRIES} entries each, at most
+ * {@link MAX_VALUES} values in all, keys sorted), functions and other values by type.
  */
-export function formatLuaValue(L: lua_State, idx: number, depth = 0, seen: unknown[] = []): string {
+export function formatLuaValue(L: lua_State, idx: number, depth = 0, seen: unknown[] = [], budget = { left: MAX_VALUES }): string {
+  if (--budget.left < 0) return "...";
   const type = lua.lua_type(L, idx);
   switch (type) {
     case lua.LUA_TNIL:
@@ -141,32 +144,43 @@ export function formatLuaValue(L: lua_State, idx: number, depth = 0, seen: unkno
   const n = lua.lua_rawlen(L, abs);
   for (let i = 1; i <= n && parts.length < MAX_ENTRIES; i++) {
     lua.lua_rawgeti(L, abs, i);
-    parts.push(formatLuaValue(L, -1, depth + 1, inner));
+    parts.push(formatLuaValue(L, -1, depth + 1, inner, budget));
     lua.lua_pop(L, 1);
   }
-  const keyed: [string, string][] = [];
+  if (n > MAX_ENTRIES) return `{ ${parts.join(", ")}, ... }`;
+  // The other entries: key texts here, values in a scratch table by position, so that they can be
+  // sorted by key and only the shown ones formatted.
+  const keys: string[] = [];
+  lua.lua_createtable(L, 0, 0);
+  const values = lua.lua_gettop(L);
   lua.lua_pushnil(L);
   while (lua.lua_next(L, abs)) {
+    if (keys.length >= MAX_VALUES) {
+      // Enough to sort and show the first MAX_ENTRIES of; the rest are not read.
+      lua.lua_pop(L, 2);
+      break;
+    }
     const isSequence = lua.lua_isinteger(L, -2) && lua.lua_tointeger(L, -2) >= 1 && lua.lua_tointeger(L, -2) <= n;
     if (!isSequence) {
-      let key: string;
-      if (lua.lua_type(L, -2) === lua.LUA_TSTRING && IDENTIFIER.test(luaStringToJs(lua.lua_tolstring(L, -2)!))) {
-        key = luaStringToJs(lua.lua_tolstring(L, -2)!);
-      } else {
-        key = `[${formatLuaValue(L, -2, MAX_DEPTH, inner)}]`;
-      }
-      keyed.push([key, formatLuaValue(L, -1, depth + 1, inner)]);
+      const keyType = lua.lua_type(L, -2);
+      const name = keyType === lua.LUA_TSTRING ? luaStringToJs(lua.lua_tolstring(L, -2)!) : undefined;
+      keys.push(name !== undefined && IDENTIFIER.test(name) ? name : `[${formatLuaValue(L, -2, MAX_DEPTH, inner, { left: 1 })}]`);
+      lua.lua_pushvalue(L, -1);
+      lua.lua_rawseti(L, values, keys.length);
     }
     lua.lua_pop(L, 1);
   }
-  keyed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [key, value] of keyed) {
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  for (const i of order) {
     if (parts.length >= MAX_ENTRIES) {
       parts.push("...");
       break;
     }
-    parts.push(`${key} = ${value}`);
+    lua.lua_rawgeti(L, values, i + 1);
+    parts.push(`${keys[i]} = ${formatLuaValue(L, -1, depth + 1, inner, budget)}`);
+    lua.lua_pop(L, 1);
   }
+  lua.lua_pop(L, 1);
   return parts.length === 0 ? "{}" : `{ ${parts.join(", ")} }`;
 }
 

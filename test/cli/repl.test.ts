@@ -27,6 +27,20 @@ describe("luastore repl", () => {
     expect(r.code).toBe(0);
   });
 
+  it("bounds what a value prints: 50 entries a table, 4 levels deep, cycles named", async () => {
+    const r = await repl([
+      "big = {} for i = 1, 100 do big[i] = i end",
+      "big",
+      "{ a = { b = { c = { d = { e = 1 } } } } }",
+      "local t = {} t.self = t return t",
+    ]);
+    expect(r.stderr).toBe("");
+    const [big, deep, cycle] = r.stdout.split("\n");
+    expect(big).toBe(`{ ${Array.from({ length: 50 }, (_, i) => i + 1).join(", ")}, ... }`);
+    expect(deep).toBe("{ a = { b = { c = { d = {...} } } } }");
+    expect(cycle).toBe("{ self = <cycle> }");
+  });
+
   it("reads a chunk that is not complete on one line (a syntax error at <eof>) over the next lines", async () => {
     const r = await repl(["for i = 1, 2 do", "  print(i)", "end", "1 +", "2", "print(math.max(1,", "  2))", "t = {", "}"]);
     expect(r.stderr).toBe("");
