@@ -5,7 +5,7 @@
  * timeout, far above what the steps take on a loaded machine.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -84,9 +84,13 @@ test.it("${name} adds", function() test.eq(cart.total({ 1, 2 }), 3) end)
 `;
 
 function start(): Watched {
+  // The configuration is copied into the project, so that the test can change it.
+  mkdirSync(join(dir, "config"), { recursive: true });
+  copyFileSync(join(FIXTURES, "registry.yaml"), join(dir, "config", "registry.yaml"));
+  copyFileSync(join(FIXTURES, "policies.yaml"), join(dir, "config", "policies.yaml"));
   const child = spawn(
     process.execPath,
-    [BIN, "test", ".", "--watch", "--registry", join(FIXTURES, "registry.yaml"), "--policies", join(FIXTURES, "policies.yaml")],
+    [BIN, "test", ".", "--watch", "--registry", "config/registry.yaml", "--policies", "config/policies.yaml"],
     { cwd: dir, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   return new Watched(child);
@@ -152,6 +156,20 @@ describe("luastore test --watch", () => {
       write("lib/new.lua", "return { x = 1 }\n");
       expect(await status).toContain("re-running: d_new_test.lua\n");
       expect(watched.out).toMatch(/1 passed, 0 failed\n$/);
+
+      // A change to the policies re-runs every file; one that no longer loads is reported, and the watch goes on.
+      status = watched.waitFor("err", WATCHING);
+      const policies = readFileSync(join(dir, "config/policies.yaml"), "utf8");
+      write("config/policies.yaml", `${policies}\n# changed\n`);
+      expect(await status).toContain("re-running: a_cart_test.lua, b_cart_test.lua, c_other_test.lua, d_new_test.lua\n");
+      expect(watched.out).toMatch(/4 passed, 0 failed\n$/);
+      status = watched.waitFor("err", WATCHING);
+      write("config/policies.yaml", "version: 1.0\npolicies: []\n");
+      expect(await status).toMatch(/policies: \d+ problem\(s\)/);
+      status = watched.waitFor("err", WATCHING);
+      write("config/policies.yaml", policies);
+      await status;
+      expect(watched.out).toMatch(/4 passed, 0 failed\n$/);
 
       // Ctrl-C: a clean end, status 0.
       watched.child.kill("SIGINT");
