@@ -3,8 +3,17 @@
  * - store get ops/s from a Lua loop (one run doing N gets on one handle);
  * - short scripts/s (acquire, set, get, delete, release), 8 runs in flight at a time.
  * Targets (issue 3): both worker/inline ratios >= 0.25. Called by bench/main.ts.
+ *
+ * And the store call from a worker (issue 11), for a memory store and a SQLite file: `s:get`
+ * and `s:set` worker/inline on an idle machine and *loaded* (two CPU-bound threads spinning
+ * beside the measurement, as production has every core busy), and two workers at once on one
+ * store against one worker alone (aggregate ops/s).
  */
-import { createHost, type Host, type Isolation } from "../src/host.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { createHost, type Host, type HostOptions, type Isolation } from "../src/host.js";
 import type { PolicyDocument } from "../src/policy/types.js";
 import type { RegistryDocument } from "../src/registry/types.js";
 
@@ -81,6 +90,133 @@ async function measure(isolation: Isolation, quick: boolean): Promise<{ gets: nu
   } finally {
     await host.close();
   }
+}
+
+const SET_LOOP = `
+  local s = require("store").get(...)
+  local n = select(2, ...)
+  for i = 1, n do s:set("k", i) end
+  s:release()`;
+const GET_LOOP_ON = `
+  local s = require("store").get(...)
+  s:set("k", { n = 1 })
+  local n = select(2, ...)
+  for i = 1, n do s:get("k") end
+  s:release()`;
+/** Gets and sets on one store, as two workers do it side by side. */
+const MIXED_LOOP = `
+  local s = require("store").get(...)
+  local n, me = select(2, ...)
+  for i = 1, n do
+    local k = me .. (i % 64)
+    if i % 2 == 0 then s:set(k, i) else s:get(k) end
+  end
+  s:release()`;
+
+const CALL_REGISTRY = (dir: string) =>
+  ({
+    version: "1.0",
+    namespace: "bench",
+    entries: [
+      { name: "kv", kind: "store.memory", max_size: 1_000_000, eviction: "none", pool: { max: 1024 } },
+      { name: "file", kind: "store.sql", path: join(dir, "bench.db"), pool: { max: 1024 } },
+    ],
+  }) as RegistryDocument;
+
+/** Two threads that spin until stopped: the load of a machine whose every core is busy. */
+function startLoad(threads = 2): () => Promise<void> {
+  const spinners = Array.from({ length: threads }, () => new Worker("for (;;) {}", { eval: true }));
+  return async () => {
+    await Promise.all(spinners.map((w) => w.terminate()));
+  };
+}
+
+async function loopRate(host: Host, source: string, args: unknown[], n: number, reps: number): Promise<number> {
+  const rates: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const t0 = performance.now();
+    const r = await host.run(source, { actor: ACTOR, args: [...args.slice(0, 1), n, ...args.slice(1)], limits: LIMITS });
+    if (!r.ok) throw new Error(`bench loop failed: ${r.error?.kind}: ${r.error?.message}`);
+    rates.push((n / (performance.now() - t0)) * 1000);
+  }
+  return median(rates);
+}
+
+/** Aggregate ops/s of `parallel` mixed loops at once on one store. */
+async function mixedRate(host: Host, store: string, parallel: number, n: number, reps: number): Promise<number> {
+  const rates: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const t0 = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: parallel }, (_, i) => host.run(MIXED_LOOP, { actor: ACTOR, args: [store, n, `w${i}:`], limits: LIMITS })),
+    );
+    for (const r of results) if (!r.ok) throw new Error(`bench mixed loop failed: ${r.error?.kind}: ${r.error?.message}`);
+    rates.push(((n * parallel) / (performance.now() - t0)) * 1000);
+  }
+  return median(rates);
+}
+
+/**
+ * The store call from a worker against inline, idle and loaded, for a memory store and a
+ * SQLite file; and 2 workers ÷ 1 on one store. Ratios are the names with a "/".
+ */
+export async function benchWorkerCalls(options: { quick?: boolean } = {}): Promise<Record<string, number>> {
+  const quick = options.quick ?? process.argv.includes("--quick");
+  const dir = mkdtempSync(join(tmpdir(), "luastore-bench-"));
+  const n = quick ? 20_000 : 100_000;
+  const reps = quick ? 3 : 5;
+  const open = async (isolation: Isolation, extra: Partial<HostOptions> = {}): Promise<Host> => {
+    const host = createHost({ registry: CALL_REGISTRY(dir), policies: POLICIES, sweepTimers: false, isolation, ...extra });
+    await host.ready();
+    // Warm-up: the JIT, every worker, the SQLite connections.
+    for (const store of ["bench:kv", "bench:file"]) {
+      await loopRate(host, GET_LOOP_ON, [store], 5_000, 2);
+      await loopRate(host, SET_LOOP, [store], 200, 1);
+    }
+    return host;
+  };
+  const out: Record<string, number> = {};
+  const inline = await open("inline");
+  const worker = await open("worker", { workers: 2 });
+  try {
+    for (const [label, store] of [["memory", "bench:kv"], ["sql file", "bench:file"]] as const) {
+      const get = async (h: Host): Promise<number> => loopRate(h, GET_LOOP_ON, [store], n, reps);
+      // A SQLite set is a synced commit: fewer of them.
+      const set = async (h: Host): Promise<number> => loopRate(h, SET_LOOP, [store], store === "bench:file" ? n / 50 : n, reps);
+      const idleInline = await get(inline);
+      const idleWorker = await get(worker);
+      out[`s:get ${label}, inline, idle`] = idleInline;
+      out[`s:get ${label}, worker, idle`] = idleWorker;
+      out[`s:get ${label} worker/inline, idle`] = idleWorker / idleInline;
+      const stopLoad = startLoad();
+      try {
+        const loadedInline = await get(inline);
+        const loadedWorker = await get(worker);
+        const setInline = await set(inline);
+        const setWorker = await set(worker);
+        out[`s:get ${label}, inline, loaded`] = loadedInline;
+        out[`s:get ${label}, worker, loaded`] = loadedWorker;
+        out[`s:get ${label} worker/inline, loaded`] = loadedWorker / loadedInline;
+        out[`s:set ${label}, inline, loaded`] = setInline;
+        out[`s:set ${label}, worker, loaded`] = setWorker;
+        out[`s:set ${label} worker/inline, loaded`] = setWorker / setInline;
+      } finally {
+        await stopLoad();
+      }
+      if (store === "bench:kv") {
+        const one = await mixedRate(worker, store, 1, n, reps);
+        const two = await mixedRate(worker, store, 2, n, reps);
+        out[`get+set ${label}, 1 worker`] = one;
+        out[`get+set ${label}, 2 workers at once`] = two;
+        out[`get+set ${label}, 2 workers/1 worker`] = two / one;
+      }
+    }
+  } finally {
+    await inline.close();
+    await worker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
 }
 
 /**

@@ -4,8 +4,11 @@
  *
  * Two isolation modes (per host):
  * - `worker` (default): scripts run in a pool of worker_threads with heap limits, watched by a
- *   watchdog; stores, pools and policies live in a trusted store thread that answers the
- *   workers' store calls over shared memory (see src/runtime/store-thread.ts).
+ *   watchdog. Each worker holds the compiled policies and runs the trusted side of its runs
+ *   (policy with the actor the host sent, pools and counters in shared memory, audit records in
+ *   a shared ring) and opens SQLite files itself; the other stores live in a trusted store
+ *   thread that answers the workers' calls over shared memory (src/runtime/lua-worker.ts,
+ *   src/runtime/store-thread.ts).
  * - `inline`: scripts run on the host thread, next to the stores. For trusted scripts and
  *   tests: the heap limit and the watchdog need a worker.
  */
@@ -25,12 +28,12 @@ import type { RegistryConfig, RegistryDocument, StoreConfig } from "./registry/t
 import { AuditLog, type AuditOptions } from "./runtime/audit.js";
 import { createBell } from "./runtime/channel.js";
 import { runInline } from "./runtime/inline.js";
-import { LocalGateway, type StoreSlot } from "./runtime/local-gateway.js";
+import { LocalGateway, type LocalStoreSlot } from "./runtime/local-gateway.js";
 import { RemoteStore } from "./runtime/remote-store.js";
 import type { RunOptions, RunResult, StoreMetrics } from "./runtime/run-types.js";
 import { scriptModules } from "./runtime/script-modules.js";
 import { closeStoreSlots, createStoreSlots, poolStats, storeMetrics } from "./runtime/store-slots.js";
-import { createPoolStatsBuffer, POOL_FIELDS } from "./runtime/store-server.js";
+import { createSharedCounters, SharedCounters } from "./runtime/shared-counters.js";
 import { StoreThreadClient } from "./runtime/store-thread-client.js";
 import { WorkerPool, type WorkerPoolStats } from "./runtime/worker-pool.js";
 import { HostStore } from "./host-store.js";
@@ -109,7 +112,7 @@ function positiveInteger(value: unknown, name: string, fallback: number, min: nu
 /** Inline isolation: stores, pools and audit on this thread. */
 interface InlineRuntime {
   kind: "inline";
-  slots: Map<string, StoreSlot>;
+  slots: Map<string, LocalStoreSlot>;
   modules: ReadonlyMap<string, ModuleOpener>;
   audit: AuditLog | null;
 }
@@ -119,7 +122,9 @@ interface WorkerRuntime {
   kind: "worker";
   storeThread: StoreThreadClient;
   pool: WorkerPool;
-  poolStats: Float64Array;
+  /** The workers' pools and counters (shared-counters.ts), summed for pools() and metrics(). */
+  counters: SharedCounters;
+  audit: AuditLog | null;
   stopWatchingClock: (() => void) | null;
 }
 
@@ -169,7 +174,8 @@ export class Host {
     const graceMs = positiveInteger(options.watchdogGraceMs, "watchdogGraceMs", DEFAULT_GRACE_MS, 0);
     const compileCacheBytes = this.#compileCache.maxBytes;
     const bell = createBell();
-    const poolStatsBuffer = createPoolStatsBuffer(this.registry.entries.length);
+    const counterBuffers = createSharedCounters(workers, this.registry.entries.length);
+    const counters = new SharedCounters(counterBuffers);
     // A clock other than the system clock is mirrored into shared memory for the store thread
     // (TTLs) and the workers (time.now); its sleeps are taken here (see WorkerPool).
     let mirror: { clock: Clock; cell: SharedArrayBuffer; refresh: () => void } | null = null;
@@ -185,20 +191,14 @@ export class Host {
       stopWatchingClock = clock.watch?.((now) => (time[0] = now)) ?? null;
       mirror = { clock, cell, refresh };
     }
-    const onDecision = options.audit?.onDecision;
-    const storeThread = new StoreThreadClient(
-      {
-        registry: this.registry,
-        policies: options.policies,
-        bell,
-        clockCell: mirror?.cell ?? null,
-        sweepTimers,
-        poolStats: poolStatsBuffer,
-        auditFile: options.audit?.file ?? null,
-        auditForward: onDecision !== undefined,
-      },
-      onDecision ? (records) => records.forEach(onDecision) : null,
-    );
+    const storeThread = new StoreThreadClient({
+      registry: this.registry,
+      bell,
+      clockCell: mirror?.cell ?? null,
+      sweepTimers,
+    });
+    // Workers write their records to shared rings; this thread drains them into the log.
+    const audit = options.audit ? new AuditLog(options.audit) : null;
     const pool = new WorkerPool({
       size: workers,
       maxQueue,
@@ -209,8 +209,12 @@ export class Host {
       modules: { ...options.modules },
       clock: mirror,
       compileCacheBytes,
+      registry: this.registry,
+      policies: options.policies,
+      counters: { buffers: counterBuffers, view: counters },
+      audit: audit?.write ?? null,
     });
-    return { kind: "worker", storeThread, pool, poolStats: new Float64Array(poolStatsBuffer), stopWatchingClock };
+    return { kind: "worker", storeThread, pool, counters, audit, stopWatchingClock };
   }
 
   /**
@@ -286,23 +290,11 @@ export class Host {
     return new HostStore(new RemoteStore(config, (storeId, method, args) => storeThread.call("store", [storeId, method, args])));
   }
 
-  /** Pool statistics per registry entry (in worker isolation, as the store thread last published them). */
+  /** Pool statistics per registry entry (in worker isolation, summed over the workers' shared counters). */
   pools(): PoolStats[] {
     const rt = this.#runtime;
     if (rt.kind === "inline") return poolStats(rt.slots);
-    const n = POOL_FIELDS.length;
-    return this.registry.entries.map((config, i) => {
-      const f = rt.poolStats;
-      return {
-        id: config.id,
-        max: config.pool.max,
-        inUse: f[i * n]!,
-        acquired: f[i * n + 1]!,
-        released: f[i * n + 2]!,
-        autoReleased: f[i * n + 3]!,
-        refused: f[i * n + 4]!,
-      };
-    });
+    return this.registry.entries.map((config, i) => rt.counters.poolStats(i, config.id, config.pool.max));
   }
 
   /**
@@ -319,7 +311,26 @@ export class Host {
   async metrics(): Promise<StoreMetrics[]> {
     const rt = this.#runtime;
     if (rt.kind === "inline") return storeMetrics(rt.slots);
-    return rt.storeThread.call<StoreMetrics[]>("metrics");
+    // The store thread's stores give size, bytes and their own counters (calls made over the
+    // channel and from host.store()); the workers' shared counters add their gateways' and the
+    // counters of the stores they open themselves.
+    const own = await rt.storeThread.call<StoreMetrics[]>("metrics");
+    return own.map((m, i) => {
+      const w = rt.counters.metrics(i);
+      const errors = { ...m.errors };
+      for (const [kind, n] of Object.entries(w.errors)) errors[kind] = (errors[kind] ?? 0) + n;
+      return {
+        ...m,
+        hits: m.hits + w.hits,
+        misses: m.misses + w.misses,
+        sets: m.sets + w.sets,
+        deletes: m.deletes + w.deletes,
+        expired: m.expired + w.expired,
+        evicted: m.evicted + w.evicted,
+        denied: m.denied + w.denied,
+        errors,
+      };
+    });
   }
 
   /**
@@ -338,6 +349,7 @@ export class Host {
     rt.stopWatchingClock?.();
     await rt.pool.close();
     await rt.storeThread.close();
+    rt.audit?.close();
   }
 }
 

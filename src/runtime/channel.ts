@@ -1,11 +1,12 @@
 /**
- * The synchronous channel between a Lua worker and the store thread: one fixed-size
+ * The synchronous channel between a Lua worker and the store thread, for the stores a worker
+ * does not open itself (see lua-worker.ts): one fixed-size
  * SharedArrayBuffer per worker with a MessagePort beside it for large messages, and one shared
  * "bell" that wakes the store thread.
  *
  * ## Layout of a worker's channel
  * ```
- * bytes 0..31   Int32 slots (Slot): REQ_SEQ, RES_SEQ, WAITING, RUN_SEQ, REQ_LEN, RES_LEN, REQ_MOVED, RES_MOVED
+ * bytes 0..31   Int32 slots (Slot): REQ_SEQ, RES_SEQ, WAITING, (unused), REQ_LEN, RES_LEN, REQ_MOVED, RES_MOVED
  * bytes 32..63  Float64 slots (MemSlot): the worker's last measured memory and the run's peak
  * bytes 64..    one message at a time: the request, then the answer written over it
  * ```
@@ -47,7 +48,7 @@ export const Slot = {
   RES_SEQ: 1,
   /** 1 while the worker sleeps in Atomics.wait on RES_SEQ. */
   WAITING: 2,
-  /** The run the request belongs to, matched against the store thread's binding. */
+  /** Unused (was the run's number when the store thread held the runs' gateways). */
   RUN_SEQ: 3,
   REQ_LEN: 4,
   RES_LEN: 5,
@@ -92,15 +93,12 @@ export function createChannelBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_BYTES + CHANNEL_MESSAGE_BYTES);
 }
 
-/** Request opcodes. */
+/**
+ * Request opcodes: store calls, each followed by the store's index in the registry. The
+ * trusted side of a run (policy, pools, audit) is in the worker; the channel carries only the
+ * store calls of stores the worker does not open itself.
+ */
 export const Op = {
-  ACQUIRE: 1,
-  RELEASE: 2,
-  /** End of run: release what the run holds and drop its binding. */
-  END: 3,
-  CHECK: 4,
-  CHECK_MANY: 5,
-  NOTE_ERROR: 6,
   GET: 10,
   SET: 11,
   HAS: 12,
@@ -116,23 +114,26 @@ export const Op = {
   ENTRY: 23,
   PUT: 24,
   INFO: 25,
-  // Issue 13's store-wide and bulk calls (V8-serialized arguments and answers).
-  FLUSH: 40,
-  DELETE_MANY: 41,
+  /**
+   * Any other Store method the channel serves (size, clear, flush, sweep, stats, ...): its name
+   * and arguments as one V8-serialized array, the answer likewise. A new Store method can go
+   * here first and get an opcode of its own if it is hot.
+   */
+  CALL: 26,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
+
+/** A put's outcome as its answer byte. */
+export const PUT_OUTCOMES = ["ok", "exists", "conflict", "missing"] as const;
 
 /** Answer status byte. */
 export const Status = {
   OK: 0,
-  /** An OpFailure: kind, message, retryable. */
+  /** A StoreError: kind, message, retryable. */
   FAIL: 1,
   /** The request could not be served at all (unknown opcode, oversized answer): Internal. */
   BROKEN: 2,
 } as const;
-
-/** Policy actions of CHECK / CHECK_MANY, by index. */
-export const KEY_ACTIONS = ["store.key.get", "store.key.set", "store.key.has", "store.key.delete"] as const;
 
 /** The channel's message area is too small for a message and cannot grow further. */
 export class ChannelFullError extends Error {

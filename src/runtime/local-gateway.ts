@@ -32,18 +32,51 @@ import {
   type StoreInfoAnswer,
 } from "./gateway.js";
 
-/** Counters the gateway keeps per store (the store keeps hits, misses, sets, ...). */
+/**
+ * Counters the gateway keeps per store (the store keeps hits, misses, sets, ...): in this
+ * thread's memory ({@link LocalCounters}), or in a worker's region of the host's shared
+ * counters (shared-counters.ts).
+ */
 export interface GatewayCounters {
-  denied: number;
-  errors: Record<string, number>;
+  /** A call refused by policy (its error is counted by `note` too). */
+  denial(): void;
+  /** A failed call, by its kind. */
+  note(kind: ErrorKind): void;
+}
+
+/** Gateway counters in this thread's memory. */
+export class LocalCounters implements GatewayCounters {
+  denied = 0;
+  readonly errors: Record<string, number> = {};
+  denial(): void {
+    this.denied++;
+  }
+  note(kind: ErrorKind): void {
+    this.errors[kind] = (this.errors[kind] ?? 0) + 1;
+  }
+}
+
+/** A store's handle pool: {@link HandlePool} on one thread, or shared by every worker (shared-counters.ts). */
+export interface SlotPool {
+  readonly max: number;
+  /** Takes a handle; false when all `max` are in use. */
+  tryAcquire(): boolean;
+  /** Gives one back; `auto` marks a release done by the host at the end of a run. */
+  release(auto: boolean): void;
 }
 
 /** A registry entry made real: its store, its pool, its config and its counters. */
 export interface StoreSlot {
   store: Store;
-  pool: HandlePool;
+  pool: SlotPool;
   config: StoreConfig;
   counters: GatewayCounters;
+}
+
+/** A slot of this thread: its pool and counters in local memory. */
+export interface LocalStoreSlot extends StoreSlot {
+  pool: HandlePool;
+  counters: LocalCounters;
 }
 
 interface HandleState {
@@ -185,8 +218,8 @@ export class LocalGateway implements RunGateway {
 
   #fail(slot: StoreSlot | undefined, f: OpFailure): OpFailure {
     if (slot !== undefined) {
-      if (f.kind === ErrorKind.PERMISSION_DENIED) slot.counters.denied++;
-      slot.counters.errors[f.kind] = (slot.counters.errors[f.kind] ?? 0) + 1;
+      if (f.kind === ErrorKind.PERMISSION_DENIED) slot.counters.denial();
+      slot.counters.note(f.kind);
     }
     return f;
   }
@@ -249,7 +282,7 @@ export class LocalGateway implements RunGateway {
 
   noteError(handle: number, kind: ErrorKind): void {
     const state = this.#handles[handle];
-    if (state !== undefined) state.slot.counters.errors[kind] = (state.slot.counters.errors[kind] ?? 0) + 1;
+    if (state !== undefined) state.slot.counters.note(kind);
   }
 
   /** The live handle state, or null when released/unknown. */
@@ -321,8 +354,14 @@ export class LocalGateway implements RunGateway {
     if (state === null) return RELEASED;
     const denied = this.#deny("store.key.get", state, key);
     if (denied !== null) return denied;
-    // The hot path: no closure, no try (memory get cannot throw).
-    const r = state.slot.store.get(key);
+    // The hot path: no closure. (A try costs nothing in V8 until something throws: a store
+    // reached over a worker's channel throws the store's error synchronously.)
+    let r: MaybePromise<Uint8Array | undefined>;
+    try {
+      r = state.slot.store.get(key);
+    } catch (err) {
+      return this.#fail(state.slot, toFailure(err));
+    }
     if (isPromise(r)) {
       const mapped = r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err)));
       return this.#capAnswer(state.slot, "get", mapped, (v) => v?.length ?? 0);

@@ -1,15 +1,23 @@
 /**
  * A Lua worker: a worker_thread that runs one script at a time, each in a fresh sandbox, with
- * its store calls going over its channel to the store thread. It holds no store, no policy and
- * no actor. The host limits its heap (resourceLimits) and terminates it when a run passes its
- * deadline; inside, the count hook and the string-limit hooks measure memory (V8 heap plus
- * ArrayBuffers, which the heap limit does not count) and stop the run cleanly at the limit.
+ * the trusted side of its runs beside it: the compiled policy set, a {@link LocalGateway} per
+ * run bound to the actor the host sent with the run, the pools and counters in the host's
+ * shared counters (shared-counters.ts), and the audit ring (audit-ring.ts). Its store calls go
+ * over its channel to the store thread, which holds the stores.
+ *
+ * The host limits its heap (resourceLimits) and terminates it when a run passes its deadline;
+ * inside, the count hook and the string-limit hooks measure memory (V8 heap plus ArrayBuffers,
+ * which the heap limit does not count) and stop the run cleanly at the limit.
  */
 import { resolveLimits } from "../lua/limits.js";
 import { RunContext } from "../lua/run-context.js";
 import { warmUpThread } from "../lua/sandbox.js";
 import type { RunGateway } from "./gateway.js";
 import { CompileCache } from "../lua/compile-cache.js";
+import { loadPolicies } from "../policy/index.js";
+import { AuditRingWriter } from "./audit-ring.js";
+import { LocalGateway, type StoreSlot } from "./local-gateway.js";
+import { SharedCounters } from "./shared-counters.js";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
@@ -20,7 +28,7 @@ import { ErrorKind } from "../errors.js";
 import { killRun } from "../lua/control.js";
 import { runOf } from "../lua/internals.js";
 import type { lua_State } from "fengari";
-import { ChannelClient, ChannelGateway } from "./channel-gateway.js";
+import { ChannelClient, ChannelStore } from "./channel-store.js";
 import { runInline } from "./inline.js";
 import type { RunResult } from "./run-types.js";
 import { scriptModules } from "./script-modules.js";
@@ -52,6 +60,8 @@ const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
 const client = new ChannelClient(data.channel, data.bell, data.port);
 const modules = scriptModules(data.modules);
+const policy = loadPolicies(data.policies);
+const audit = data.auditRing === null ? null : new AuditRingWriter(data.auditRing, () => post({ type: "audit" }));
 
 // A full collection before declaring a run over its memory limit: garbage is not the run's.
 setFlagsFromString("--expose-gc");
@@ -135,6 +145,18 @@ const clock: Clock =
         },
       };
 
+const counters = new SharedCounters(data.counters);
+/** The registry's entries made real in this worker, in registry order; their stores are reached over the channel. */
+const slots = new Map<string, StoreSlot>();
+data.registry.entries.forEach((config, index) => {
+  slots.set(config.id, {
+    store: new ChannelStore(client, config, index),
+    pool: counters.pool(data.workerSlot, index, config.id, config.pool.max),
+    config,
+    counters: counters.gatewayCounters(data.workerSlot, index),
+  });
+});
+
 async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<RunResult> {
   const limits = { ...cmd.limits, maxMemoryMb: Math.min(cmd.limits.maxMemoryMb, data.heapMb) };
   liveAfterGc = 0;
@@ -146,7 +168,14 @@ async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<Ru
     args: cmd.args,
     limits,
     clock,
-    gateway: new ChannelGateway(client, cmd.runSeq, limits.maxCallBytes),
+    // The actor comes from the host's run message; the gateway holds it, and no Lua code reaches the gateway.
+    gateway: new LocalGateway(slots, policy.bind(cmd.actor), {
+      runId: cmd.runId,
+      audit: audit?.write ?? null,
+      now: () => clock.now(),
+      maxCallBytes: limits.maxCallBytes,
+      maxHandles: limits.maxHandles,
+    }),
     compileCache,
     modules,
     memoryProbe,

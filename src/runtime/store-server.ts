@@ -1,43 +1,18 @@
 /**
- * The trusted side of worker isolation: serves the store calls of every Lua worker, each over
- * its own channel (see channel.ts), with a {@link LocalGateway} per run.
- *
- * The host binds a run to a channel (`bind`, with the actor) before it hands the run to the
- * worker; requests carry only the run's sequence number, which must match the channel's
- * binding. So a worker can neither name an actor nor reach another channel's run: the actor
- * and the channel are fixed on this side.
+ * The store thread's end of the worker channels: serves the store calls of the stores that
+ * Lua workers do not open themselves (see lua-worker.ts), each worker over its own channel
+ * (see channel.ts). The trusted side of a run (policy with the run's actor, pools, audit) is
+ * in the worker; a request names a store by its registry index and carries the writer's share.
  *
  * A request is executed only once it is completely published, and synchronously from start to
  * end of the store call (an asynchronous backend's promise settles with the write applied or
  * not), so a worker terminated at any point leaves each operation applied or not applied.
  */
 import type { MessagePort } from "node:worker_threads";
-import { ErrorKind } from "../errors.js";
-import type { Actor, PolicyEngine } from "../policy/types.js";
-import {
-  isPromise,
-  type EntryRecord,
-  type ListOptions,
-  type PutOptions,
-} from "../store/store.js";
-import type { AuditSink } from "./audit.js";
-import {
-  Bell,
-  ChannelFullError,
-  KEY_ACTIONS,
-  Op,
-  Slot,
-  Status,
-  WireReader,
-  WireWriter,
-} from "./channel.js";
-import { OpFailure, type Answer, type HandleInfo } from "./gateway.js";
-import { LocalGateway, type StoreSlot } from "./local-gateway.js";
-
-interface Binding {
-  runSeq: number;
-  gateway: LocalGateway;
-}
+import { ErrorKind, StoreError } from "../errors.js";
+import { isPromise, type EntryRecord, type ListOptions, type MaybePromise, type PutOptions, type PutOutcome, type Store } from "../store/store.js";
+import { Bell, ChannelFullError, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "./channel.js";
+import { toFailure } from "./local-gateway.js";
 
 interface ChannelState {
   id: number;
@@ -48,77 +23,46 @@ interface ChannelState {
   port: MessagePort | null;
   /** Sequence number of the last request taken. */
   taken: number;
-  binding: Binding | null;
   /** An asynchronous store call of this channel is in flight. */
   busy: boolean;
   closed: boolean;
 }
 
 export interface StoreServerOptions {
-  slots: ReadonlyMap<string, StoreSlot>;
-  policy: PolicyEngine;
+  /** Every registry entry's store, in registry order (requests name them by index). */
+  stores: readonly Store[];
   bell: SharedArrayBuffer;
-  audit?: AuditSink | null;
-  /** Time for audit records. */
-  now?: () => number;
   /**
-   * Receives the pool counters of every registry entry (see {@link POOL_FIELDS}), in registry
-   * order, after every change: the host reads them synchronously for `host.pools()`.
-   */
-  poolStats?: SharedArrayBuffer | null;
-  /**
-   * Delivers pending control messages (open, bind, close) now. Called when the host bumped
-   * Bell.CONTROL, and when a request arrives for a run whose binding has not been seen yet.
+   * Delivers pending control messages (open, close) now. Called when the host bumped
+   * Bell.CONTROL.
    */
   drainControl: () => void;
 }
 
-/** Counters per registry entry in the pool-stats buffer (Float64 each). */
-export const POOL_FIELDS = ["inUse", "acquired", "released", "autoReleased", "refused"] as const;
+/** The Store methods an Op.CALL request may name. */
+const CALLS: ReadonlySet<string> = new Set(["size", "clear", "flush", "deleteMany", "sweep", "stats"]);
 
-/** A buffer for {@link StoreServerOptions.poolStats} of `entries` registry entries. */
-export function createPoolStatsBuffer(entries: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(Math.max(1, entries) * POOL_FIELDS.length * 8);
+/** A thrown StoreError (or anything else) as an answer: kind, message, retryable. */
+class Failure {
+  constructor(readonly error: unknown) {}
 }
 
 export class StoreServer {
-  readonly #slots: ReadonlyMap<string, StoreSlot>;
-  readonly #policy: PolicyEngine;
+  readonly #stores: readonly Store[];
   readonly #bell: Int32Array;
-  readonly #audit: AuditSink | null;
-  readonly #now: () => number;
   readonly #drainControl: () => void;
-  readonly #poolStats: Float64Array | null;
   #channels: ChannelState[] = [];
   readonly #byId = new Map<number, ChannelState>();
   #controlSeen = 0;
   /** Asynchronous store calls in flight. */
   asyncPending = 0;
-  /** Channels bound to a run (runs in progress). */
-  activeRuns = 0;
   /** Answers that had to wake a sleeping worker since the caller last reset this. */
   wokeWorkers = 0;
 
   constructor(options: StoreServerOptions) {
-    this.#slots = options.slots;
-    this.#policy = options.policy;
+    this.#stores = options.stores;
     this.#bell = new Int32Array(options.bell);
-    this.#audit = options.audit ?? null;
-    this.#now = options.now ?? Date.now;
     this.#drainControl = options.drainControl;
-    this.#poolStats = options.poolStats ? new Float64Array(options.poolStats) : null;
-    this.#publishPools();
-  }
-
-  /** Copies every pool's counters to the shared pool-stats buffer. */
-  #publishPools(): void {
-    const out = this.#poolStats;
-    if (out === null) return;
-    let i = 0;
-    for (const slot of this.#slots.values()) {
-      const stats = slot.pool.stats();
-      for (const field of POOL_FIELDS) out[i++] = stats[field];
-    }
   }
 
   /** Serves a worker's channel: its shared buffer and the port beside it for large messages. */
@@ -132,7 +76,6 @@ export class StoreServer {
       port,
       // A fresh channel: its worker may have published a request before this thread saw `open`.
       taken: 0,
-      binding: null,
       busy: false,
       closed: false,
     };
@@ -140,43 +83,19 @@ export class StoreServer {
     this.#channels = [...this.#channels, ch];
   }
 
-  /** Forgets a channel (its worker is gone) and releases what its run held; returns how many. */
-  closeChannel(id: number): number {
+  /** Forgets a channel (its worker is gone). */
+  closeChannel(id: number): void {
     const ch = this.#byId.get(id);
-    if (ch === undefined) return 0;
+    if (ch === undefined) return;
     ch.closed = true;
     ch.port?.close();
     this.#byId.delete(id);
     this.#channels = this.#channels.filter((c) => c !== ch);
-    return this.#unbind(ch);
   }
 
-  /**
-   * Binds a run (its actor, its cap on one call's bytes and on the handles it holds) to a
-   * channel; any earlier run of the channel is released.
-   */
-  bind(id: number, runSeq: number, runId: string, actor: Actor, maxCallBytes = Number.POSITIVE_INFINITY, maxHandles?: number): void {
-    const ch = this.#byId.get(id);
-    if (ch === undefined) return;
-    this.#unbind(ch);
-    const gateway = new LocalGateway(this.#slots, this.#policy.bind(actor), {
-      runId,
-      audit: this.#audit,
-      now: this.#now,
-      maxCallBytes,
-      ...(maxHandles !== undefined ? { maxHandles } : {}),
-    });
-    ch.binding = { runSeq, gateway };
-    this.activeRuns++;
-  }
-
-  #unbind(ch: ChannelState): number {
-    if (ch.binding === null) return 0;
-    const n = ch.binding.gateway.releaseAll();
-    ch.binding = null;
-    this.activeRuns--;
-    if (n > 0) this.#publishPools();
-    return n;
+  /** Channels open (workers served). */
+  get channels(): number {
+    return this.#channels.length;
   }
 
   #checkControl(): void {
@@ -205,37 +124,31 @@ export class StoreServer {
       const ch = channels[i]!;
       if (ch.busy) continue;
       const seq = Atomics.load(ch.i32, Slot.REQ_SEQ);
-      if (seq !== ch.taken && this.#serve(ch, seq)) served++;
+      if (seq !== ch.taken) {
+        this.#serve(ch, seq);
+        served++;
+      }
     }
     return served;
   }
 
-  #serve(ch: ChannelState, seq: number): boolean {
-    const runSeq = ch.i32[Slot.RUN_SEQ]!;
-    if (ch.binding === null || ch.binding.runSeq !== runSeq) {
-      // The host posts the binding before it hands the run to the worker: take it now.
-      this.#drainControl();
-      this.#controlSeen = Atomics.load(this.#bell, Bell.CONTROL);
-      if (ch.closed || ch.binding === null || ch.binding.runSeq !== runSeq) return false;
-    }
+  #serve(ch: ChannelState, seq: number): void {
     ch.taken = seq;
-    const binding = ch.binding;
-    let answer: Answer<unknown>;
+    let answer: MaybePromise<unknown>;
     let op = 0;
     try {
       op = ch.i32[Slot.REQ_MOVED] === 1 ? this.#beginMoved(ch) : ch.r.begin();
-      answer = this.#execute(op, ch, binding);
+      answer = this.#execute(op, ch.r);
     } catch (err) {
       ch.r.end();
-      this.#publish(ch, seq, () => this.#broken(ch, err));
-      return true;
+      this.#publish(ch, seq, () => (err instanceof Failure ? this.#failure(ch, err.error) : this.#broken(ch, err)));
+      return;
     }
     // Everything kept from the request was copied out: a moved one is garbage now.
     ch.r.end();
-    if (op === Op.ACQUIRE || op === Op.RELEASE) this.#publishPools();
     if (!isPromise(answer)) {
       this.#publish(ch, seq, () => this.#write(ch, op, answer));
-      return true;
+      return;
     }
     ch.busy = true;
     this.asyncPending++;
@@ -248,10 +161,9 @@ export class StoreServer {
       (err: unknown) => {
         this.asyncPending--;
         ch.busy = false;
-        if (!ch.closed) this.#publish(ch, seq, () => this.#broken(ch, err));
+        if (!ch.closed) this.#publish(ch, seq, () => this.#failure(ch, err));
       },
     );
-    return true;
   }
 
   #beginMoved(ch: ChannelState): number {
@@ -259,119 +171,84 @@ export class StoreServer {
     return ch.r.beginMoved(ch.port);
   }
 
-  /** Decodes the request and makes the gateway call. */
-  #execute(op: number, ch: ChannelState, binding: Binding): Answer<unknown> {
-    const r = ch.r;
-    const g = binding.gateway;
-    switch (op) {
-      case Op.GET:
-        return g.get(r.u32(), r.byteString());
-      case Op.SET: {
-        const handle = r.u32();
-        const key = r.byteString();
-        const ttlMs = r.f64();
-        return g.set(handle, key, r.bytes(), ttlMs);
+  /** Decodes the request and makes the store call; a store's throw comes back as a Failure. */
+  #execute(op: number, r: WireReader): MaybePromise<unknown> {
+    const store = this.#stores[r.u32()];
+    if (store === undefined) throw new Error("unknown store index");
+    const share = (): string | undefined => (r.u8() === 1 ? r.byteString() : undefined);
+    try {
+      switch (op) {
+        case Op.GET:
+          return store.get(r.byteString());
+        case Op.SET: {
+          const key = r.byteString();
+          const ttlMs = r.f64();
+          const value = r.bytes();
+          return store.set(key, value, ttlMs, share());
+        }
+        case Op.HAS:
+          return store.has(r.byteString());
+        case Op.DELETE:
+          return store.delete(r.byteString());
+        case Op.ADD:
+        case Op.REPLACE: {
+          const key = r.byteString();
+          const ttlMs = r.f64();
+          const value = r.bytes();
+          return op === Op.ADD ? store.add(key, value, ttlMs, share()) : store.replace(key, value, ttlMs, share());
+        }
+        case Op.INCR: {
+          const key = r.byteString();
+          const by = { value: r.f64(), float: r.u8() === 1 };
+          const init = { value: r.f64(), float: r.u8() === 1 };
+          const ttlMs = r.f64();
+          return store.incr(key, by, init, ttlMs, share());
+        }
+        case Op.TTL:
+          return store.ttl(r.byteString());
+        case Op.EXPIRE: {
+          const key = r.byteString();
+          return store.expire(key, r.f64());
+        }
+        case Op.GET_MANY: {
+          const keys = new Array<string>(r.u32());
+          for (let i = 0; i < keys.length; i++) keys[i] = r.byteString();
+          return store.getMany(keys);
+        }
+        case Op.SET_MANY: {
+          const ttlMs = r.f64();
+          const writer = share();
+          const entries = new Array<[string, Uint8Array]>(r.u32());
+          // r.bytes() copies each value out of the message: the store may keep it.
+          for (let i = 0; i < entries.length; i++) entries[i] = [r.byteString(), r.bytes()];
+          return store.setMany(entries, ttlMs, writer);
+        }
+        case Op.PUT: {
+          const key = r.byteString();
+          const value = r.bytes();
+          const options: PutOptions = { ttlMs: r.f64(), onlyIfAbsent: r.u8() === 1 };
+          if (r.u8() === 1) options.ifVersion = r.byteString();
+          if (r.u8() === 1) options.metadata = r.bytes();
+          const writer = share();
+          if (writer !== undefined) options.share = writer;
+          return store.put(key, value, options);
+        }
+        case Op.LIST:
+          return store.list((r.value() as [ListOptions])[0]);
+        case Op.ENTRY:
+          return store.entry((r.value() as [string])[0]);
+        case Op.INFO:
+          return store.info((r.value() as [string | undefined])[0]);
+        case Op.CALL: {
+          const [method, ...args] = r.value() as [string, ...unknown[]];
+          if (!CALLS.has(method)) throw new Error(`store method '${method}' cannot be called over the channel`);
+          return (store as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!.apply(store, args);
+        }
       }
-      case Op.HAS:
-        return g.has(r.u32(), r.byteString());
-      case Op.DELETE:
-        return g.delete(r.u32(), r.byteString());
-      case Op.ADD:
-      case Op.REPLACE: {
-        const handle = r.u32();
-        const key = r.byteString();
-        const ttlMs = r.f64();
-        const value = r.bytes();
-        return op === Op.ADD ? g.add(handle, key, value, ttlMs) : g.replace(handle, key, value, ttlMs);
-      }
-      case Op.INCR: {
-        const handle = r.u32();
-        const key = r.byteString();
-        const by = { value: r.f64(), float: r.u8() === 1 };
-        const init = { value: r.f64(), float: r.u8() === 1 };
-        return g.incr(handle, key, by, init, r.f64());
-      }
-      case Op.TTL:
-        return g.ttl(r.u32(), r.byteString());
-      case Op.EXPIRE: {
-        const handle = r.u32();
-        const key = r.byteString();
-        return g.expire(handle, key, r.f64());
-      }
-      case Op.ACQUIRE:
-        return g.acquire(r.byteString());
-      case Op.RELEASE:
-        g.release(r.u32());
-        return undefined;
-      case Op.END: {
-        const released = this.#unbind(ch);
-        return released;
-      }
-      case Op.CHECK: {
-        const handle = r.u32();
-        const action = KEY_ACTIONS[r.u8()];
-        if (action === undefined) throw new Error("unknown policy action");
-        return g.check(handle, action, r.byteString());
-      }
-      case Op.CHECK_MANY: {
-        const handle = r.u32();
-        const action = KEY_ACTIONS[r.u8()];
-        if (action === undefined) throw new Error("unknown policy action");
-        const keys: string[] = [];
-        for (let n = r.u32(); n > 0; n--) keys.push(r.byteString());
-        return g.checkMany(handle, action, keys);
-      }
-      case Op.NOTE_ERROR: {
-        const handle = r.u32();
-        g.noteError(handle, r.text() as ErrorKind);
-        return undefined;
-      }
-    }
-    if (op >= Op.FLUSH) return this.#executeOps(op, r, g);
-    if (op < Op.GET_MANY || op > Op.INFO) throw new Error(`unknown opcode ${op}`);
-    const handle = r.u32();
-    switch (op) {
-      case Op.GET_MANY: {
-        const keys = new Array<string>(r.u32());
-        for (let i = 0; i < keys.length; i++) keys[i] = r.byteString();
-        return g.getMany(handle, keys);
-      }
-      case Op.SET_MANY: {
-        const ttlMs = r.f64();
-        const entries = new Array<[string, Uint8Array]>(r.u32());
-        // r.bytes() copies each value out of the message: the store may keep it.
-        for (let i = 0; i < entries.length; i++) entries[i] = [r.byteString(), r.bytes()];
-        return g.setMany(handle, entries, ttlMs);
-      }
-      case Op.PUT: {
-        const key = r.byteString();
-        const value = r.bytes();
-        const options: PutOptions = { ttlMs: r.f64(), onlyIfAbsent: r.u8() === 1 };
-        if (r.u8() === 1) options.ifVersion = r.byteString();
-        if (r.u8() === 1) options.metadata = r.bytes();
-        return g.put(handle, key, value, options);
-      }
-    }
-    const args = r.value() as unknown[];
-    switch (op) {
-      case Op.LIST:
-        return g.list(handle, args[0] as ListOptions);
-      case Op.ENTRY:
-        return g.entry(handle, args[0] as string);
-      case Op.INFO:
-        return g.info(handle);
+    } catch (err) {
+      throw new Failure(err);
     }
     throw new Error(`unknown opcode ${op}`);
-  }
-
-  /** Issue 13's calls: a handle, then V8-serialized arguments (see ChannelGateway#structured). */
-  #executeOps(op: number, r: ChannelState["r"], g: Binding["gateway"]): Answer<unknown> {
-    if (op !== Op.FLUSH && op !== Op.DELETE_MANY) throw new Error(`unknown opcode ${op}`);
-    const handle = r.u32();
-    if (op === Op.FLUSH) return g.flush(handle);
-    const keys = (r.value() as unknown[])[0];
-    if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) throw new Error("delete_many: keys must be strings");
-    return g.deleteMany(handle, keys as string[]);
   }
 
   /** Writes an answer with `write`, then publishes it (RES_SEQ) and wakes a sleeping worker. */
@@ -379,10 +256,10 @@ export class StoreServer {
     try {
       write();
     } catch (err) {
-      if (err instanceof ChannelFullError) this.#failure(ch, new OpFailure(ErrorKind.INVALID, `answer too large: ${err.message}`));
+      if (err instanceof ChannelFullError) this.#failure(ch, new StoreError(ErrorKind.INVALID, `answer too large: ${err.message}`));
       else this.#broken(ch, err);
     }
-    if (ch.w.moved && ch.port === null) this.#failure(ch, new OpFailure(ErrorKind.INVALID, "answer too large for this channel"));
+    if (ch.w.moved && ch.port === null) this.#failure(ch, new StoreError(ErrorKind.INVALID, "answer too large for this channel"));
     ch.i32[Slot.RES_LEN] = ch.w.pos;
     // A moved answer is on the port before it is published.
     const moved = ch.w.moved;
@@ -395,7 +272,9 @@ export class StoreServer {
     }
   }
 
-  #failure(ch: ChannelState, f: OpFailure): void {
+  /** A store's error as a FAIL answer (anything but a StoreError becomes Internal). */
+  #failure(ch: ChannelState, err: unknown): void {
+    const f = toFailure(err);
     const w = ch.w;
     w.begin(Status.FAIL);
     w.text(f.kind);
@@ -410,7 +289,6 @@ export class StoreServer {
 
   /** Encodes an answer for opcode `op`. */
   #write(ch: ChannelState, op: number, value: unknown): void {
-    if (value instanceof OpFailure) return this.#failure(ch, value);
     const w = ch.w;
     w.begin(Status.OK);
     switch (op) {
@@ -422,10 +300,7 @@ export class StoreServer {
         }
         return;
       case Op.SET:
-      case Op.RELEASE:
-      case Op.NOTE_ERROR:
-      case Op.CHECK:
-      case Op.CHECK_MANY:
+      case Op.SET_MANY:
         return;
       case Op.HAS:
       case Op.DELETE:
@@ -444,17 +319,6 @@ export class StoreServer {
           w.f64(value as number);
         }
         return;
-      case Op.ACQUIRE: {
-        const info = value as HandleInfo;
-        w.u32(info.handle);
-        w.text(info.kind);
-        w.u32(info.maxKeyLength);
-        w.u32(info.maxValueSize);
-        return;
-      }
-      case Op.END:
-        w.u32(value as number);
-        return;
       case Op.GET_MANY: {
         const values = value as readonly (Uint8Array | undefined)[];
         w.u32(values.length);
@@ -467,8 +331,8 @@ export class StoreServer {
         }
         return;
       }
-      case Op.SET_MANY:
       case Op.PUT:
+        w.u8(PUT_OUTCOMES.indexOf(value as PutOutcome));
         return;
       case Op.ENTRY:
         w.value(value as EntryRecord | undefined);

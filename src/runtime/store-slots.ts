@@ -3,31 +3,31 @@ import type { Clock } from "../clock.js";
 import { HandlePool, type PoolStats } from "../pool/handle-pool.js";
 import type { RegistryConfig } from "../registry/types.js";
 import { storeFor } from "./lazy-store.js";
-import type { StoreSlot } from "./local-gateway.js";
+import { LocalCounters, type LocalStoreSlot } from "./local-gateway.js";
 import type { StoreMetrics } from "./run-types.js";
 
 /** Builds one slot (store, pool, counters) per registry entry; SQLite and Redis stores open on first use. */
-export function createStoreSlots(registry: RegistryConfig, options: { clock: Clock; sweepTimers: boolean }): Map<string, StoreSlot> {
-  const slots = new Map<string, StoreSlot>();
+export function createStoreSlots(registry: RegistryConfig, options: { clock: Clock; sweepTimers: boolean }): Map<string, LocalStoreSlot> {
+  const slots = new Map<string, LocalStoreSlot>();
   for (const config of registry.entries) {
     const store = storeFor(config, { clock: options.clock, sweepTimers: options.sweepTimers, baseDir: registry.baseDir });
     slots.set(config.id, {
       store,
       pool: new HandlePool(config.id, config.pool.max),
       config,
-      counters: { denied: 0, errors: {} },
+      counters: new LocalCounters(),
     });
   }
   return slots;
 }
 
 /** Pool statistics per registry entry. */
-export function poolStats(slots: ReadonlyMap<string, StoreSlot>): PoolStats[] {
+export function poolStats(slots: ReadonlyMap<string, LocalStoreSlot>): PoolStats[] {
   return [...slots.values()].map((s) => s.pool.stats());
 }
 
 /** Per-store counters: the store's own and the gateway's. */
-export async function storeMetrics(slots: ReadonlyMap<string, StoreSlot>): Promise<StoreMetrics[]> {
+export async function storeMetrics(slots: ReadonlyMap<string, LocalStoreSlot>): Promise<StoreMetrics[]> {
   const out: StoreMetrics[] = [];
   for (const [id, slot] of slots) {
     const stats = await slot.store.stats();
@@ -37,6 +37,6 @@ export async function storeMetrics(slots: ReadonlyMap<string, StoreSlot>): Promi
 }
 
 /** Closes every store (stops their timers). */
-export async function closeStoreSlots(slots: ReadonlyMap<string, StoreSlot>): Promise<void> {
+export async function closeStoreSlots(slots: ReadonlyMap<string, LocalStoreSlot>): Promise<void> {
   for (const slot of slots.values()) await slot.store.close();
 }

@@ -4,7 +4,6 @@
  * resolve with its reply.
  */
 import { MessageChannel, Worker, type MessagePort, type Transferable } from "node:worker_threads";
-import type { AuditRecord } from "./audit.js";
 import { Bell } from "./channel.js";
 import {
   deserializeError,
@@ -31,7 +30,7 @@ export class StoreThreadClient {
   /** Resolves when the stores are open; rejects with the error that prevented it. */
   readonly ready: Promise<void>;
 
-  constructor(data: Omit<StoreThreadData, "port">, onAudit: ((records: AuditRecord[]) => void) | null) {
+  constructor(data: Omit<StoreThreadData, "port">) {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     this.#bell = new Int32Array(data.bell);
@@ -63,9 +62,6 @@ export class StoreThreadClient {
           else call?.reject(deserializeError(event.error));
           return;
         }
-        case "audit":
-          onAudit?.(event.records);
-          return;
       }
     });
     this.#worker.on("error", (err) => {

@@ -1,12 +1,13 @@
 /**
- * The store thread: a worker_thread running only trusted code. It owns the stores, the pools,
- * the policy engine and the audit trail of a worker-isolated host, and serves every Lua worker
- * through a {@link StoreServer}.
+ * The store thread: a worker_thread running only trusted code. It holds the host's side of
+ * every store of a worker-isolated host: the stores that Lua workers reach over their channels
+ * (memory, SQLite `:memory:`, and Redis, see lua-worker.ts), the connections that
+ * `host.store()` and `host.metrics()` use, and the periodic sweeps, which run here once rather
+ * than in every worker. Policy, pools and audit are in the workers.
  *
  * ## Where it waits
  * The host thread's event loop takes tens of microseconds to wake, so store calls are served
- * here, in a loop that polls the channels. While runs are bound it keeps polling for a while
- * after the last request (a hot round trip then costs well under a microsecond), longer after
+ * here, in a loop that polls the channels. After a request it keeps polling for a while (a hot round trip then costs well under a microsecond), longer after
  * an answer that had to wake a sleeping worker: that worker needs tens of microseconds to come
  * back with its next request, and if the store thread were asleep by then, both sides would pay
  * a wake-up on every call from then on. Both budgets adapt to whether spinning pays on this
@@ -20,9 +21,7 @@
  */
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { systemClock, type Clock } from "../clock.js";
-import { loadPolicies } from "../policy/index.js";
 import { AdaptiveSpin } from "./adaptive-spin.js";
-import { AuditLog, type AuditRecord } from "./audit.js";
 import { Bell } from "./channel.js";
 import { RemoteStoreTarget } from "./remote-store.js";
 import { closeStoreSlots, createStoreSlots, storeMetrics } from "./store-slots.js";
@@ -50,15 +49,6 @@ function mirroredClock(cell: SharedArrayBuffer): Clock {
   };
 }
 
-let pendingAudit: AuditRecord[] = [];
-function forwardAudit(record: AuditRecord): void {
-  if (pendingAudit.length === 0) setImmediate(() => {
-    post({ type: "audit", records: pendingAudit });
-    pendingAudit = [];
-  });
-  pendingAudit.push(record);
-}
-
 let server: StoreServer;
 let stopping = false;
 // Nothing else keeps this thread's event loop alive while it waits on the bell.
@@ -67,11 +57,6 @@ const keepAlive = setInterval(() => {}, 1 << 30);
 try {
   const clock = data.clockCell ? mirroredClock(data.clockCell) : systemClock;
   const slots = createStoreSlots(data.registry, { clock, sweepTimers: data.sweepTimers });
-  const policy = loadPolicies(data.policies);
-  const audit =
-    data.auditFile !== null || data.auditForward
-      ? new AuditLog({ ...(data.auditFile !== null ? { file: data.auditFile } : {}), ...(data.auditForward ? { onDecision: forwardAudit } : {}) })
-      : null;
   const stores = new RemoteStoreTarget(slots);
 
   const call = async (method: string, args: unknown[]): Promise<unknown> => {
@@ -79,12 +64,12 @@ try {
       case "metrics":
         return storeMetrics(slots);
       case "closeChannel":
-        return server.closeChannel(args[0] as number);
+        server.closeChannel(args[0] as number);
+        return undefined;
       case "store":
         return stores.call(args[0] as string, args[1] as string, args[2] as unknown[]);
       case "shutdown":
         stopping = true;
-        audit?.close();
         await closeStoreSlots(slots);
         clearInterval(keepAlive);
         return undefined;
@@ -97,9 +82,6 @@ try {
       case "open":
         server.openChannel(msg.channel, msg.sab, msg.port);
         return;
-      case "bind":
-        server.bind(msg.channel, msg.runSeq, msg.runId, msg.actor, msg.maxCallBytes, msg.maxHandles);
-        return;
       case "call":
         call(msg.method, msg.args).then(
           (value) => post({ type: "reply", id: msg.id, ok: true, value }),
@@ -110,12 +92,8 @@ try {
   };
 
   server = new StoreServer({
-    slots,
-    policy,
+    stores: [...slots.values()].map((slot) => slot.store),
     bell: data.bell,
-    poolStats: data.poolStats,
-    audit: audit?.write ?? null,
-    now: () => clock.now(),
     drainControl: () => {
       for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) handle(m.message as StoreControl);
     },
@@ -142,7 +120,7 @@ function pump(): void {
       current?.hit();
       current = server.wokeWorkers > 0 ? spinAfterWake : spin;
       spinUntil = now + current.budget();
-    } else if (server.activeRuns === 0 || server.asyncPending > 0 || now > spinUntil) {
+    } else if (server.channels === 0 || server.asyncPending > 0 || now > spinUntil) {
       if (current !== null && now > spinUntil) current.miss();
       break;
     }

@@ -4,23 +4,16 @@ import { ErrorKind, isErrorKind, LuastoreError, OptionsError, StoreError } from 
 import type { RunLimits } from "../lua/limits.js";
 import type { PolicyDocument, Actor } from "../policy/types.js";
 import type { RegistryConfig } from "../registry/types.js";
-import type { AuditRecord } from "./audit.js";
 import type { RunResult } from "./run-types.js";
+import type { SharedCountersBuffers } from "./shared-counters.js";
 
 /** What the store thread starts from. */
 export interface StoreThreadData {
   registry: RegistryConfig;
-  /** As given to createHost: a path or documents (the compiled engine cannot be cloned). */
-  policies: string | PolicyDocument | readonly PolicyDocument[];
   bell: SharedArrayBuffer;
   /** The host clock's time in ms (Float64 slot 0) when the host clock is not the system clock. */
   clockCell: SharedArrayBuffer | null;
   sweepTimers: boolean;
-  /** Pool counters, published by the store thread for `host.pools()` (see StoreServer). */
-  poolStats: SharedArrayBuffer;
-  auditFile: string | null;
-  /** Send audit records to the host (it has an onDecision callback). */
-  auditForward: boolean;
   port: MessagePort;
 }
 
@@ -28,12 +21,11 @@ export interface StoreThreadData {
 export type StoreControl =
   /** `port`: the store thread's end of the channel's port for large messages (transferred). */
   | { type: "open"; channel: number; sab: SharedArrayBuffer; port: MessagePort }
-  | { type: "bind"; channel: number; runSeq: number; runId: string; actor: Actor; maxCallBytes: number; maxHandles: number }
   | { type: "call"; id: number; method: StoreThreadMethod; args: unknown[] };
 
 /**
- * Calls answered with a reply: `closeChannel` (a worker is gone: release its run's handles;
- * the host reports the run only after the reply), `metrics`, `store` (a RemoteStore call),
+ * Calls answered with a reply: `closeChannel` (a worker is gone: stop serving its channel),
+ * `metrics` (every store's own counters, size and bytes), `store` (a RemoteStore call),
  * `shutdown` (close every store).
  */
 export type StoreThreadMethod = "closeChannel" | "metrics" | "store" | "shutdown";
@@ -43,11 +35,18 @@ export type StoreThreadEvent =
   | { type: "ready" }
   | { type: "failed"; error: SerializedError }
   | { type: "reply"; id: number; ok: true; value: unknown }
-  | { type: "reply"; id: number; ok: false; error: SerializedError }
-  | { type: "audit"; records: AuditRecord[] };
+  | { type: "reply"; id: number; ok: false; error: SerializedError };
 
 /** What a Lua worker starts from. */
 export interface LuaWorkerData {
+  registry: RegistryConfig;
+  /** As given to createHost: a path or documents (a compiled engine cannot be cloned); the worker compiles them. */
+  policies: string | PolicyDocument | readonly PolicyDocument[];
+  /** The host's shared counters (pools, gateway and store counters) and this worker's region of them. */
+  counters: SharedCountersBuffers;
+  workerSlot: number;
+  /** This worker's audit ring (null: auditing is off). */
+  auditRing: SharedArrayBuffer | null;
   channel: SharedArrayBuffer;
   /** The worker's end of its channel's port for large messages. */
   port: MessagePort;
@@ -67,6 +66,8 @@ export type WorkerCommand =
       type: "run";
       runSeq: number;
       runId: string;
+      /** The run's actor, fixed by the host: the worker binds the policy to it, and nothing in the run can change it. */
+      actor: Actor;
       source: string | Uint8Array;
       chunkName: string;
       args: unknown[];
@@ -80,7 +81,9 @@ export type WorkerEvent =
   | { type: "ready" }
   | { type: "output"; runSeq: number; text: string }
   | { type: "result"; runSeq: number; result: RunResult }
-  | { type: "sleep"; id: number; ms: number };
+  | { type: "sleep"; id: number; ms: number }
+  /** The audit ring is full: drain it. */
+  | { type: "audit" };
 
 export interface SerializedError {
   name: string;

@@ -8,15 +8,21 @@
  * hook), but a single library call (a catastrophic pattern) never reaches the hook. So the host
  * terminates a worker still busy `graceMs` after the run's deadline (Timeout), or whose
  * published memory is past the run's limit (MemoryLimit), as well as one that V8 stopped at its
- * heap limit; it tells the store thread to release the run's handles, reports the run only
- * then, and starts a replacement.
+ * heap limit. Once the worker is gone (terminate() settled, so it can no longer write shared
+ * memory), the host gives the handles it held back to their pools (shared-counters.ts), takes
+ * the audit records it left in its ring, reports the run, and starts a replacement in the same
+ * worker slot.
  */
 import { MessageChannel, Worker } from "node:worker_threads";
 import type { Clock } from "../clock.js";
 import { ErrorKind, HostClosedError, type RunFailure } from "../errors.js";
 import { callBytesFor, type RunLimits } from "../lua/limits.js";
-import type { Actor } from "../policy/types.js";
+import type { Actor, PolicyDocument } from "../policy/types.js";
+import type { RegistryConfig } from "../registry/types.js";
+import type { AuditSink } from "./audit.js";
+import { AuditRingReader, createAuditRing } from "./audit-ring.js";
 import { createChannelBuffer, MemSlot } from "./channel.js";
+import type { SharedCounters, SharedCountersBuffers } from "./shared-counters.js";
 import type { RunResult, RunStats } from "./run-types.js";
 import type { StoreThreadClient } from "./store-thread-client.js";
 import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "./thread-messages.js";
@@ -59,6 +65,8 @@ export interface RunJob {
 
 interface PoolWorker {
   worker: Worker;
+  /** Its region of the shared counters and its audit ring: taken over by its replacement. */
+  slot: number;
   channel: number;
   sab: SharedArrayBuffer;
   memory: Float64Array;
@@ -104,6 +112,12 @@ export interface WorkerPoolOptions {
   clock: { clock: Clock; cell: SharedArrayBuffer; refresh: () => void } | null;
   /** Each worker's compile cache, in bytes of source. */
   compileCacheBytes: number;
+  registry: RegistryConfig;
+  policies: string | PolicyDocument | readonly PolicyDocument[];
+  /** The host's shared counters, with a worker slot for each of the `size` workers. */
+  counters: { buffers: SharedCountersBuffers; view: SharedCounters };
+  /** Receives the workers' audit records (null: auditing is off). */
+  audit: AuditSink | null;
 }
 
 function failedResult(runId: string, failure: RunFailure, stats?: Partial<RunStats>): RunResult {
@@ -132,6 +146,8 @@ export class WorkerPool {
   #startFailures = 0;
   /** Set when workers cannot start at all: every run fails with it. */
   #broken: string | null = null;
+  /** Each worker slot's audit ring (empty when auditing is off). */
+  readonly #auditRings: { sab: SharedArrayBuffer; reader: AuditRingReader }[] = [];
 
   /** Resolves once the first `size` workers are ready (or could not start). */
   readonly ready: Promise<void>;
@@ -141,7 +157,19 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
     this.ready = new Promise<void>((resolve) => (this.#markReady = resolve));
-    for (let i = 0; i < options.size; i++) this.#spawn();
+    for (let i = 0; i < options.size; i++) {
+      if (options.audit !== null) {
+        const sab = createAuditRing();
+        this.#auditRings.push({ sab, reader: new AuditRingReader(sab) });
+      }
+      this.#spawn(i);
+    }
+  }
+
+  /** Hands the audit records worker slot `slot` has published so far to the host's sink. */
+  #drainAudit(slot: number): void {
+    const sink = this.#options.audit;
+    if (sink !== null) this.#auditRings[slot]?.reader.drain(sink);
   }
 
   /** Runs waiting for a worker. */
@@ -172,7 +200,7 @@ export class WorkerPool {
     this.#queue.push(job);
   }
 
-  #spawn(): void {
+  #spawn(slot: number): void {
     const o = this.#options;
     const sab = createChannelBuffer();
     const channel = ++this.#channelIds;
@@ -180,6 +208,11 @@ export class WorkerPool {
     const { port1, port2 } = new MessageChannel();
     o.store.send({ type: "open", channel, sab, port: port2 }, [port2]);
     const workerData: LuaWorkerData = {
+      registry: o.registry,
+      policies: o.policies,
+      counters: o.counters.buffers,
+      workerSlot: slot,
+      auditRing: this.#auditRings[slot]?.sab ?? null,
       channel: sab,
       port: port1,
       bell: o.bell,
@@ -196,6 +229,7 @@ export class WorkerPool {
     });
     const w: PoolWorker = {
       worker,
+      slot,
       channel,
       sab,
       memory: new Float64Array(sab, 32, 4),
@@ -242,9 +276,13 @@ export class WorkerPool {
         // The worker collected the garbage of this run before it reported: the next run does not
         // pay for it.
         this.#next(w);
+        this.#drainAudit(w.slot);
         job.resolve(event.result);
         return;
       }
+      case "audit":
+        this.#drainAudit(w.slot);
+        return;
       case "output":
         if (event.runSeq === w.runSeq) w.job?.onOutput?.(event.text);
         return;
@@ -300,20 +338,11 @@ export class WorkerPool {
     o.clock?.refresh();
     // The worker and the store thread hold the run to the same cap on one call's bytes.
     const limits = { ...job.limits, maxCallBytes: callBytesFor(job.limits, o.heapMb) };
-    // The binding goes first: the store thread serves the worker's requests only for this run.
-    o.store.send({
-      type: "bind",
-      channel: w.channel,
-      runSeq: w.runSeq,
-      runId: job.runId,
-      actor: job.actor,
-      maxCallBytes: limits.maxCallBytes,
-      maxHandles: limits.maxHandles,
-    });
     const command: WorkerCommand = {
       type: "run",
       runSeq: w.runSeq,
       runId: job.runId,
+      actor: job.actor,
       source: job.source,
       chunkName: job.chunkName,
       args: job.args,
@@ -351,8 +380,9 @@ export class WorkerPool {
   }
 
   /**
-   * Terminates a worker, has the store thread release its run's handles, then reports the run
-   * (if any) as failed with `reason`, and starts a replacement.
+   * Terminates a worker; once it is gone, gives its handles back, takes its audit records, has
+   * the store thread forget its channel, reports the run (if any) as failed with `reason`, and
+   * starts a replacement in its slot.
    */
   #stop(w: PoolWorker, reason: { kind: ErrorKind; message: string }): void {
     if (w.state === "dead") return;
@@ -373,21 +403,23 @@ export class WorkerPool {
     this.#workers.delete(w);
     const idleAt = this.#idle.indexOf(w);
     if (idleAt !== -1) this.#idle.splice(idleAt, 1);
-    void w.worker.terminate();
     const wallMs = performance.now() - w.startedAt;
     const peak = w.memory[MemSlot.PEAK]!;
-    const released = this.#options.store.call<number>("closeChannel", [w.channel]).catch(() => 0);
-    if (!this.#closed && this.#broken === null) this.#spawn();
-    if (job === null) return;
-    void released.then((autoReleased) => {
-      job.resolve(
+    const gone = (): void => {
+      // The worker can no longer write shared memory: what it held is the host's to give back.
+      const autoReleased = this.#options.counters.view.recoverWorkerSlot(w.slot);
+      this.#drainAudit(w.slot);
+      this.#options.store.call("closeChannel", [w.channel]).catch(() => {});
+      if (!this.#closed && this.#broken === null) this.#spawn(w.slot);
+      job?.resolve(
         failedResult(
           job.runId,
           { kind: reason.kind, message: reason.message, traceback: "", retryable: false },
           { wallMs, autoReleased, ...(peak > 0 ? { peakMemoryBytes: peak } : {}) },
         ),
       );
-    });
+    };
+    w.worker.terminate().then(gone, gone);
   }
 
   /** Terminates every worker; runs in progress or queued end with Canceled. */
@@ -410,5 +442,6 @@ export class WorkerPool {
     this.#workers.clear();
     this.#idle.length = 0;
     await Promise.all(stopping);
+    for (let slot = 0; slot < this.#auditRings.length; slot++) this.#drainAudit(slot);
   }
 }

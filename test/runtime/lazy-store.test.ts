@@ -59,6 +59,7 @@ describe.each<Isolation>(["inline", "worker"])("a store that cannot open (%s)", 
       `local s = require("store").get("shop:carts") local v, err = s:get("k") return v, err:kind(), err:message()`,
       { actor: ADMIN },
     );
+    expect(bad.error).toBeUndefined();
     expect(bad.values[0]).toBeNull();
     expect(bad.values[1]).toBe(ErrorKind.INVALID);
     expect(bad.values[2]).toBe(
