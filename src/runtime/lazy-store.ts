@@ -33,6 +33,10 @@ export interface LazyStoreContext {
   baseDir: string;
   /** Where store.redis `url_env`, `username_env` and `password_env` are looked up. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The store's counters array (see SqlStoreOptions.counters); one context per store when set. */
+  counters?: Float64Array;
+  /** Called once the backend is open (a Lua worker has the store thread open it too, to sweep it). */
+  onOpen?: () => void;
 }
 
 /** Where an entry was declared, for messages: `registry.yaml:12:5`, or nothing for object input. */
@@ -45,10 +49,21 @@ export function entryPosition(config: StoreConfig): string {
 export async function openBackend(config: SqlStoreConfig | RedisStoreConfig, context: LazyStoreContext): Promise<Store> {
   if (config.kind === "store.sql") {
     const { SqlStore } = await import("../store/sql.js");
-    return new SqlStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, baseDir: context.baseDir });
+    return new SqlStore(config, {
+      clock: context.clock,
+      sweepTimer: context.sweepTimers,
+      baseDir: context.baseDir,
+      ...(context.counters !== undefined ? { counters: context.counters } : {}),
+    });
   }
   const { RedisStore } = await import("../store/redis.js");
-  return new RedisStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, env: context.env ?? process.env, baseDir: context.baseDir });
+  return new RedisStore(config, {
+    clock: context.clock,
+    sweepTimer: context.sweepTimers,
+    env: context.env ?? process.env,
+    baseDir: context.baseDir,
+    ...(context.counters !== undefined ? { counters: context.counters } : {}),
+  });
 }
 
 /** The store for one registry entry: a MemoryStore at once, or a LazyStore for the other kinds. */
@@ -92,6 +107,7 @@ export class LazyStore implements Store {
           throw new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is closed`);
         }
         this.#store = store;
+        this.#context.onOpen?.();
         return store;
       },
       (err: unknown) => {

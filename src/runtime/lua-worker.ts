@@ -3,7 +3,8 @@
  * the trusted side of its runs beside it: the compiled policy set, a {@link LocalGateway} per
  * run bound to the actor the host sent with the run, the pools and counters in the host's
  * shared counters (shared-counters.ts), and the audit ring (audit-ring.ts). Its store calls go
- * over its channel to the store thread, which holds the stores.
+ * straight to the store where the worker can open it itself (store.sql files: a connection of
+ * its own), and over its channel to the store thread otherwise (see {@link storeInWorker}).
  *
  * The host limits its heap (resourceLimits) and terminates it when a run passes its deadline;
  * inside, the count hook and the string-limit hooks measure memory (V8 heap plus ArrayBuffers,
@@ -15,7 +16,10 @@ import { warmUpThread } from "../lua/sandbox.js";
 import type { RunGateway } from "./gateway.js";
 import { CompileCache } from "../lua/compile-cache.js";
 import { loadPolicies } from "../policy/index.js";
+import type { StoreConfig } from "../registry/types.js";
+import type { Store } from "../store/store.js";
 import { AuditRingWriter } from "./audit-ring.js";
+import { LazyStore } from "./lazy-store.js";
 import { LocalGateway, type StoreSlot } from "./local-gateway.js";
 import { SharedCounters } from "./shared-counters.js";
 import { readlinkSync } from "node:fs";
@@ -145,12 +149,45 @@ const clock: Clock =
         },
       };
 
+/**
+ * Whether this worker opens `config`'s store itself. A store.sql file: yes, each worker its own
+ * connection (WAL lets readers run beside a writer; writers keep BEGIN IMMEDIATE and wait up to
+ * busy_timeout), with no sweep timer (the store thread sweeps, once for the host). A SQLite
+ * `:memory:` database exists only in the connection that made it, and a memory store only in
+ * the thread that holds it: those are reached over the channel. store.redis: over the channel
+ * too. Measured, a client of its own per worker was no faster (often slower): its answers are
+ * promises, so every call suspends the run and goes through the worker's event loop, while over
+ * the channel the worker waits synchronously and the store thread's one client pipelines every
+ * worker's commands (see the README's Benchmarks).
+ */
+function storeInWorker(config: StoreConfig): boolean {
+  return config.kind === "store.sql" && config.path !== ":memory:";
+}
+
 const counters = new SharedCounters(data.counters);
-/** The registry's entries made real in this worker, in registry order; their stores are reached over the channel. */
+/** The registry's entries made real in this worker, in registry order. */
 const slots = new Map<string, StoreSlot>();
 data.registry.entries.forEach((config, index) => {
+  const overChannel = new ChannelStore(client, config, index);
+  const store: Store = storeInWorker(config)
+    ? new LazyStore(config as Extract<StoreConfig, { kind: "store.sql" | "store.redis" }>, {
+        clock,
+        sweepTimers: false,
+        baseDir: data.registry.baseDir,
+        counters: counters.storeCounters(data.workerSlot, index),
+        // The store thread opens the file too (once for the host): its timer sweeps it, and
+        // host.metrics() reads its size there.
+        onOpen: () => {
+          try {
+            overChannel.size();
+          } catch {
+            // It reports its own failure to open when the host uses the store.
+          }
+        },
+      })
+    : overChannel;
   slots.set(config.id, {
-    store: new ChannelStore(client, config, index),
+    store,
     pool: counters.pool(data.workerSlot, index, config.id, config.pool.max),
     config,
     counters: counters.gatewayCounters(data.workerSlot, index),

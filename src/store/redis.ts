@@ -73,6 +73,8 @@ export interface RedisStoreOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Directory the `tls` files resolve against (the registry's). @default process.cwd() */
   baseDir?: string;
+  /** Where the counters live, as SqlStoreOptions.counters. @default a private array */
+  counters?: Float64Array;
 }
 
 type Arg = Buffer | string | number;
@@ -130,16 +132,23 @@ export class RedisStore implements Store {
   #closed = false;
   #lastError: Error | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #hits = 0;
-  #misses = 0;
-  #sets = 0;
-  #deletes = 0;
-  #expired = 0;
+  readonly #counters: Float64Array;
+  get #hits(): number { return this.#counters[0]!; }
+  set #hits(n: number) { this.#counters[0] = n; }
+  get #misses(): number { return this.#counters[1]!; }
+  set #misses(n: number) { this.#counters[1] = n; }
+  get #sets(): number { return this.#counters[2]!; }
+  set #sets(n: number) { this.#counters[2] = n; }
+  get #deletes(): number { return this.#counters[3]!; }
+  set #deletes(n: number) { this.#counters[3] = n; }
+  get #expired(): number { return this.#counters[4]!; }
+  set #expired(n: number) { this.#counters[4] = n; }
 
   constructor(config: RedisStoreConfig, options: RedisStoreOptions) {
     this.id = config.id;
     this.config = config;
     this.#clock = options.clock;
+    this.#counters = options.counters ?? new Float64Array(6);
     this.#maxSize = String(config.maxSize);
     const base = `${config.keyPrefix}{${config.id}}`;
     this.#entryPrefix = Buffer.from(`${base}:`, "utf8");

@@ -61,6 +61,12 @@ export interface SqlStoreOptions {
   sweepTimer?: boolean;
   /** Directory a relative `path` resolves against (the registry file's). @default process.cwd() */
   baseDir?: string;
+  /**
+   * Where the counters live: hits, misses, sets, deletes, expired, evicted, in that order (a Lua
+   * worker passes its region of the host's shared counters, so the host sums them without
+   * asking it). @default a private array
+   */
+  counters?: Float64Array;
 }
 
 /** A row as the value statements return it (raw mode): value, expires_at. */
@@ -95,12 +101,19 @@ export class SqlStore implements Store {
   readonly #lru: boolean;
   readonly #maxSize: number;
   #timer: NodeJS.Timeout | undefined;
-  #hits = 0;
-  #misses = 0;
-  #sets = 0;
-  #deletes = 0;
-  #expired = 0;
-  #evicted = 0;
+  readonly #counters: Float64Array;
+  get #hits(): number { return this.#counters[0]!; }
+  set #hits(n: number) { this.#counters[0] = n; }
+  get #misses(): number { return this.#counters[1]!; }
+  set #misses(n: number) { this.#counters[1] = n; }
+  get #sets(): number { return this.#counters[2]!; }
+  set #sets(n: number) { this.#counters[2] = n; }
+  get #deletes(): number { return this.#counters[3]!; }
+  set #deletes(n: number) { this.#counters[3] = n; }
+  get #expired(): number { return this.#counters[4]!; }
+  set #expired(n: number) { this.#counters[4] = n; }
+  get #evicted(): number { return this.#counters[5]!; }
+  set #evicted(n: number) { this.#counters[5] = n; }
   /** Counted inside a transaction, added to the counters only when it commits. */
   #pendingExpired = 0;
   #pendingEvicted = 0;
@@ -112,6 +125,7 @@ export class SqlStore implements Store {
     this.id = config.id;
     this.config = config;
     this.#clock = options.clock;
+    this.#counters = options.counters ?? new Float64Array(6);
     this.#lru = config.eviction === "lru";
     this.#maxSize = config.maxSize;
     this.file = config.path === ":memory:" ? ":memory:" : resolve(options.baseDir ?? process.cwd(), config.path);
