@@ -37,6 +37,8 @@ import { createSharedCounters, SharedCounters } from "./runtime/shared-counters.
 import { StoreThreadClient } from "./runtime/store-thread-client.js";
 import { WorkerPool, type WorkerPoolStats } from "./runtime/worker-pool.js";
 import { HostStore } from "./host-store.js";
+import type { MemoryStoreConfig } from "./registry/types.js";
+import { createZone, type ZoneStore } from "./store/zone/index.js";
 
 export type { StoreMetrics } from "./runtime/run-types.js";
 
@@ -125,6 +127,8 @@ interface WorkerRuntime {
   /** The workers' pools and counters (shared-counters.ts), summed for pools() and metrics(). */
   counters: SharedCounters;
   audit: AuditLog | null;
+  /** Per registry entry, the memory store's zone (made here; the host sweeps it), or null. */
+  zones: (ZoneStore | null)[];
   stopWatchingClock: (() => void) | null;
 }
 
@@ -191,11 +195,20 @@ export class Host {
       stopWatchingClock = clock.watch?.((now) => (time[0] = now)) ?? null;
       mirror = { clock, cell, refresh };
     }
+    // Memory stores live in shared-memory zones that this thread, the store thread and every
+    // worker map (a store with a quota stays in the store thread: the zone does not take one yet).
+    const zones = this.registry.entries.map((config) =>
+      config.kind === "store.memory" && config.quota === undefined
+        ? createZone(config as MemoryStoreConfig, { clock: this.clock, sweepTimer: sweepTimers })
+        : null,
+    );
+    const zoneBuffers = zones.map((z) => z?.buffer ?? null);
     const storeThread = new StoreThreadClient({
       registry: this.registry,
       bell,
       clockCell: mirror?.cell ?? null,
       sweepTimers,
+      zones: zoneBuffers,
     });
     // Workers write their records to shared rings; this thread drains them into the log.
     const audit = options.audit ? new AuditLog(options.audit) : null;
@@ -213,8 +226,12 @@ export class Host {
       policies: options.policies,
       counters: { buffers: counterBuffers, view: counters },
       audit: audit?.write ?? null,
+      zones: zoneBuffers,
+      onWorkerGone: (threadId) => {
+        for (const z of zones) z?.zone.threadExited(threadId);
+      },
     });
-    return { kind: "worker", storeThread, pool, counters, audit, stopWatchingClock };
+    return { kind: "worker", storeThread, pool, counters, audit, zones, stopWatchingClock };
   }
 
   /**
@@ -286,6 +303,8 @@ export class Host {
     if (config === undefined) throw new StoreError(ErrorKind.NOT_FOUND, `no store '${id}' in the registry`);
     const rt = this.#runtime;
     if (rt.kind === "inline") return new HostStore(rt.slots.get(id)!.store);
+    const zone = rt.zones[this.registry.entries.indexOf(config)];
+    if (zone !== undefined && zone !== null) return new HostStore(zone);
     const storeThread = rt.storeThread;
     return new HostStore(new RemoteStore(config, (storeId, method, args) => storeThread.call("store", [storeId, method, args])));
   }
@@ -349,6 +368,7 @@ export class Host {
     rt.stopWatchingClock?.();
     await rt.pool.close();
     await rt.storeThread.close();
+    for (const z of rt.zones) z?.close();
     rt.audit?.close();
   }
 }

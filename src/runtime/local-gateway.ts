@@ -145,6 +145,11 @@ export class LocalGateway implements RunGateway {
   readonly #maxCallBytes: number;
   readonly #maxHandles: number;
   #open = 0;
+  /**
+   * Bytes of the requests and answers this run's calls carried (counted when the run has a
+   * `maxCallBytes`, as a worker's runs do): the worker measures its memory once enough moved.
+   */
+  movedBytes = 0;
 
   constructor(slots: ReadonlyMap<string, StoreSlot>, policy: ActorPolicy, options: LocalGatewayOptions = { runId: "" }) {
     this.#slots = slots;
@@ -180,6 +185,7 @@ export class LocalGateway implements RunGateway {
     const cap = (v: T | OpFailure): T | OpFailure => {
       if (v instanceof OpFailure) return v;
       const bytes = measure(v);
+      this.movedBytes += bytes;
       return bytes > this.#maxCallBytes ? this.#fail(slot, callTooLarge(method, "answer", bytes, this.#maxCallBytes)) : v;
     };
     return isPromise(r) ? r.then(cap) : cap(r);
@@ -336,6 +342,7 @@ export class LocalGateway implements RunGateway {
     const denied = this.#deny(action, state, key);
     if (denied !== null) return denied;
     if (requestBytes > this.#maxCallBytes) return this.#requestTooLarge(state.slot, method, requestBytes);
+    this.movedBytes += requestBytes;
     return this.#invoke(state.slot, call);
   }
 
@@ -366,7 +373,9 @@ export class LocalGateway implements RunGateway {
       const mapped = r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err)));
       return this.#capAnswer(state.slot, "get", mapped, (v) => v?.length ?? 0);
     }
-    if (r !== undefined && r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
+    if (r === undefined) return r;
+    this.movedBytes += r.length;
+    if (r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
     return r;
   }
 
@@ -376,6 +385,7 @@ export class LocalGateway implements RunGateway {
     const denied = this.#deny("store.key.set", state, key);
     if (denied !== null) return denied;
     if (key.length + value.length > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set", key.length + value.length);
+    this.movedBytes += value.length;
     try {
       const r = state.slot.store.set(key, value, ttlMs, this.#share(state.slot));
       return isPromise(r) ? r.then(yes, (err: unknown) => this.#fail(state.slot, toFailure(err))) : true;
@@ -434,6 +444,7 @@ export class LocalGateway implements RunGateway {
     const slot = state.slot;
     const bytes = key.length + value.length + (options.metadata?.length ?? 0);
     if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, "put", bytes);
+    this.movedBytes += bytes;
     const share = this.#share(slot);
     const outcome = this.#invoke(slot, (s) => s.put(key, value, share === undefined ? options : { ...options, share }));
     const finish = (o: PutOutcome | OpFailure): true | OpFailure => {
@@ -481,6 +492,7 @@ export class LocalGateway implements RunGateway {
     let bytes = 0;
     for (const [key, value] of entries) bytes += key.length + value.length;
     if (bytes > this.#maxCallBytes) return this.#requestTooLarge(state.slot, "set_many", bytes);
+    this.movedBytes += bytes;
     const r = this.#invoke(state.slot, (s) => s.setMany(entries, ttlMs, this.#share(state.slot)));
     return isPromise(r) ? r.then((v) => (v instanceof OpFailure ? v : true)) : r instanceof OpFailure ? r : true;
   }

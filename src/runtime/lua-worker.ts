@@ -3,8 +3,9 @@
  * the trusted side of its runs beside it: the compiled policy set, a {@link LocalGateway} per
  * run bound to the actor the host sent with the run, the pools and counters in the host's
  * shared counters (shared-counters.ts), and the audit ring (audit-ring.ts). Its store calls go
- * straight to the store where the worker can open it itself (store.sql files: a connection of
- * its own), and over its channel to the store thread otherwise (see {@link storeInWorker}).
+ * straight to the store where it can: a memory store's shared-memory zone (src/store/zone),
+ * which the host made and every worker attaches to, and a store.sql file, through a connection
+ * of its own; the others over its channel to the store thread (see {@link storeInWorker}).
  *
  * The host limits its heap (resourceLimits) and terminates it when a run passes its deadline;
  * inside, the count hook and the string-limit hooks measure memory (V8 heap plus ArrayBuffers,
@@ -16,7 +17,8 @@ import { warmUpThread } from "../lua/sandbox.js";
 import type { RunGateway } from "./gateway.js";
 import { CompileCache } from "../lua/compile-cache.js";
 import { loadPolicies } from "../policy/index.js";
-import type { StoreConfig } from "../registry/types.js";
+import type { MemoryStoreConfig, StoreConfig } from "../registry/types.js";
+import { attachZone } from "../store/zone/index.js";
 import type { Store } from "../store/store.js";
 import { AuditRingWriter } from "./audit-ring.js";
 import { LazyStore } from "./lazy-store.js";
@@ -126,9 +128,13 @@ function memoryProbe(L: lua_State): void {
 const PROBE_AFTER_BYTES = 256 * 1024;
 let movedAtProbe = 0;
 
+/** The gateway of the run in progress (its calls to the zones and SQLite move bytes outside the channel). */
+let runGateway: LocalGateway | null = null;
+
 function afterStoreCall(L: lua_State): void {
-  if (client.movedBytes - movedAtProbe < PROBE_AFTER_BYTES) return;
-  movedAtProbe = client.movedBytes;
+  const moved = client.movedBytes + (runGateway?.movedBytes ?? 0);
+  if (moved - movedAtProbe < PROBE_AFTER_BYTES) return;
+  movedAtProbe = moved;
   memoryProbe(L);
 }
 
@@ -153,8 +159,9 @@ const clock: Clock =
  * Whether this worker opens `config`'s store itself. A store.sql file: yes, each worker its own
  * connection (WAL lets readers run beside a writer; writers keep BEGIN IMMEDIATE and wait up to
  * busy_timeout), with no sweep timer (the store thread sweeps, once for the host). A SQLite
- * `:memory:` database exists only in the connection that made it, and a memory store only in
- * the thread that holds it: those are reached over the channel. store.redis: over the channel
+ * `:memory:` database exists only in the connection that made it, and a memory store with a
+ * quota (which the zone does not take yet) only in the store thread: those are reached over the
+ * channel. (Other memory stores are zones, attached above.) store.redis: over the channel
  * too. Measured, a client of its own per worker was no faster (often slower): its answers are
  * promises, so every call suspends the run and goes through the worker's event loop, while over
  * the channel the worker waits synchronously and the store thread's one client pipelines every
@@ -169,7 +176,10 @@ const counters = new SharedCounters(data.counters);
 const slots = new Map<string, StoreSlot>();
 data.registry.entries.forEach((config, index) => {
   const overChannel = new ChannelStore(client, config, index);
-  const store: Store = storeInWorker(config)
+  const zone = data.zones[index] ?? null;
+  const store: Store = zone !== null
+    ? attachZone(zone, config as MemoryStoreConfig, { clock })
+    : storeInWorker(config)
     ? new LazyStore(config as Extract<StoreConfig, { kind: "store.sql" | "store.redis" }>, {
         clock,
         sweepTimers: false,
@@ -198,6 +208,16 @@ async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<Ru
   const limits = { ...cmd.limits, maxMemoryMb: Math.min(cmd.limits.maxMemoryMb, data.heapMb) };
   liveAfterGc = 0;
   client.publishMemory(measureMemory(), 0);
+  // The actor comes from the host's run message; the gateway holds it, and no Lua code reaches the gateway.
+  const gateway = new LocalGateway(slots, policy.bind(cmd.actor), {
+    runId: cmd.runId,
+    audit: audit?.write ?? null,
+    now: () => clock.now(),
+    maxCallBytes: limits.maxCallBytes,
+    maxHandles: limits.maxHandles,
+  });
+  runGateway = gateway;
+  movedAtProbe = client.movedBytes;
   const result = await runInline({
     runId: cmd.runId,
     source: cmd.source,
@@ -205,14 +225,7 @@ async function execute(cmd: Extract<WorkerCommand, { type: "run" }>): Promise<Ru
     args: cmd.args,
     limits,
     clock,
-    // The actor comes from the host's run message; the gateway holds it, and no Lua code reaches the gateway.
-    gateway: new LocalGateway(slots, policy.bind(cmd.actor), {
-      runId: cmd.runId,
-      audit: audit?.write ?? null,
-      now: () => clock.now(),
-      maxCallBytes: limits.maxCallBytes,
-      maxHandles: limits.maxHandles,
-    }),
+    gateway,
     compileCache,
     modules,
     memoryProbe,

@@ -56,7 +56,7 @@ const keepAlive = setInterval(() => {}, 1 << 30);
 
 try {
   const clock = data.clockCell ? mirroredClock(data.clockCell) : systemClock;
-  const slots = createStoreSlots(data.registry, { clock, sweepTimers: data.sweepTimers });
+  const slots = createStoreSlots(data.registry, { clock, sweepTimers: data.sweepTimers, zones: data.zones });
   const stores = new RemoteStoreTarget(slots);
 
   const call = async (method: string, args: unknown[]): Promise<unknown> => {

@@ -14,6 +14,8 @@ export interface StoreThreadData {
   /** The host clock's time in ms (Float64 slot 0) when the host clock is not the system clock. */
   clockCell: SharedArrayBuffer | null;
   sweepTimers: boolean;
+  /** Per registry entry, the shared-memory zone of a memory store (null: the store lives here). */
+  zones: (SharedArrayBuffer | null)[];
   port: MessagePort;
 }
 
@@ -47,6 +49,8 @@ export interface LuaWorkerData {
   workerSlot: number;
   /** This worker's audit ring (null: auditing is off). */
   auditRing: SharedArrayBuffer | null;
+  /** Per registry entry, the shared-memory zone of a memory store, which the worker attaches to. */
+  zones: (SharedArrayBuffer | null)[];
   channel: SharedArrayBuffer;
   /** The worker's end of its channel's port for large messages. */
   port: MessagePort;

@@ -9,9 +9,9 @@
  * terminates a worker still busy `graceMs` after the run's deadline (Timeout), or whose
  * published memory is past the run's limit (MemoryLimit), as well as one that V8 stopped at its
  * heap limit. Once the worker is gone (terminate() settled, so it can no longer write shared
- * memory), the host gives the handles it held back to their pools (shared-counters.ts), takes
- * the audit records it left in its ring, reports the run, and starts a replacement in the same
- * worker slot.
+ * memory), the host has the zones recover a lock or operation it left (src/store/zone), gives
+ * the handles it held back to their pools (shared-counters.ts), takes the audit records it left
+ * in its ring, reports the run, and starts a replacement in the same worker slot.
  */
 import { MessageChannel, Worker } from "node:worker_threads";
 import type { Clock } from "../clock.js";
@@ -65,6 +65,8 @@ export interface RunJob {
 
 interface PoolWorker {
   worker: Worker;
+  /** Its thread's id (the zones' token for it), kept: the Worker object forgets it at exit. */
+  threadId: number;
   /** Its region of the shared counters and its audit ring: taken over by its replacement. */
   slot: number;
   channel: number;
@@ -118,6 +120,13 @@ export interface WorkerPoolOptions {
   counters: { buffers: SharedCountersBuffers; view: SharedCounters };
   /** Receives the workers' audit records (null: auditing is off). */
   audit: AuditSink | null;
+  /** Per registry entry, the shared-memory zone of a memory store (null: none). */
+  zones: (SharedArrayBuffer | null)[];
+  /**
+   * Called with a worker's threadId once it is gone: the zones recover its liveness slot and a
+   * lock it held (see src/store/zone).
+   */
+  onWorkerGone: (threadId: number) => void;
 }
 
 function failedResult(runId: string, failure: RunFailure, stats?: Partial<RunStats>): RunResult {
@@ -213,6 +222,7 @@ export class WorkerPool {
       counters: o.counters.buffers,
       workerSlot: slot,
       auditRing: this.#auditRings[slot]?.sab ?? null,
+      zones: o.zones,
       channel: sab,
       port: port1,
       bell: o.bell,
@@ -229,6 +239,7 @@ export class WorkerPool {
     });
     const w: PoolWorker = {
       worker,
+      threadId: worker.threadId,
       slot,
       channel,
       sab,
@@ -406,7 +417,9 @@ export class WorkerPool {
     const wallMs = performance.now() - w.startedAt;
     const peak = w.memory[MemSlot.PEAK]!;
     const gone = (): void => {
-      // The worker can no longer write shared memory: what it held is the host's to give back.
+      // The worker can no longer write shared memory: what it held is the host's to give back,
+      // and a zone operation it left half done is rolled back.
+      this.#options.onWorkerGone(w.threadId);
       const autoReleased = this.#options.counters.view.recoverWorkerSlot(w.slot);
       this.#drainAudit(w.slot);
       this.#options.store.call("closeChannel", [w.channel]).catch(() => {});

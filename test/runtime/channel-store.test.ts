@@ -36,7 +36,7 @@ async function overChannel(config: StoreConfig, clock: Clock): Promise<ThreadSto
   time[0] = clock.now();
   const stopWatching = clock.watch?.((now) => (time[0] = now)) ?? (() => {});
   const bell = createBell();
-  const thread = new StoreThreadClient({ registry: { entries: [config], baseDir: process.cwd() }, bell, clockCell: cell, sweepTimers: false });
+  const thread = new StoreThreadClient({ registry: { entries: [config], baseDir: process.cwd() }, bell, clockCell: cell, sweepTimers: false, zones: [null] });
   await thread.ready;
   const sab = createChannelBuffer();
   const { port1, port2 } = new MessageChannel();
