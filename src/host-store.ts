@@ -78,6 +78,26 @@ export class HostStore {
     await this.#store.clear();
   }
 
+  /** The store's snapshot writer, or a StoreError INVALID for a store without a snapshot. */
+  #snapshotStore(): Required<Pick<Store, "commit" | "destroy">> {
+    const { config } = this.#store;
+    const store = this.#store;
+    if (config.kind !== "store.memory" || config.snapshot === undefined || store.commit === undefined || store.destroy === undefined) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id} has no snapshot (registry field snapshot, store.memory only)`);
+    }
+    return { commit: store.commit.bind(store), destroy: store.destroy.bind(store) };
+  }
+
+  /** Writes the store's snapshot now, atomically; resolves once it is on disk. */
+  async commit(): Promise<void> {
+    await this.#snapshotStore().commit();
+  }
+
+  /** Deletes the store's snapshot file; the store writes no more snapshots until the host restarts. */
+  async destroy(): Promise<void> {
+    await this.#snapshotStore().destroy();
+  }
+
   /** Removes every key (no policy: the host is trusted); returns how many live keys it removed. */
   async flush(): Promise<number> {
     return this.#store.flush();

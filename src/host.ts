@@ -196,9 +196,10 @@ export class Host {
       mirror = { clock, cell, refresh };
     }
     // Memory stores live in shared-memory zones that this thread, the store thread and every
-    // worker map (a store with a quota stays in the store thread: the zone does not take one yet).
+    // worker map (a store with a quota or a snapshot stays in the store thread: the zone takes
+    // neither yet).
     const zones = this.registry.entries.map((config) =>
-      config.kind === "store.memory" && config.quota === undefined
+      config.kind === "store.memory" && config.quota === undefined && config.snapshot === undefined
         ? createZone(config as MemoryStoreConfig, { clock: this.clock, sweepTimer: sweepTimers })
         : null,
     );

@@ -62,6 +62,14 @@ export const KIND_FIELDS: { readonly [K in StoreKind]: FieldTable<KindSettings<K
     eviction: { key: "eviction", parse: oneOf(["none", "lru"]), default: "none" },
     // The zone's SharedArrayBuffer; offsets in it are 31-bit, hence at most 1 GiB.
     maxMemory: { key: "max_memory", parse: size({ min: MiB, max: 1024 * MiB }), default: 64 * MiB },
+    snapshot: {
+      key: "snapshot",
+      optional: true,
+      fields: {
+        path: { key: "path", parse: filePath },
+        everyMs: { key: "every", parse: duration({ maxMs: MAX_TIMER_MS }), default: undefined },
+      },
+    },
   },
   "store.sql": {
     path: { key: "path", parse: sqlitePath },

@@ -51,6 +51,11 @@ export interface MemoryStoreConfig extends CommonStoreConfig {
    * out; the registry always fills it. @default 67108864 (64 MiB)
    */
   maxMemory?: number | undefined;
+  /**
+   * Keep the store in a snapshot file: loaded when the store is made, written atomically every
+   * `everyMs` (undefined: only on commit and close). `path` resolves against the registry's directory.
+   */
+  snapshot?: { path: string; everyMs: number | undefined } | undefined;
 }
 
 export interface SqlStoreConfig extends CommonStoreConfig {
@@ -131,6 +136,8 @@ export interface MemoryEntryDocument extends CommonEntryDocument {
   eviction?: "none" | "lru";
   /** Bytes, or a string like "64MiB", like max_value_size. */
   max_memory?: number | string;
+  /** A snapshot file; `every` is a duration like cleanup_interval. */
+  snapshot?: { path: string; every?: number | string };
 }
 
 export interface SqlEntryDocument extends CommonEntryDocument {

@@ -68,7 +68,9 @@ export async function openBackend(config: SqlStoreConfig | RedisStoreConfig, con
 
 /** The store for one registry entry: a MemoryStore at once, or a LazyStore for the other kinds. */
 export function storeFor(config: StoreConfig, context: LazyStoreContext): Store {
-  if (config.kind === "store.memory") return new MemoryStore(config, { clock: context.clock, sweepTimer: context.sweepTimers });
+  if (config.kind === "store.memory") {
+    return new MemoryStore(config, { clock: context.clock, sweepTimer: context.sweepTimers, baseDir: context.baseDir });
+  }
   return new LazyStore(config, context);
 }
 

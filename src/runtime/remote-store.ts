@@ -39,6 +39,8 @@ const METHODS: ReadonlySet<string> = new Set([
   "clear",
   "flush",
   "deleteMany",
+  "commit",
+  "destroy",
   "sweep",
   "stats",
 ]);
@@ -130,6 +132,12 @@ export class RemoteStore implements Store {
   }
   clear(): Promise<void> {
     return this.#do("clear");
+  }
+  commit(): Promise<void> {
+    return this.#do("commit");
+  }
+  destroy(): Promise<void> {
+    return this.#do("destroy");
   }
   deleteMany(keys: readonly string[]): Promise<number> {
     return this.#do("deleteMany", keys);

@@ -25,7 +25,7 @@ export function createStore(config: StoreConfig, context: StoreContext): Store {
   const sweepTimer = context.sweepTimers ?? true;
   switch (config.kind) {
     case "store.memory":
-      return new MemoryStore(config, { clock: context.clock, sweepTimer });
+      return new MemoryStore(config, { clock: context.clock, sweepTimer, baseDir: context.baseDir ?? process.cwd() });
     case "store.sql":
       return new SqlStore(config, { clock: context.clock, sweepTimer, baseDir: context.baseDir ?? process.cwd() });
     case "store.redis":

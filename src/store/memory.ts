@@ -23,6 +23,8 @@
  * - `list` walks a {@link SortedKeys} index that is built on the first `list` call and kept up
  *   to date from then on, so a store that is never listed pays nothing for it.
  */
+import { rm } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
 import type { MemoryStoreConfig } from "../registry/types.js";
@@ -30,6 +32,7 @@ import { ExpiryIndex } from "./expiry-index.js";
 import { ShareLedger, type LedgerStore } from "./share-ledger.js";
 import { incrementBytes } from "./numbers.js";
 import { ownedBytes, SlabValues } from "./slab-values.js";
+import { encodeSnapshot, readSnapshot, SnapshotError, writeSnapshot, type SnapshotEntry } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
 import type {
   EntryRecord,
@@ -61,6 +64,8 @@ export interface MemoryStoreOptions {
   sweepTimer?: boolean;
   /** The store's own expiry index (tests pass one to watch sweep cost). @default a new ExpiryIndex() */
   expiryIndex?: ExpiryIndex;
+  /** Directory a relative snapshot path resolves against (the registry's). @default process.cwd() */
+  baseDir?: string;
 }
 
 export class MemoryStore implements Store {
@@ -96,6 +101,14 @@ export class MemoryStore implements Store {
     keysOldestFirst: () => this.#slots.keys(),
   };
   #timer: NodeJS.Timeout | undefined;
+  /** The snapshot file, absolute, when the registry gives the store one. */
+  readonly snapshotPath: string | undefined;
+  #snapshotTimer: NodeJS.Timeout | undefined;
+  /** The last snapshot write queued: writes run one after another, so an older one never renames over a newer one. */
+  #snapshotWrite: Promise<void> = Promise.resolve();
+  #snapshotWriting = false;
+  #snapshotDestroyed = false;
+  #closed = false;
   #version = 0;
   #bytes = 0;
   #hits = 0;
@@ -117,6 +130,16 @@ export class MemoryStore implements Store {
       this.#timer = setInterval(() => this.sweep(), config.cleanupIntervalMs);
       // The timer must not keep a CLI process alive.
       this.#timer.unref();
+    }
+    const snapshot = config.snapshot;
+    this.snapshotPath = snapshot === undefined ? undefined : resolve(options.baseDir ?? process.cwd(), snapshot.path);
+    if (this.snapshotPath !== undefined) this.#loadSnapshot(this.snapshotPath);
+    if (snapshot?.everyMs !== undefined) {
+      // A failed periodic write leaves the previous snapshot; the next tick, commit() or close() tries again.
+      this.#snapshotTimer = setInterval(() => {
+        if (!this.#snapshotWriting) this.commit().catch(() => {});
+      }, snapshot.everyMs);
+      this.#snapshotTimer.unref();
     }
   }
 
@@ -394,9 +417,78 @@ export class MemoryStore implements Store {
     return n;
   }
 
-  close(): void {
+  /** Stops the timers; a store with a snapshot writes it one last time (unless destroyed). */
+  close(): void | Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#snapshotTimer !== undefined) clearInterval(this.#snapshotTimer);
+    this.#snapshotTimer = undefined;
+    if (this.#closed || this.snapshotPath === undefined || this.#snapshotDestroyed) return;
+    this.#closed = true;
+    return this.#writeSnapshot(this.snapshotPath);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshots
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Writes the snapshot now: the entries as they are at this call, to disk atomically; resolves
+   * once the file is renamed into place and its directory synced. @throws StoreError INVALID without a snapshot
+   */
+  commit(): Promise<void> {
+    const path = this.snapshotPath;
+    if (path === undefined) return Promise.reject(new StoreError(ErrorKind.INVALID, `store ${this.id} has no snapshot (registry field snapshot)`));
+    if (this.#snapshotDestroyed) return Promise.reject(new StoreError(ErrorKind.INVALID, `store ${this.id}: its snapshot was destroyed`));
+    return this.#writeSnapshot(path);
+  }
+
+  /** Deletes the snapshot file and writes no more (not at close either). */
+  async destroy(): Promise<void> {
+    const path = this.snapshotPath;
+    if (path === undefined) throw new StoreError(ErrorKind.INVALID, `store ${this.id} has no snapshot (registry field snapshot)`);
+    this.#snapshotDestroyed = true;
+    if (this.#snapshotTimer !== undefined) clearInterval(this.#snapshotTimer);
+    this.#snapshotTimer = undefined;
+    await this.#snapshotWrite.catch(() => {});
+    await rm(path, { force: true });
+  }
+
+  #writeSnapshot(path: string): Promise<void> {
+    // Encoded now, synchronously: the snapshot is the store at this moment, whatever runs while it is written.
+    const chunks = encodeSnapshot(this.#snapshotEntries());
+    this.#snapshotWriting = true;
+    const write = this.#snapshotWrite
+      .catch(() => {})
+      .then(() => writeSnapshot(path, chunks))
+      .finally(() => {
+        if (this.#snapshotWrite === write) this.#snapshotWriting = false;
+      });
+    this.#snapshotWrite = write;
+    return write;
+  }
+
+  *#snapshotEntries(): Generator<SnapshotEntry> {
+    const now = this.#clock.now();
+    for (const [key, slot] of this.#slots) {
+      const expiresAt = this.#expiresAtOf(slot);
+      if (expiresAt !== 0 && expiresAt <= now) continue;
+      yield { key, value: this.#values.get(slot), expiresAt, metadata: this.#metadataOf(slot) };
+    }
+  }
+
+  /** Fills the new store from its snapshot file (keys that expired meanwhile stay out). */
+  #loadSnapshot(path: string): void {
+    const entries = readSnapshot(path);
+    if (entries === undefined) return;
+    const now = this.#clock.now();
+    const live = entries.filter((e) => e.expiresAt === 0 || e.expiresAt > now);
+    if (live.length > this.#maxSize) {
+      throw new SnapshotError(path, `holds ${live.length} live entries, more than max_size ${this.#maxSize} of store ${this.id}`);
+    }
+    for (const e of live) this.#write(e.key, this.#slots.get(e.key) ?? NONE, e.value, e.expiresAt, e.metadata);
+    // Loading is not traffic: a store starts with zero counters.
+    this.#sets = 0;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -237,6 +237,10 @@ export interface Store {
   stats(): MaybePromise<StoreStats>;
   /** Stops timers and releases resources; the store must not be used afterwards. */
   close(): MaybePromise<void>;
+  /** A memory store with a snapshot: writes it now (see src/store/snapshot.ts). */
+  commit?(): MaybePromise<void>;
+  /** A memory store with a snapshot: deletes the file and writes no more. */
+  destroy?(): MaybePromise<void>;
 }
 
 /** True when `value` is a promise-like (an asynchronous backend's answer). */
