@@ -11,11 +11,12 @@ import { FLAGS as EXPLAIN_FLAGS } from "../src/cli/explain.js";
 import { COMMANDS } from "../src/cli/main.js";
 import { FLAGS as REPL_FLAGS } from "../src/cli/repl.js";
 import { FLAGS as RUN_FLAGS } from "../src/cli/run.js";
+import { FLAGS as STORE_FLAGS } from "../src/cli/store.js";
 import { FLAGS as TEST_FLAGS } from "../src/cli/test.js";
 import { STORE_ACTIONS } from "../src/config/actions.js";
 
 const readme = readFileSync("README.md", "utf8");
-const FLAGS: Record<string, Record<string, unknown>> = { run: RUN_FLAGS, check: CHECK_FLAGS, explain: EXPLAIN_FLAGS, test: TEST_FLAGS, repl: REPL_FLAGS };
+const FLAGS: Record<string, Record<string, unknown>> = { run: RUN_FLAGS, check: CHECK_FLAGS, explain: EXPLAIN_FLAGS, test: TEST_FLAGS, repl: REPL_FLAGS, store: STORE_FLAGS };
 
 /** The text of the README section that starts with `heading` (up to the next heading of its level). */
 function section(heading: string): string {

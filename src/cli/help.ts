@@ -108,6 +108,27 @@ ${ACTOR_HELP}
 Exit: 0 at the end of the input, 2 bad flags, registry or policies.
 `;
 
+export const STORE_HELP = `usage: luastore store SUBCOMMAND ID [ARG] [flags]
+
+Looks into a store of the registry, bypassing policy (the operator's tool, as host.store(id) is).
+
+  get ID KEY             print the value at KEY as JSON (exit 1 when it is missing)
+  list ID                print the live keys in byte order, one a line (base64:... when not UTF-8)
+  dump ID                print every live key as a JSON line: key (or key_b64), value (MessagePack,
+                         base64), expires_at (seconds since the epoch), version, metadata (base64)
+  restore ID [FILE|-]    write the keys of a dump (default: stdin); keys already expired are left out
+  flush ID               remove every key; print how many were live
+  info ID                print size, bytes, limits and counters as JSON
+
+  --registry PATH        the registry (default ./registry.yaml)
+  --prefix P             list, dump: only keys starting with P
+  --limit N              list: at most N keys
+  -h, --help             this help
+
+Progress goes to stderr every 10 000 keys. Restored keys get fresh versions.
+Exit: 0 done, 1 a missing key or a store error, 2 bad flags, registry or arguments.
+`;
+
 export const MAIN_HELP = `luastore: run sandboxed Lua scripts against policy-checked stores
 
 usage: luastore COMMAND [flags]
@@ -117,6 +138,7 @@ usage: luastore COMMAND [flags]
   explain                show how the policies decide a request
   test [PATH...]         run *_test.lua files
   repl                   a Lua prompt on the stores
+  store SUBCOMMAND ID    get, list, dump, restore, flush or info of a store (no policy)
   help [COMMAND]         this help, or a command's
 
   -h, --help             this help; luastore COMMAND --help for a command's

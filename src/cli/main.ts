@@ -4,9 +4,10 @@ import { closestName } from "../config/suggest.js";
 import { checkCommand } from "./check.js";
 import { processIO, type CliIO } from "./common.js";
 import { explainCommand } from "./explain.js";
-import { CHECK_HELP, EXPLAIN_HELP, MAIN_HELP, REPL_HELP, RUN_HELP, TEST_HELP } from "./help.js";
+import { CHECK_HELP, EXPLAIN_HELP, MAIN_HELP, REPL_HELP, RUN_HELP, STORE_HELP, TEST_HELP } from "./help.js";
 import { replCommand } from "./repl.js";
 import { runCommand } from "./run.js";
+import { storeCommand } from "./store.js";
 import { testCommand } from "./test.js";
 
 interface Command {
@@ -20,6 +21,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   explain: { help: EXPLAIN_HELP, run: explainCommand },
   test: { help: TEST_HELP, run: testCommand },
   repl: { help: REPL_HELP, run: replCommand },
+  store: { help: STORE_HELP, run: storeCommand },
 };
 
 /** luastore's version, from its package.json (two levels above src/cli and dist/cli). */
