@@ -189,6 +189,121 @@ function Store:flush() end
 ---@return errors.Error|nil err
 function Store:info() end
 
+---Pushes one or more values (at most 1000) onto the head of the list at `key` (the last value
+---ends up first, as Redis LPUSH), creating the list (no TTL) when missing.
+---@param key string
+---@param ... store.Value
+---@return integer|nil length The new length.
+---@return errors.Error|nil err INVALID (not a list, bounds), UNAVAILABLE (full), RATE_LIMITED (quota), ...
+function Store:lpush(key, ...) end
+
+---Pushes one or more values (at most 1000) onto the tail of the list at `key`; see lpush.
+---@param key string
+---@param ... store.Value
+---@return integer|nil length The new length.
+---@return errors.Error|nil err
+function Store:rpush(key, ...) end
+
+---Removes and returns the first element (nil when empty), or with `n` (1..1000) an array of up
+---to `n` elements. A list that loses its last element is deleted.
+---@param key string
+---@param n? integer
+---@return store.Value|store.Value[]|nil value
+---@return errors.Error|nil err
+function Store:lpop(key, n) end
+
+---Removes and returns the last element (nil when empty), or with `n` an array of up to `n`, last first.
+---@param key string
+---@param n? integer
+---@return store.Value|store.Value[]|nil value
+---@return errors.Error|nil err
+function Store:rpop(key, n) end
+
+---The number of elements; 0 when the key is missing.
+---@param key string
+---@return integer|nil length
+---@return errors.Error|nil err
+function Store:llen(key) end
+
+---Elements `start..stop`, both included: 1 is the first, -1 the last (0 is INVALID).
+---@param key string
+---@param start? integer Default 1.
+---@param stop? integer Default -1.
+---@return store.Value[]|nil values
+---@return errors.Error|nil err
+function Store:lrange(key, start, stop) end
+
+---Keeps elements `start..stop` (indexes as lrange) and removes the rest.
+---@param key string
+---@param start integer
+---@param stop integer
+---@return integer|nil length The new length (0: the key is gone).
+---@return errors.Error|nil err
+function Store:ltrim(key, start, stop) end
+
+---@class store.ZrangeOptions
+---@field rev? boolean From the highest score.
+---@field limit? integer At most this many members.
+---@field with_scores? boolean Answer `{ member=, score= }` tables instead of members.
+
+---@class store.ZrangeRange
+---@field start? integer First rank (1 = the lowest, or the highest with rev; -1 the last). Default 1.
+---@field stop? integer Last rank, included. Default -1.
+---@field min? number Lowest score, included (ranges by score instead of rank). Default -math.huge.
+---@field max? number Highest score, included. Default math.huge.
+
+---Sets the score of each member (member, score pairs; at most 1000), adding new members.
+---@param key string
+---@param member string
+---@param score number
+---@param ... string|number More member, score pairs.
+---@return integer|nil added How many members were new.
+---@return errors.Error|nil err
+function Store:zadd(key, member, score, ...) end
+
+---Adds `by` to the member's score (a new member starts from 0).
+---@param key string
+---@param member string
+---@param by number
+---@return number|nil score The new score.
+---@return errors.Error|nil err
+function Store:zincr(key, member, by) end
+
+---@param key string
+---@param member string
+---@return number|nil score nil when the member is missing.
+---@return errors.Error|nil err
+function Store:zscore(key, member) end
+
+---The member's rank from 1 (the lowest score; the highest with rev), or nil.
+---@param key string
+---@param member string
+---@param options? { rev?: boolean }
+---@return integer|nil rank
+---@return errors.Error|nil err
+function Store:zrank(key, member, options) end
+
+---Members by rank ({start=, stop=}) or by score ({min=, max=}), ordered by score then member bytes.
+---@param key string
+---@param range store.ZrangeRange
+---@param options? store.ZrangeOptions
+---@return string[]|{ member: string, score: number }[]|nil members
+---@return errors.Error|nil err
+function Store:zrange(key, range, options) end
+
+---Removes members; a sorted set that loses its last member is deleted.
+---@param key string
+---@param member string
+---@param ... string
+---@return integer|nil removed
+---@return errors.Error|nil err
+function Store:zrem(key, member, ...) end
+
+---@param key string
+---@return integer|nil count Members of the sorted set; 0 when missing.
+---@return errors.Error|nil err
+function Store:zcard(key) end
+
 ---Gives the handle back to the pool (idempotent). Handles a run keeps are released when it ends.
 ---@return true
 function Store:release() end

@@ -8,7 +8,9 @@ import type { MessagePort } from "node:worker_threads";
 import { ErrorKind, isErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
 import type {
+  CollectionStore,
   EntryRecord,
+  ListEnd,
   ListOptions,
   ListPage,
   LuaNumber,
@@ -17,6 +19,8 @@ import type {
   Store,
   StoreInfo,
   StoreStats,
+  ZsetEntry,
+  ZsetRange,
 } from "../store/store.js";
 import { Bell, ChannelFullError, HEADER_BYTES, MemSlot, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "./channel.js";
 import { AdaptiveSpin } from "./adaptive-spin.js";
@@ -113,7 +117,7 @@ function readFailure(r: WireReader): StoreError {
 }
 
 /** A registry entry's store as a worker reaches it over its channel: every call waits for the store thread's answer. */
-export class ChannelStore implements Store {
+export class ChannelStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: StoreConfig;
@@ -313,6 +317,45 @@ export class ChannelStore implements Store {
 
   stats(): StoreStats {
     return this.#call("stats") as StoreStats;
+  }
+
+  // Lists and sorted sets go over Op.CALL (a store without them answers Invalid there).
+
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): number {
+    return this.#call("listPush", key, end, values, share) as number;
+  }
+  listPop(key: string, end: ListEnd, count: number): Uint8Array[] {
+    return this.#call("listPop", key, end, count) as Uint8Array[];
+  }
+  listLength(key: string): number {
+    return this.#call("listLength", key) as number;
+  }
+  listRange(key: string, start: number, stop: number): Uint8Array[] {
+    return this.#call("listRange", key, start, stop) as Uint8Array[];
+  }
+  listTrim(key: string, start: number, stop: number): number {
+    return this.#call("listTrim", key, start, stop) as number;
+  }
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): number {
+    return this.#call("zsetAdd", key, entries, share) as number;
+  }
+  zsetIncr(key: string, member: string, by: number, share?: string): number {
+    return this.#call("zsetIncr", key, member, by, share) as number;
+  }
+  zsetScore(key: string, member: string): number | undefined {
+    return this.#call("zsetScore", key, member) as number | undefined;
+  }
+  zsetRank(key: string, member: string, reverse: boolean): number | undefined {
+    return this.#call("zsetRank", key, member, reverse) as number | undefined;
+  }
+  zsetRange(key: string, range: ZsetRange): ZsetEntry[] {
+    return this.#call("zsetRange", key, range) as ZsetEntry[];
+  }
+  zsetRemove(key: string, members: readonly string[]): number {
+    return this.#call("zsetRemove", key, members) as number;
+  }
+  zsetCard(key: string): number {
+    return this.#call("zsetCard", key) as number;
   }
 
   /** The store thread closes the real store when the host closes. */

@@ -8,12 +8,15 @@
 import { ErrorKind } from "../errors.js";
 import type {
   EntryRecord,
+  ListEnd,
   ListOptions,
   ListPage,
   LuaNumber,
   MaybePromise,
   PutOptions,
   StoreInfo,
+  ZsetEntry,
+  ZsetRange,
 } from "../store/store.js";
 
 /** An expected failure of a gateway call; Lua sees it as `nil, err`. Not an Error: no stack capture. */
@@ -64,6 +67,36 @@ export interface StoreInfoAnswer extends StoreInfo {
   kind: string;
 }
 
+/**
+ * One list call of a handle (the Store's list methods, see store.ts). Checked as `store.key.get`
+ * (length, range) or `store.key.set` (push, pop, trim).
+ */
+export type ListCall =
+  | { op: "push"; end: ListEnd; values: readonly Uint8Array[] }
+  | { op: "pop"; end: ListEnd; count: number }
+  | { op: "length" }
+  | { op: "range"; start: number; stop: number }
+  | { op: "trim"; start: number; stop: number };
+
+/** What a ListCall answers: a length (push, length, trim) or elements (pop, range). */
+export type ListAnswer = number | Uint8Array[];
+
+/**
+ * One sorted-set call of a handle (the Store's zset methods, see store.ts). Checked as
+ * `store.key.get` (score, rank, range, card) or `store.key.set` (add, incr, remove).
+ */
+export type ZsetCall =
+  | { op: "add"; entries: readonly ZsetEntry[] }
+  | { op: "incr"; member: string; by: number }
+  | { op: "score"; member: string }
+  | { op: "rank"; member: string; reverse: boolean }
+  | { op: "range"; range: ZsetRange }
+  | { op: "remove"; members: readonly string[] }
+  | { op: "card" };
+
+/** What a ZsetCall answers: a count or score (undefined: no such member), or entries (range). */
+export type ZsetAnswer = number | undefined | ZsetEntry[];
+
 export interface RunGateway {
   /** Policy `store.get` on `storeId`, then a slot from the entry's pool. */
   acquire(storeId: string): Answer<HandleInfo>;
@@ -96,6 +129,10 @@ export interface RunGateway {
   flush(handle: number): Answer<number>;
   /** Every key checked as `store.key.delete` first, then all deleted at once; answers how many were live. */
   deleteMany(handle: number, keys: readonly string[]): Answer<number>;
+  /** A list call on `key`; see ListCall. */
+  listCall(handle: number, key: string, call: ListCall): Answer<ListAnswer>;
+  /** A sorted-set call on `key`; see ZsetCall. */
+  zsetCall(handle: number, key: string, call: ZsetCall): Answer<ZsetAnswer>;
 
   /** Releases every handle the run still holds; returns how many. */
   releaseAll(): number;

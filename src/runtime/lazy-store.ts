@@ -14,7 +14,10 @@ import type { RedisStoreConfig, SqlStoreConfig, StoreConfig } from "../registry/
 import { MemoryStore } from "../store/memory.js";
 import {
   isPromise,
+  collectionsOf,
+  type CollectionStore,
   type EntryRecord,
+  type ListEnd,
   type ListOptions,
   type ListPage,
   type LuaNumber,
@@ -24,6 +27,8 @@ import {
   type Store,
   type StoreInfo,
   type StoreStats,
+  type ZsetEntry,
+  type ZsetRange,
 } from "../store/store.js";
 
 export interface LazyStoreContext {
@@ -76,7 +81,7 @@ export function storeFor(config: StoreConfig, context: LazyStoreContext): Store 
 
 const EMPTY_STATS: StoreStats = { hits: 0, misses: 0, sets: 0, deletes: 0, expired: 0, evicted: 0, size: 0, bytes: 0 };
 
-export class LazyStore implements Store {
+export class LazyStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: SqlStoreConfig | RedisStoreConfig;
@@ -198,6 +203,42 @@ export class LazyStore implements Store {
   /** Zeros for a store that was never opened: metrics do not open stores. */
   stats(): MaybePromise<StoreStats> {
     return this.#store === undefined ? { ...EMPTY_STATS } : this.#store.stats();
+  }
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).listPush(key, end, values, share));
+  }
+  listPop(key: string, end: ListEnd, count: number): MaybePromise<Uint8Array[]> {
+    return this.#with((s) => collectionsOf(s).listPop(key, end, count));
+  }
+  listLength(key: string): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).listLength(key));
+  }
+  listRange(key: string, start: number, stop: number): MaybePromise<Uint8Array[]> {
+    return this.#with((s) => collectionsOf(s).listRange(key, start, stop));
+  }
+  listTrim(key: string, start: number, stop: number): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).listTrim(key, start, stop));
+  }
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).zsetAdd(key, entries, share));
+  }
+  zsetIncr(key: string, member: string, by: number, share?: string): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).zsetIncr(key, member, by, share));
+  }
+  zsetScore(key: string, member: string): MaybePromise<number | undefined> {
+    return this.#with((s) => collectionsOf(s).zsetScore(key, member));
+  }
+  zsetRank(key: string, member: string, reverse: boolean): MaybePromise<number | undefined> {
+    return this.#with((s) => collectionsOf(s).zsetRank(key, member, reverse));
+  }
+  zsetRange(key: string, range: ZsetRange): MaybePromise<ZsetEntry[]> {
+    return this.#with((s) => collectionsOf(s).zsetRange(key, range));
+  }
+  zsetRemove(key: string, members: readonly string[]): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).zsetRemove(key, members));
+  }
+  zsetCard(key: string): MaybePromise<number> {
+    return this.#with((s) => collectionsOf(s).zsetCard(key));
   }
   async close(): Promise<void> {
     this.#closed = true;

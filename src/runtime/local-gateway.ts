@@ -11,7 +11,9 @@ import type { Actor, ActorPolicy, Decision, RequestMeta } from "../policy/types.
 import type { StoreConfig } from "../registry/types.js";
 import { MAX_STORE_ID_BYTES } from "../registry/validate.js";
 import {
+  collectionsOf,
   isPromise,
+  SCORE_BYTES,
   type EntryRecord,
   type ListOptions,
   type ListPage,
@@ -28,7 +30,11 @@ import {
   type Answer,
   type HandleInfo,
   type KeyAction,
+  type ListAnswer,
+  type ListCall,
   type RunGateway,
+  type ZsetAnswer,
+  type ZsetCall,
   type StoreInfoAnswer,
 } from "./gateway.js";
 
@@ -130,6 +136,22 @@ export function shareOf(config: StoreConfig, actor: Actor): string | undefined {
 function pageBytes(page: ListPage): number {
   let n = page.cursor?.length ?? 0;
   for (const k of page.keys) n += k.key.length + (k.metadata?.length ?? 0);
+  return n;
+}
+
+/** Bytes of a list of elements (an lrange answer). */
+function valuesBytes(answer: ListAnswer): number {
+  if (typeof answer === "number") return 0;
+  let n = 0;
+  for (const value of answer) n += value.length;
+  return n;
+}
+
+/** Bytes of a zrange answer: members plus a score each. */
+function entriesBytes(answer: ZsetAnswer): number {
+  if (!Array.isArray(answer)) return 0;
+  let n = 0;
+  for (const e of answer) n += e.member.length + SCORE_BYTES;
   return n;
 }
 
@@ -539,6 +561,65 @@ export class LocalGateway implements RunGateway {
     const state = this.#state(handle);
     if (state === null) return RELEASED;
     return this.#storeDenied(state.slot, "store.flush") ?? this.#invoke(state.slot, (s) => s.flush());
+  }
+
+  listCall(handle: number, key: string, call: ListCall): Answer<ListAnswer> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    const reads = call.op === "length" || call.op === "range";
+    const denied = this.#deny(reads ? "store.key.get" : "store.key.set", state, key);
+    if (denied !== null) return denied;
+    const slot = state.slot;
+    switch (call.op) {
+      case "push": {
+        let bytes = key.length;
+        for (const value of call.values) bytes += value.length;
+        if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, call.end === "left" ? "lpush" : "rpush", bytes);
+        const share = this.#share(slot);
+        return this.#invoke(slot, (s) => collectionsOf(s).listPush(key, call.end, call.values, share));
+      }
+      // Not capped: the elements are gone from the list once popped (the Lua side bounds the count).
+      case "pop":
+        return this.#invoke(slot, (s) => collectionsOf(s).listPop(key, call.end, call.count));
+      case "length":
+        return this.#invoke(slot, (s) => collectionsOf(s).listLength(key));
+      case "range":
+        return this.#capAnswer(slot, "lrange", this.#invoke(slot, (s) => collectionsOf(s).listRange(key, call.start, call.stop)), valuesBytes);
+      case "trim":
+        return this.#invoke(slot, (s) => collectionsOf(s).listTrim(key, call.start, call.stop));
+    }
+  }
+
+  zsetCall(handle: number, key: string, call: ZsetCall): Answer<ZsetAnswer> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    const writes = call.op === "add" || call.op === "incr" || call.op === "remove";
+    const denied = this.#deny(writes ? "store.key.set" : "store.key.get", state, key);
+    if (denied !== null) return denied;
+    const slot = state.slot;
+    switch (call.op) {
+      case "add": {
+        let bytes = key.length;
+        for (const e of call.entries) bytes += e.member.length + SCORE_BYTES;
+        if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, "zadd", bytes);
+        const share = this.#share(slot);
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetAdd(key, call.entries, share));
+      }
+      case "incr": {
+        const share = this.#share(slot);
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetIncr(key, call.member, call.by, share));
+      }
+      case "score":
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetScore(key, call.member));
+      case "rank":
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetRank(key, call.member, call.reverse));
+      case "range":
+        return this.#capAnswer(slot, "zrange", this.#invoke(slot, (s) => collectionsOf(s).zsetRange(key, call.range)), entriesBytes);
+      case "remove":
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetRemove(key, call.members));
+      case "card":
+        return this.#invoke(slot, (s) => collectionsOf(s).zsetCard(key));
+    }
   }
 
   info(handle: number): Answer<StoreInfoAnswer> {

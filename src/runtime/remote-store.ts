@@ -6,7 +6,9 @@
 import { ErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
 import type {
+  CollectionStore,
   EntryRecord,
+  ListEnd,
   ListOptions,
   ListPage,
   LuaNumber,
@@ -15,6 +17,8 @@ import type {
   Store,
   StoreInfo,
   StoreStats,
+  ZsetEntry,
+  ZsetRange,
 } from "../store/store.js";
 import type { StoreSlot } from "./local-gateway.js";
 
@@ -43,6 +47,18 @@ const METHODS: ReadonlySet<string> = new Set([
   "destroy",
   "sweep",
   "stats",
+  "listPush",
+  "listPop",
+  "listLength",
+  "listRange",
+  "listTrim",
+  "zsetAdd",
+  "zsetIncr",
+  "zsetScore",
+  "zsetRank",
+  "zsetRange",
+  "zsetRemove",
+  "zsetCard",
 ]);
 
 /** The store thread's end: runs a RemoteStore call on the real store. */
@@ -57,7 +73,8 @@ export class RemoteStoreTarget {
     const slot = this.#slots.get(storeId);
     if (slot === undefined) throw new StoreError(ErrorKind.NOT_FOUND, `no store '${storeId}' in the registry`);
     if (!METHODS.has(method)) throw new Error(`store method '${method}' cannot be called remotely`);
-    const fn = (slot.store as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
+    const fn = (slot.store as unknown as Record<string, ((...a: unknown[]) => unknown) | undefined>)[method];
+    if (fn === undefined) throw new StoreError(ErrorKind.INVALID, `store '${storeId}' has no method '${method}' on this backend`);
     return fn.apply(slot.store, args);
   }
 }
@@ -65,7 +82,7 @@ export class RemoteStoreTarget {
 export type RemoteCall = (storeId: string, method: string, args: unknown[]) => Promise<unknown>;
 
 /** The host thread's end: a Store whose methods are answered by the store thread. */
-export class RemoteStore implements Store {
+export class RemoteStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: StoreConfig;
@@ -150,6 +167,42 @@ export class RemoteStore implements Store {
   }
   stats(): Promise<StoreStats> {
     return this.#do("stats");
+  }
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[]): Promise<number> {
+    return this.#do("listPush", key, end, values);
+  }
+  listPop(key: string, end: ListEnd, count: number): Promise<Uint8Array[]> {
+    return this.#do("listPop", key, end, count);
+  }
+  listLength(key: string): Promise<number> {
+    return this.#do("listLength", key);
+  }
+  listRange(key: string, start: number, stop: number): Promise<Uint8Array[]> {
+    return this.#do("listRange", key, start, stop);
+  }
+  listTrim(key: string, start: number, stop: number): Promise<number> {
+    return this.#do("listTrim", key, start, stop);
+  }
+  zsetAdd(key: string, entries: readonly ZsetEntry[]): Promise<number> {
+    return this.#do("zsetAdd", key, entries);
+  }
+  zsetIncr(key: string, member: string, by: number): Promise<number> {
+    return this.#do("zsetIncr", key, member, by);
+  }
+  zsetScore(key: string, member: string): Promise<number | undefined> {
+    return this.#do("zsetScore", key, member);
+  }
+  zsetRank(key: string, member: string, reverse: boolean): Promise<number | undefined> {
+    return this.#do("zsetRank", key, member, reverse);
+  }
+  zsetRange(key: string, range: ZsetRange): Promise<ZsetEntry[]> {
+    return this.#do("zsetRange", key, range);
+  }
+  zsetRemove(key: string, members: readonly string[]): Promise<number> {
+    return this.#do("zsetRemove", key, members);
+  }
+  zsetCard(key: string): Promise<number> {
+    return this.#do("zsetCard", key);
   }
   /** The store thread closes the real store when the host closes. */
   close(): Promise<void> {

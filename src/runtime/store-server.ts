@@ -40,7 +40,27 @@ export interface StoreServerOptions {
 }
 
 /** The Store methods an Op.CALL request may name. */
-const CALLS: ReadonlySet<string> = new Set(["size", "clear", "flush", "deleteMany", "sweep", "stats"]);
+const CALLS: ReadonlySet<string> = new Set([
+  "size",
+  "clear",
+  "flush",
+  "deleteMany",
+  "sweep",
+  "stats",
+  // Lists and sorted sets (CollectionStore), on stores that have them.
+  "listPush",
+  "listPop",
+  "listLength",
+  "listRange",
+  "listTrim",
+  "zsetAdd",
+  "zsetIncr",
+  "zsetScore",
+  "zsetRank",
+  "zsetRange",
+  "zsetRemove",
+  "zsetCard",
+]);
 
 /** A thrown StoreError (or anything else) as an answer: kind, message, retryable. */
 class Failure {
@@ -242,7 +262,9 @@ export class StoreServer {
         case Op.CALL: {
           const [method, ...args] = r.value() as [string, ...unknown[]];
           if (!CALLS.has(method)) throw new Error(`store method '${method}' cannot be called over the channel`);
-          return (store as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!.apply(store, args);
+          const fn = (store as unknown as Record<string, ((...a: unknown[]) => unknown) | undefined>)[method];
+          if (fn === undefined) throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend has no ${method} yet`);
+          return fn.apply(store, args);
         }
       }
     } catch (err) {

@@ -28,14 +28,19 @@ import { resolve } from "node:path";
 import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
 import type { MemoryStoreConfig } from "../registry/types.js";
+import { Deque } from "./deque.js";
 import { ExpiryIndex } from "./expiry-index.js";
 import { ShareLedger, type LedgerStore } from "./share-ledger.js";
 import { incrementBytes } from "./numbers.js";
 import { ownedBytes, SlabValues } from "./slab-values.js";
 import { encodeSnapshot, readSnapshot, SnapshotError, writeSnapshot, type SnapshotEntry } from "./snapshot.js";
 import { SortedKeys } from "./sorted-keys.js";
+import { SortedSet } from "./sorted-set.js";
 import type {
+  CollectionKind,
+  CollectionStore,
   EntryRecord,
+  ListEnd,
   ListedKey,
   ListOptions,
   ListPage,
@@ -45,8 +50,18 @@ import type {
   Store,
   StoreInfo,
   StoreStats,
+  ZsetEntry,
+  ZsetRange,
 } from "./store.js";
-import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
+import {
+  checkCollectionBounds,
+  checkListLimit,
+  checkScore,
+  indexRange,
+  LIST_MAX_EXPIRED_PER_PAGE,
+  SCORE_BYTES,
+  wrongType,
+} from "./store.js";
 
 
 /**
@@ -57,6 +72,24 @@ const PAGE_BITS = 10;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 /** The slot of a missing key (a number, not undefined, keeps call sites monomorphic). */
 const NONE = -1;
+/** The slab value of a list or sorted set key: its items live in #collections. */
+const NO_VALUE = new Uint8Array(0);
+
+/** A list's elements and their total bytes. */
+interface MemoryList {
+  readonly kind: "list";
+  readonly items: Deque<Uint8Array>;
+  bytes: number;
+}
+
+/** A sorted set's members and their bytes (members' bytes plus SCORE_BYTES each). */
+interface MemoryZset {
+  readonly kind: "zset";
+  readonly set: SortedSet;
+  bytes: number;
+}
+
+type Collection = MemoryList | MemoryZset;
 
 export interface MemoryStoreOptions {
   clock: Clock;
@@ -68,7 +101,7 @@ export interface MemoryStoreOptions {
   baseDir?: string;
 }
 
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind = "store.memory" as const;
   readonly config: MemoryStoreConfig;
@@ -85,6 +118,8 @@ export class MemoryStore implements Store {
   readonly #values = new SlabValues();
   /** Metadata by slot, for the keys that have some. */
   readonly #metadata = new Map<number, Uint8Array>();
+  /** Lists and sorted sets by slot (their slab value is empty); see CollectionKind in store.ts. */
+  readonly #collections = new Map<number, Collection>();
   /** Slots below this have been used; freed ones wait in #freeSlots. */
   #slotTop = 0;
   readonly #freeSlots: number[] = [];
@@ -153,6 +188,7 @@ export class MemoryStore implements Store {
       this.#misses++;
       return undefined;
     }
+    if (this.#collections.size !== 0 && this.#collections.has(slot)) throw this.#notAValue(key, slot);
     this.#hits++;
     if (this.#lru) this.#touch(key, slot);
     return this.#values.get(slot);
@@ -183,6 +219,7 @@ export class MemoryStore implements Store {
       this.#misses++;
       return undefined;
     }
+    if (this.#collections.size !== 0 && this.#collections.has(slot)) throw this.#notAValue(key, slot);
     this.#hits++;
     if (this.#lru) this.#touch(key, slot);
     const record: EntryRecord = {
@@ -287,6 +324,7 @@ export class MemoryStore implements Store {
 
   incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): Uint8Array {
     const slot = this.#live(key);
+    if (slot !== NONE && this.#collections.size !== 0 && this.#collections.has(slot)) throw this.#notAValue(key, slot);
     const bytes = incrementBytes(key, slot === NONE ? undefined : this.#values.peek(slot), by, init);
     const expiresAt = slot !== NONE ? this.#expiresAtOf(slot) : this.#expiresAtFor(initTtlMs);
     this.#write(key, slot, bytes, expiresAt, undefined, share);
@@ -383,6 +421,7 @@ export class MemoryStore implements Store {
     this.#pages.length = 0;
     this.#values.clear();
     this.#metadata.clear();
+    this.#collections.clear();
     this.#slotTop = 0;
     this.#freeSlots.length = 0;
     this.#expiry.clear();
@@ -492,8 +531,232 @@ export class MemoryStore implements Store {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Lists
+  // -------------------------------------------------------------------------------------------
+
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): number {
+    const slot = this.#live(key);
+    const list = slot === NONE ? undefined : this.#collectionAt(key, slot, "list");
+    let added = 0;
+    for (const value of values) added += value.length;
+    const length = (list?.items.length ?? 0) + values.length;
+    const bytes = (list?.bytes ?? 0) + added;
+    checkCollectionBounds(this.id, key, "list", length, bytes);
+    const [written, target] = this.#collectionWrite(key, slot, list, bytes, share, newList);
+    for (const value of values) {
+      // A copy when it is a view: a small view may pin a whole decoded message.
+      const owned = ownedBytes(value);
+      if (end === "left") target.items.pushFront(owned);
+      else target.items.pushBack(owned);
+    }
+    this.#resized(key, written, target, bytes, share);
+    return target.items.length;
+  }
+
+  listPop(key: string, end: ListEnd, count: number): Uint8Array[] {
+    const slot = this.#live(key);
+    if (slot === NONE) return [];
+    const list = this.#collectionAt(key, slot, "list");
+    const n = Math.min(count, list.items.length);
+    const out = new Array<Uint8Array>(n);
+    let bytes = list.bytes;
+    for (let i = 0; i < n; i++) {
+      const value = end === "left" ? list.items.popFront() : list.items.popBack();
+      bytes -= value.length;
+      out[i] = value;
+    }
+    this.#shrunk(key, slot, list, bytes, n);
+    return out;
+  }
+
+  listLength(key: string): number {
+    const slot = this.#live(key);
+    return slot === NONE ? 0 : this.#collectionAt(key, slot, "list").items.length;
+  }
+
+  listRange(key: string, start: number, stop: number): Uint8Array[] {
+    const slot = this.#live(key);
+    if (slot === NONE) return [];
+    const list = this.#collectionAt(key, slot, "list");
+    const range = indexRange(start, stop, list.items.length);
+    if (range === null) return [];
+    const out = new Array<Uint8Array>(range[1] - range[0] + 1);
+    for (let i = range[0]; i <= range[1]; i++) out[i - range[0]] = list.items.at(i);
+    return out;
+  }
+
+  listTrim(key: string, start: number, stop: number): number {
+    const slot = this.#live(key);
+    if (slot === NONE) return 0;
+    const list = this.#collectionAt(key, slot, "list");
+    const length = list.items.length;
+    const [from, to] = indexRange(start, stop, length) ?? [length, length - 1];
+    let bytes = list.bytes;
+    for (let i = 0; i < from; i++) bytes -= list.items.popFront().length;
+    for (let i = to + 1; i < length; i++) bytes -= list.items.popBack().length;
+    this.#shrunk(key, slot, list, bytes, length - list.items.length);
+    return list.items.length;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sorted sets
+  // -------------------------------------------------------------------------------------------
+
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): number {
+    const slot = this.#live(key);
+    const zset = slot === NONE ? undefined : this.#collectionAt(key, slot, "zset");
+    let size = zset?.set.size ?? 0;
+    let bytes = zset?.bytes ?? 0;
+    const seen = new Set<string>();
+    for (const { member, score } of entries) {
+      checkScore(this.id, key, score);
+      if (seen.has(member)) continue;
+      seen.add(member);
+      if (zset?.set.score(member) === undefined) {
+        size++;
+        bytes += member.length + SCORE_BYTES;
+      }
+    }
+    checkCollectionBounds(this.id, key, "zset", size, bytes);
+    const [written, target] = this.#collectionWrite(key, slot, zset, bytes, share, newZset);
+    let added = 0;
+    for (const { member, score } of entries) if (target.set.add(member, score)) added++;
+    this.#resized(key, written, target, bytes, share);
+    return added;
+  }
+
+  zsetIncr(key: string, member: string, by: number, share?: string): number {
+    const slot = this.#live(key);
+    const zset = slot === NONE ? undefined : this.#collectionAt(key, slot, "zset");
+    const old = zset?.set.score(member);
+    const score = (old ?? 0) + by;
+    checkScore(this.id, key, score);
+    const size = (zset?.set.size ?? 0) + (old === undefined ? 1 : 0);
+    const bytes = (zset?.bytes ?? 0) + (old === undefined ? member.length + SCORE_BYTES : 0);
+    checkCollectionBounds(this.id, key, "zset", size, bytes);
+    const [written, target] = this.#collectionWrite(key, slot, zset, bytes, share, newZset);
+    target.set.add(member, score);
+    this.#resized(key, written, target, bytes, share);
+    return score;
+  }
+
+  zsetScore(key: string, member: string): number | undefined {
+    const slot = this.#live(key);
+    return slot === NONE ? undefined : this.#collectionAt(key, slot, "zset").set.score(member);
+  }
+
+  zsetRank(key: string, member: string, reverse: boolean): number | undefined {
+    const slot = this.#live(key);
+    return slot === NONE ? undefined : this.#collectionAt(key, slot, "zset").set.rank(member, reverse);
+  }
+
+  zsetRange(key: string, range: ZsetRange): ZsetEntry[] {
+    const slot = this.#live(key);
+    if (slot === NONE) return [];
+    const { set } = this.#collectionAt(key, slot, "zset");
+    if (range.by === "score") return set.rangeByScore(range.min, range.max, range.reverse, range.limit);
+    const ranks = indexRange(range.start, range.stop, set.size);
+    return ranks === null ? [] : set.rangeByRank(ranks[0], ranks[1], range.reverse, range.limit);
+  }
+
+  zsetRemove(key: string, members: readonly string[]): number {
+    const slot = this.#live(key);
+    if (slot === NONE) return 0;
+    const zset = this.#collectionAt(key, slot, "zset");
+    let removed = 0;
+    let bytes = zset.bytes;
+    for (const member of members) {
+      if (!zset.set.remove(member)) continue;
+      removed++;
+      bytes -= member.length + SCORE_BYTES;
+    }
+    this.#shrunk(key, slot, zset, bytes, removed);
+    return removed;
+  }
+
+  zsetCard(key: string): number {
+    const slot = this.#live(key);
+    return slot === NONE ? 0 : this.#collectionAt(key, slot, "zset").set.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Internals
   // -------------------------------------------------------------------------------------------
+
+  #notAValue(key: string, slot: number): StoreError {
+    return wrongType(this.id, key, this.#collections.get(slot)!.kind, "value");
+  }
+
+  /** The collection of `kind` at the live `slot`; INVALID when the key holds anything else. */
+  #collectionAt<K extends CollectionKind>(key: string, slot: number, kind: K): Extract<Collection, { kind: K }> {
+    const collection = this.#collections.size === 0 ? undefined : this.#collections.get(slot);
+    if (collection === undefined) throw wrongType(this.id, key, "value", kind);
+    if (collection.kind !== kind) throw wrongType(this.id, key, collection.kind, kind);
+    return collection as Extract<Collection, { kind: K }>;
+  }
+
+  /**
+   * The write step of a collection change that may grow it to `newItemBytes`: admits the key at its
+   * new size (quota, max_size) as a value write would, creates the key (no TTL) when `current` is
+   * undefined, bumps the version and counts the write. The caller then changes the items and calls
+   * #resized. Returns the key's slot and its collection.
+   */
+  #collectionWrite<C extends Collection>(
+    key: string,
+    slot: number,
+    current: C | undefined,
+    newItemBytes: number,
+    share: string | undefined,
+    create: () => C,
+  ): [number, C] {
+    const ledger = this.#ledger;
+    if (ledger !== null) {
+      const planned = [{ key, slot, bytes: key.length + newItemBytes }];
+      let victims: string[];
+      try {
+        victims = ledger.admit(planned, share, this.#ledgerView);
+      } catch (err) {
+        // Expired keys not yet swept still count in their shares: reclaim them, then decide.
+        if (this.sweep() === 0) throw err;
+        victims = ledger.admit(planned, share, this.#ledgerView);
+      }
+      for (const victim of victims) this.#evict(victim);
+    }
+    if (current === undefined) {
+      this.#store(key, NONE, NO_VALUE, 0, undefined, ledger !== null);
+      const created = this.#slots.get(key)!;
+      const collection = create();
+      this.#collections.set(created, collection);
+      ledger?.added(key, created, key.length, share);
+      return [created, collection];
+    }
+    this.#setVersion(slot, ++this.#version);
+    this.#sets++;
+    if (this.#lru) this.#touch(key, slot);
+    return [slot, current];
+  }
+
+  /** Records a collection's new item bytes (in #bytes and the ledger; `share` wrote it). */
+  #resized(key: string, slot: number, collection: Collection, bytes: number, share: string | undefined): void {
+    const old = collection.bytes;
+    collection.bytes = bytes;
+    this.#bytes += bytes - old;
+    this.#ledger?.rewritten(key, slot, key.length + old, key.length + bytes, share);
+  }
+
+  /** After `removed` items were taken out: the key goes when none is left, else it is rewritten smaller. */
+  #shrunk(key: string, slot: number, collection: Collection, bytes: number, removed: number): void {
+    if (removed === 0) return;
+    if (collectionSize(collection) === 0) {
+      this.#drop(key, slot);
+      return;
+    }
+    this.#resized(key, slot, collection, bytes, undefined);
+    this.#setVersion(slot, ++this.#version);
+    this.#sets++;
+    if (this.#lru) this.#touch(key, slot);
+  }
+
 
   /** The slot of the live entry for `key` (NONE when missing), removing it first when it has expired. */
   #live(key: string): number {
@@ -516,9 +779,10 @@ export class MemoryStore implements Store {
     return this.#metadata.size === 0 ? undefined : this.#metadata.get(slot);
   }
 
-  /** Key, value and metadata bytes of the entry at `slot`, as #bytes counts them. */
+  /** Key, value (or collection items) and metadata bytes of the entry at `slot`, as #bytes counts them. */
   #entryBytes(key: string, slot: number): number {
-    return key.length + this.#values.length(slot) + (this.#metadataOf(slot)?.length ?? 0);
+    const items = this.#collections.size === 0 ? 0 : (this.#collections.get(slot)?.bytes ?? 0);
+    return key.length + this.#values.length(slot) + items + (this.#metadataOf(slot)?.length ?? 0);
   }
 
   /**
@@ -567,6 +831,12 @@ export class MemoryStore implements Store {
       if (oldMetadata !== undefined) {
         this.#metadata.delete(slot);
         this.#bytes -= oldMetadata.length;
+      }
+      // A value written over a list or sorted set replaces it, as Redis SET does.
+      const collection = this.#collections.size === 0 ? undefined : this.#collections.get(slot);
+      if (collection !== undefined) {
+        this.#collections.delete(slot);
+        this.#bytes -= collection.bytes;
       }
       this.#bytes -= this.#values.set(slot, value);
       if (this.#lru) this.#touch(key, slot);
@@ -666,9 +936,9 @@ export class MemoryStore implements Store {
     this.#ledger?.removed(key, slot, this.#entryBytes(key, slot));
     this.#slots.delete(key);
     this.#sortedKeys?.delete(key);
-    const metadata = this.#metadataOf(slot);
-    this.#bytes -= key.length + this.#values.length(slot) + (metadata?.length ?? 0);
-    if (metadata !== undefined) this.#metadata.delete(slot);
+    this.#bytes -= this.#entryBytes(key, slot);
+    if (this.#metadata.size !== 0) this.#metadata.delete(slot);
+    if (this.#collections.size !== 0) this.#collections.delete(slot);
     this.#values.delete(slot);
     this.#setExpiresAt(slot, 0);
     this.#freeSlots.push(slot);
@@ -688,4 +958,17 @@ function emptyObjectArray<T extends object>(): T[] {
 /** 16 hex digits: fixed width, so versions also sort in write order (the counter stays below 2^53). */
 function formatVersion(version: number): string {
   return version.toString(16).padStart(16, "0");
+}
+
+function newList(): MemoryList {
+  return { kind: "list", items: new Deque<Uint8Array>(), bytes: 0 };
+}
+
+function newZset(): MemoryZset {
+  return { kind: "zset", set: new SortedSet(), bytes: 0 };
+}
+
+/** Items a collection holds. */
+function collectionSize(collection: Collection): number {
+  return collection.kind === "list" ? collection.items.length : collection.set.size;
 }

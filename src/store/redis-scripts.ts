@@ -22,6 +22,8 @@
  * expired) and by the periodic sweep, which walks the expiry set up to now.
  */
 
+import { SCORE_BYTES } from "./store.js";
+
 /** Shared helpers, prepended to every script. */
 const PRELUDE = String.raw`
 local INDEX, EXPIRY, SIZES, META = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -179,6 +181,31 @@ local function admit(share, members, sizes, alive, max, max_keys, max_bytes, now
   if reaped == 0 then return refusal, 0 end
   return quota_refusal(share, members, sizes, alive, max, max_keys, max_bytes), reaped
 end
+-- Room for a collection key growing to size bytes (quota, max_size), as a value write would
+-- need: nil when it fits, else { outcome, message? }; and how many expired keys were reclaimed.
+local function collection_room(member, alive, size, share, max_keys, max, max_bytes)
+  local now = now_ms()
+  if max_keys > 0 then
+    return admit(share, { member }, { size }, { alive }, max, max_keys, max_bytes, now)
+  elseif not alive then
+    local fits, reaped = make_room(1, max, now)
+    -- 4 is Outcome.FULL.
+    if not fits then return { 4 }, reaped end
+    return nil, reaped
+  end
+  return nil, 0
+end
+
+-- After a collection write: a new key joins the index (no TTL); sizes and the owner follow.
+local function collection_written(member, alive, size, share)
+  if not alive then
+    redis.call('ZADD', INDEX, 0, member)
+    redis.call('ZREM', EXPIRY, member)
+  end
+  resize(member, size)
+  claim(member, share)
+end
+
 `;
 
 /** MessagePack numbers, read and written exactly as src/store/numbers.ts does. */
@@ -232,7 +259,20 @@ end
 `;
 
 /** Outcome codes the write scripts return first. */
-export const Outcome = { OK: 0, EXISTS: 1, MISSING: 2, CONFLICT: 3, FULL: 4, NOT_A_NUMBER: 5, OVER_QUOTA: 6, RESERVED: 7 } as const;
+export const Outcome = {
+  OK: 0,
+  EXISTS: 1,
+  MISSING: 2,
+  CONFLICT: 3,
+  FULL: 4,
+  NOT_A_NUMBER: 5,
+  OVER_QUOTA: 6,
+  RESERVED: 7,
+  /** The key holds another type; the reply's third element is its Redis TYPE. */
+  WRONG_TYPE: 8,
+  /** The collection would pass its bounds; the reply then carries its items and item bytes. */
+  BOUNDS: 9,
+} as const;
 
 const BODIES = {
   /** KEYS +[entry]; ARGV +[member]. The value, or 0 when missing, 1 when it had expired. */
@@ -377,7 +417,8 @@ const BODIES = {
     local ek, member = KEYS[5], ARGV[2]
     local alive, expired = live(ek, member)
     if not alive then return { 0, expired } end
-    redis.call('HSET', ek, 'ver', next_version())
+    -- Lists and sorted sets (native types) keep no version field.
+    if redis.call('TYPE', ek).ok == 'hash' then redis.call('HSET', ek, 'ver', next_version()) end
     set_ttl(ek, member, tonumber(ARGV[3]), now_ms())
     return { 1, 0 }
   `,
@@ -429,7 +470,9 @@ const BODIES = {
           if found == limit then out[1] = 1; done = true; break end
           found = found + 1
           out[#out + 1] = member
-          out[#out + 1] = redis.call('HGET', ek, 'm') or 0
+          -- A list or sorted set (not a hash) has no metadata.
+          local m = redis.pcall('HGET', ek, 'm')
+          out[#out + 1] = type(m) == 'string' and m or 0
           last = member
         end
       end
@@ -439,6 +482,172 @@ const BODIES = {
     if last then out[2] = last end
     out[3] = expired
     return out
+  `,
+
+  /**
+   * KEYS +[entry]; ARGV +[member, end ('left' or 'right'), max_size, max_items, max_item_bytes, share
+   * or '', max_keys (0: no quota), max_bytes (-1: none), values...]. { outcome, expired, new length
+   * | TYPE | items, item bytes?, refusal message? }.
+   */
+  luastoreListPush: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    local expired = 0
+    if t == 'none' then expired = forget(member)
+    elseif t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local alive = t == 'list'
+    local length = alive and redis.call('LLEN', ek) or 0
+    local size = alive and tonumber(redis.call('HGET', SIZES, member) or '0') or #member
+    for i = 10, #ARGV do size = size + #ARGV[i] end
+    length = length + #ARGV - 9
+    if length > tonumber(ARGV[5]) or size - #member > tonumber(ARGV[6]) then
+      return { ${Outcome.BOUNDS}, expired, length, size - #member }
+    end
+    local share, max_keys = ARGV[7], tonumber(ARGV[8])
+    local now = now_ms()
+    if max_keys > 0 then
+      local refusal, reaped = admit(share, { member }, { size }, { alive }, tonumber(ARGV[4]), max_keys, tonumber(ARGV[9]), now)
+      expired = expired + reaped
+      if refusal then return { refusal[1], expired, refusal[2] } end
+    elseif not alive then
+      local fits, reaped = make_room(1, tonumber(ARGV[4]), now)
+      expired = expired + reaped
+      if not fits then return { ${Outcome.FULL}, expired } end
+    end
+    redis.call(ARGV[3] == 'left' and 'LPUSH' or 'RPUSH', ek, unpack(ARGV, 10))
+    if not alive then
+      redis.call('ZADD', INDEX, 0, member)
+      redis.call('ZREM', EXPIRY, member)
+    end
+    resize(member, size)
+    claim(member, share)
+    return { ${Outcome.OK}, expired, length }
+  `,
+
+  /** KEYS +[entry]; ARGV +[member, end, count]. { outcome, expired, TYPE | values... }. */
+  luastoreListPop: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    if t == 'none' then return { ${Outcome.OK}, forget(member) } end
+    if t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local values = redis.call(ARGV[3] == 'left' and 'LPOP' or 'RPOP', ek, tonumber(ARGV[4]))
+    local bytes = 0
+    for _, v in ipairs(values) do bytes = bytes + #v end
+    -- Redis deletes a list that lost its last element: the bookkeeping lets it go too.
+    if redis.call('EXISTS', ek) == 0 then forget(member)
+    else resize(member, tonumber(redis.call('HGET', SIZES, member)) - bytes) end
+    local out = { ${Outcome.OK}, 0 }
+    for i = 1, #values do out[i + 2] = values[i] end
+    return out
+  `,
+
+  /** KEYS +[entry]; ARGV +[member, start, stop] (Redis LTRIM indexes). { outcome, expired, new length | TYPE }. */
+  luastoreListTrim: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    if t == 'none' then return { ${Outcome.OK}, forget(member), 0 } end
+    if t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local length = redis.call('LLEN', ek)
+    local from, to = tonumber(ARGV[3]), tonumber(ARGV[4])
+    if from < 0 then from = from + length end
+    if from < 0 then from = 0 end
+    if to < 0 then to = to + length end
+    if to >= length then to = length - 1 end
+    if from > to or from >= length then
+      redis.call('DEL', ek)
+      forget(member)
+      return { ${Outcome.OK}, 0, 0 }
+    end
+    local bytes = 0
+    if from > 0 then for _, v in ipairs(redis.call('LRANGE', ek, 0, from - 1)) do bytes = bytes + #v end end
+    if to < length - 1 then for _, v in ipairs(redis.call('LRANGE', ek, to + 1, -1)) do bytes = bytes + #v end end
+    if bytes == 0 and from == 0 and to == length - 1 then return { ${Outcome.OK}, 0, length } end
+    redis.call('LTRIM', ek, from, to)
+    resize(member, tonumber(redis.call('HGET', SIZES, member)) - bytes)
+    return { ${Outcome.OK}, 0, to - from + 1 }
+  `,
+
+  /**
+   * KEYS +[entry]; ARGV +[member, max_size, max_items, max_item_bytes, share or '', max_keys (0: no
+   * quota), max_bytes (-1: none), score1, member1, score2, member2, ...] with scores as ZADD takes
+   * them. { outcome, expired, new members | TYPE | items, item bytes?, refusal message? }.
+   */
+  luastoreZsetAdd: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    local expired = 0
+    if t == 'none' then expired = forget(member)
+    elseif t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local alive = t == 'zset'
+    local card = alive and redis.call('ZCARD', ek) or 0
+    local size = alive and tonumber(redis.call('HGET', SIZES, member) or '0') or #member
+    local seen = {}
+    for i = 10, #ARGV, 2 do
+      local m = ARGV[i]
+      if not seen[m] then
+        seen[m] = true
+        if not alive or not redis.call('ZSCORE', ek, m) then
+          card = card + 1
+          size = size + #m + ${SCORE_BYTES}
+        end
+      end
+    end
+    if card > tonumber(ARGV[4]) or size - #member > tonumber(ARGV[5]) then
+      return { ${Outcome.BOUNDS}, expired, card, size - #member }
+    end
+    local refusal, e = collection_room(member, alive, size, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[3]), tonumber(ARGV[8]))
+    expired = expired + e
+    if refusal then return { refusal[1], expired, refusal[2] } end
+    local added = redis.call('ZADD', ek, unpack(ARGV, 9))
+    collection_written(member, alive, size, ARGV[6])
+    return { ${Outcome.OK}, expired, added }
+  `,
+
+  /**
+   * KEYS +[entry]; ARGV +[member, max_size, max_items, max_item_bytes, share or '', max_keys,
+   * max_bytes, by, set member]. { outcome, expired, new score (a string) | TYPE | ... }.
+   */
+  luastoreZsetIncr: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    local expired = 0
+    if t == 'none' then expired = forget(member)
+    elseif t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local alive = t == 'zset'
+    local m = ARGV[10]
+    local old = alive and redis.call('ZSCORE', ek, m) or false
+    local score = tonumber(old or '0') + tonumber(ARGV[9])
+    if score ~= score then return { ${Outcome.NOT_A_NUMBER}, expired } end
+    local card = (alive and redis.call('ZCARD', ek) or 0) + (old and 0 or 1)
+    local size = (alive and tonumber(redis.call('HGET', SIZES, member) or '0') or #member) + (old and 0 or #m + ${SCORE_BYTES})
+    if card > tonumber(ARGV[4]) or size - #member > tonumber(ARGV[5]) then
+      return { ${Outcome.BOUNDS}, expired, card, size - #member }
+    end
+    local refusal, e = collection_room(member, alive, size, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[3]), tonumber(ARGV[8]))
+    expired = expired + e
+    if refusal then return { refusal[1], expired, refusal[2] } end
+    local new = redis.call('ZINCRBY', ek, ARGV[9], m)
+    collection_written(member, alive, size, ARGV[6])
+    return { ${Outcome.OK}, expired, new }
+  `,
+
+  /** KEYS +[entry]; ARGV +[member, set members...]. { outcome, expired, removed | TYPE }. */
+  luastoreZsetRemove: `
+    local ek, member = KEYS[5], ARGV[2]
+    local t = redis.call('TYPE', ek).ok
+    if t == 'none' then return { ${Outcome.OK}, forget(member), 0 } end
+    if t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
+    local removed, bytes = 0, 0
+    for i = 3, #ARGV do
+      if redis.call('ZREM', ek, ARGV[i]) == 1 then
+        removed = removed + 1
+        bytes = bytes + #ARGV[i] + ${SCORE_BYTES}
+      end
+    end
+    -- Redis deletes a set that lost its last member: the bookkeeping lets it go too.
+    if redis.call('EXISTS', ek) == 0 then forget(member)
+    elseif removed > 0 then resize(member, tonumber(redis.call('HGET', SIZES, member)) - bytes) end
+    return { ${Outcome.OK}, 0, removed }
   `,
 
   /** ARGV +[limit]. { forgotten, looked at }: one batch of the periodic sweep. */

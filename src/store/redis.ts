@@ -42,7 +42,11 @@ import type { RedisStoreConfig } from "../registry/types.js";
 import { prefixEnd } from "./prefix-range.js";
 import { Outcome, SCRIPTS, type ScriptName } from "./redis-scripts.js";
 import type {
+  CollectionStore,
   EntryRecord,
+  ZsetEntry,
+  ZsetRange,
+  ListEnd,
   ListedKey,
   ListOptions,
   ListPage,
@@ -54,7 +58,16 @@ import type {
   StoreInfo,
   StoreStats,
 } from "./store.js";
-import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
+import {
+  checkCollectionBounds,
+  checkListLimit,
+  checkScore,
+  LIST_MAX_EXPIRED_PER_PAGE,
+  MAX_COLLECTION_BYTES,
+  MAX_COLLECTION_ITEMS,
+  wrongType,
+  type CollectionKind,
+} from "./store.js";
 
 /** Keys one sweep or clear script handles: other clients get Redis between batches. */
 const BATCH = 1000;
@@ -62,6 +75,10 @@ const BATCH = 1000;
 const DEADLINE_TICK_MS = 10;
 /** Reconnection delay: grows by 100 ms per attempt up to 1 s, so a restarted Redis is found soon. */
 const MAX_RECONNECT_DELAY_MS = 1000;
+/** A command (or a script's command) on a key of another type: a value read as a list, a list as a value. */
+const WRONG_TYPE_REPLY = /^(ERR .*)?WRONGTYPE\b/;
+/** Commands sent without a script (reads whose answer needs no bookkeeping). */
+type PlainCommand = "hget" | "pttl" | "llen" | "lrange" | "zscore" | "zrank" | "zrevrank" | "zrange" | "zcard";
 /** Reply errors that mean "not now" rather than "wrong": the call is retryable. */
 const TRANSIENT_REPLY = /^(OOM|BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
 
@@ -105,7 +122,7 @@ const OUTCOMES: Record<number, PutOutcome> = {
   [Outcome.CONFLICT]: "conflict",
 };
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind = "store.redis" as const;
   readonly config: RedisStoreConfig;
@@ -475,8 +492,152 @@ export class RedisStore implements Store {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Lists: a native Redis list at the entry key (no hash, so no version field)
+  // -------------------------------------------------------------------------------------------
+
+  async listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): Promise<number> {
+    const member = Buffer.from(key, "latin1");
+    const args: Arg[] = [member, end, this.#maxSize, MAX_COLLECTION_ITEMS, MAX_COLLECTION_BYTES, ...this.#quotaArgs(share), ...values.map(asBuffer)];
+    const reply = (await this.#run("luastoreListPush", [this.#entryKey(member)], args)) as [number, number, Reply, Reply?];
+    const [outcome, expired, third, fourth] = reply;
+    this.#expired += expired;
+    this.#collectionOutcome(key, "list", outcome, third, fourth);
+    if (outcome === Outcome.FULL) throw this.#full("a new key");
+    this.#refuse(outcome, third instanceof Buffer ? third : undefined);
+    this.#sets++;
+    return third as number;
+  }
+
+  async listPop(key: string, end: ListEnd, count: number): Promise<Uint8Array[]> {
+    const member = Buffer.from(key, "latin1");
+    const reply = (await this.#run("luastoreListPop", [this.#entryKey(member)], [member, end, count])) as Reply[];
+    const [outcome, expired] = reply as [number, number];
+    this.#expired += expired;
+    this.#collectionOutcome(key, "list", outcome, reply[2] ?? null);
+    if (reply.length > 2) this.#sets++;
+    return reply.slice(2) as Buffer[];
+  }
+
+  async listLength(key: string): Promise<number> {
+    return (await this.#typed(key, "list", "llen", [this.#plainKey(key)])) as number;
+  }
+
+  async listRange(key: string, start: number, stop: number): Promise<Uint8Array[]> {
+    return (await this.#typed(key, "list", "lrange", [this.#plainKey(key), start, stop])) as Buffer[];
+  }
+
+  async listTrim(key: string, start: number, stop: number): Promise<number> {
+    const member = Buffer.from(key, "latin1");
+    const reply = (await this.#run("luastoreListTrim", [this.#entryKey(member)], [member, start, stop])) as [number, number, Reply];
+    const [outcome, expired, third] = reply;
+    this.#expired += expired;
+    this.#collectionOutcome(key, "list", outcome, third);
+    if (outcome === Outcome.OK && (third as number) > 0) this.#sets++;
+    return third as number;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sorted sets: a native ZSET at the entry key (ties ordered by member bytes, as the store wants)
+  // -------------------------------------------------------------------------------------------
+
+  async zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): Promise<number> {
+    for (const { score } of entries) checkScore(this.id, key, score);
+    const member = Buffer.from(key, "latin1");
+    const pairs: Arg[] = [];
+    for (const e of entries) pairs.push(scoreArg(e.score), Buffer.from(e.member, "latin1"));
+    const args: Arg[] = [member, this.#maxSize, MAX_COLLECTION_ITEMS, MAX_COLLECTION_BYTES, ...this.#quotaArgs(share), ...pairs];
+    const [outcome, expired, third, fourth] = (await this.#run("luastoreZsetAdd", [this.#entryKey(member)], args)) as [number, number, Reply, Reply?];
+    this.#expired += expired;
+    this.#collectionOutcome(key, "zset", outcome, third, fourth);
+    if (outcome === Outcome.FULL) throw this.#full("a new key");
+    this.#refuse(outcome, third instanceof Buffer ? third : undefined);
+    this.#sets++;
+    return third as number;
+  }
+
+  async zsetIncr(key: string, setMember: string, by: number, share?: string): Promise<number> {
+    checkScore(this.id, key, by);
+    const member = Buffer.from(key, "latin1");
+    const args: Arg[] = [member, this.#maxSize, MAX_COLLECTION_ITEMS, MAX_COLLECTION_BYTES, ...this.#quotaArgs(share), scoreArg(by), Buffer.from(setMember, "latin1")];
+    const [outcome, expired, third, fourth] = (await this.#run("luastoreZsetIncr", [this.#entryKey(member)], args)) as [number, number, Reply, Reply?];
+    this.#expired += expired;
+    if (outcome === Outcome.NOT_A_NUMBER) checkScore(this.id, key, Number.NaN);
+    this.#collectionOutcome(key, "zset", outcome, third, fourth);
+    if (outcome === Outcome.FULL) throw this.#full("a new key");
+    this.#refuse(outcome, third instanceof Buffer ? third : undefined);
+    this.#sets++;
+    return parseScore(third);
+  }
+
+  async zsetScore(key: string, member: string): Promise<number | undefined> {
+    const reply = await this.#typed(key, "zset", "zscore", [this.#plainKey(key), Buffer.from(member, "latin1")]);
+    return reply === null ? undefined : parseScore(reply);
+  }
+
+  async zsetRank(key: string, member: string, reverse: boolean): Promise<number | undefined> {
+    const reply = await this.#typed(key, "zset", reverse ? "zrevrank" : "zrank", [this.#plainKey(key), Buffer.from(member, "latin1")]);
+    return reply === null ? undefined : (reply as number);
+  }
+
+  async zsetRange(key: string, range: ZsetRange): Promise<ZsetEntry[]> {
+    const args: Arg[] = [this.#plainKey(key)];
+    if (range.by === "score") {
+      // REV takes the bounds from the highest.
+      const [from, to] = range.reverse ? [range.max, range.min] : [range.min, range.max];
+      args.push(scoreArg(from), scoreArg(to), "BYSCORE");
+      if (range.reverse) args.push("REV");
+      if (range.limit !== undefined) args.push("LIMIT", 0, range.limit);
+    } else {
+      let stop = range.stop;
+      // LIMIT needs BYSCORE or BYLEX: a rank range is cut short by its stop instead, when both ends count from the start.
+      if (range.limit !== undefined && range.start >= 0 && stop >= 0) stop = Math.min(stop, range.start + range.limit - 1);
+      args.push(range.start, stop);
+      if (range.reverse) args.push("REV");
+    }
+    if (range.limit === 0) return [];
+    args.push("WITHSCORES");
+    const flat = (await this.#typed(key, "zset", "zrange", args)) as Buffer[];
+    const n = Math.min(flat.length / 2, range.limit ?? Number.POSITIVE_INFINITY);
+    const out = new Array<ZsetEntry>(n);
+    for (let i = 0; i < n; i++) out[i] = { member: flat[2 * i]!.toString("latin1"), score: parseScore(flat[2 * i + 1]!) };
+    return out;
+  }
+
+  async zsetRemove(key: string, members: readonly string[]): Promise<number> {
+    const member = Buffer.from(key, "latin1");
+    const args: Arg[] = [member, ...members.map((m) => Buffer.from(m, "latin1"))];
+    const [outcome, expired, third] = (await this.#run("luastoreZsetRemove", [this.#entryKey(member)], args)) as [number, number, Reply];
+    this.#expired += expired;
+    this.#collectionOutcome(key, "zset", outcome, third);
+    if ((third as number) > 0) this.#sets++;
+    return third as number;
+  }
+
+  async zsetCard(key: string): Promise<number> {
+    return (await this.#typed(key, "zset", "zcard", [this.#plainKey(key)])) as number;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Internals
   // -------------------------------------------------------------------------------------------
+
+  /** Throws for a collection script's WRONG_TYPE (with the key's Redis TYPE) or BOUNDS (items, bytes) outcome. */
+  #collectionOutcome(key: string, kind: CollectionKind, outcome: number, third: Reply, fourth?: Reply): void {
+    if (outcome === Outcome.WRONG_TYPE) throw wrongType(this.id, key, holdsOf(third), kind);
+    if (outcome === Outcome.BOUNDS) checkCollectionBounds(this.id, key, kind, third as number, fourth as number);
+  }
+
+  /** A plain read command on a collection: a key of another type answers WRONGTYPE, which becomes INVALID. */
+  async #typed(key: string, kind: CollectionKind, name: PlainCommand, args: Arg[]): Promise<Reply> {
+    try {
+      return await this.#call(name, args);
+    } catch (error) {
+      if (error instanceof StoreError && error.kind === ErrorKind.INVALID) {
+        throw new StoreError(ErrorKind.INVALID, `store ${this.id}: key ${JSON.stringify(key)} does not hold ${kind === "list" ? "a list" : "a sorted set"}`);
+      }
+      throw error;
+    }
+  }
 
   async #write(
     mode: "set" | "add" | "replace" | "put" | "absent" | "version",
@@ -557,7 +718,7 @@ export class RedisStore implements Store {
    * attempts Redis reports as not executed (see `#notExecuted`), and only while time is left. A
    * script the server does not know (NOSCRIPT, not executed) is sent once more as EVAL.
    */
-  async #call(name: "evalsha" | "hget" | "pttl", args: Arg[], lua?: string): Promise<Reply> {
+  async #call(name: "evalsha" | PlainCommand, args: Arg[], lua?: string): Promise<Reply> {
     const started = performance.now();
     const deadline = started + (this.#everReady ? this.config.commandTimeoutMs : this.config.connectTimeoutMs);
     let commandName: string = name;
@@ -663,6 +824,9 @@ export class RedisStore implements Store {
     if (error instanceof StoreError) return error;
     const message = this.#scrub(error instanceof Error ? error.message : String(error));
     const isReply = error instanceof Error && error.name === "ReplyError";
+    if (isReply && WRONG_TYPE_REPLY.test(message)) {
+      return new StoreError(ErrorKind.INVALID, `store ${this.id}: the key holds another type than the call reads or writes (a value, a list or a sorted set)`);
+    }
     if (isReply && !TRANSIENT_REPLY.test(message)) {
       return new StoreError(ErrorKind.INTERNAL, `store ${this.id}: Redis refused a command: ${message}`);
     }
@@ -862,4 +1026,23 @@ function ttlArg(ttlMs: number): number {
 /** A Buffer over the same bytes (ioredis sends Buffers as binary, other views it would stringify). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** What a key of Redis TYPE `type` holds, in the store's words. */
+function holdsOf(type: Reply): CollectionKind | "value" {
+  const name = type instanceof Buffer ? type.toString("latin1") : String(type);
+  return name === "list" ? "list" : name === "zset" ? "zset" : "value";
+}
+
+/** A score as ZADD and ZRANGE BYSCORE take it (JS writes the shortest string that reads back exactly). */
+function scoreArg(score: number): string {
+  return score === Number.POSITIVE_INFINITY ? "+inf" : score === Number.NEGATIVE_INFINITY ? "-inf" : String(score);
+}
+
+/** A score as Redis answers it ("inf", "-inf", or a number that reads back exactly). */
+function parseScore(reply: Reply): number {
+  const text = reply instanceof Buffer ? reply.toString("latin1") : String(reply);
+  if (text === "inf" || text === "+inf") return Number.POSITIVE_INFINITY;
+  if (text === "-inf") return Number.NEGATIVE_INFINITY;
+  return Number(text);
 }

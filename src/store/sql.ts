@@ -36,7 +36,12 @@ import type { QuotaConfig, SqlStoreConfig } from "../registry/types.js";
 import { incrementBytes } from "./numbers.js";
 import { prefixEnd } from "./prefix-range.js";
 import type {
+  CollectionKind,
+  CollectionStore,
   EntryRecord,
+  ZsetEntry,
+  ZsetRange,
+  ListEnd,
   ListedKey,
   ListOptions,
   ListPage,
@@ -48,12 +53,20 @@ import type {
   StoreInfo,
   StoreStats,
 } from "./store.js";
-import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "./store.js";
+import {
+  checkCollectionBounds,
+  checkListLimit,
+  checkScore,
+  indexRange,
+  LIST_MAX_EXPIRED_PER_PAGE,
+  SCORE_BYTES,
+  wrongType,
+} from "./store.js";
 
 /** Expired rows one sweep transaction deletes: other processes get the lock between batches. */
 const SWEEP_BATCH = 1000;
 /** The layout this code reads and writes, kept in the meta row. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export interface SqlStoreOptions {
   clock: Clock;
@@ -69,14 +82,18 @@ export interface SqlStoreOptions {
   counters?: Float64Array;
 }
 
-/** A row as the value statements return it (raw mode): value, expires_at. */
-type ValueRow = [Buffer, number];
-/** value, version, expires_at, metadata. */
-type EntryRow = [Buffer, number, number, Buffer | null];
+/** A row as the value statements return it (raw mode): value, expires_at, collection (null: a value). */
+type ValueRow = [Buffer, number, CollectionKind | null];
+/** value, version, expires_at, metadata, collection. */
+type EntryRow = [Buffer, number, number, Buffer | null, CollectionKind | null];
 /** key, expires_at, metadata. */
 type ListRow = [Buffer, number, Buffer | null];
 /** expires_at, version. */
 type StateRow = [number, number];
+/** expires_at, collection (null: a value), item_bytes, item_count. */
+type KindRow = [number, CollectionKind | null, number, number];
+/** The value column of a list or sorted set row (its `collection` column says which). */
+const NO_VALUE = Buffer.alloc(0);
 
 /** One row a write is about to store (see the quota rules in makeTransactions). */
 interface PlannedRow {
@@ -90,7 +107,7 @@ interface PlannedRow {
 /** Why a write could not happen, decided inside its transaction and thrown after it ended. */
 const FULL = Symbol("full");
 
-export class SqlStore implements Store {
+export class SqlStore implements Store, CollectionStore {
   readonly id: string;
   readonly kind = "store.sql" as const;
   readonly config: SqlStoreConfig;
@@ -219,6 +236,7 @@ export class SqlStore implements Store {
         this.#misses++;
         return undefined;
       }
+      if (row[4] !== null) throw this.#notAValue(k);
       this.#hits++;
       const [value, version, expiresAt, metadata] = row;
       const record: EntryRecord = { value, version: formatVersion(version), expiresAt };
@@ -460,6 +478,137 @@ export class SqlStore implements Store {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Lists: rows of `<table>_list` (key, pos, value), positions contiguous from the head
+  // -------------------------------------------------------------------------------------------
+
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): number {
+    try {
+      const length = this.#commit(this.#tx.listPush, Buffer.from(key, "latin1"), end, values, share ?? null);
+      if (length === FULL) throw this.#full("a new key");
+      this.#sets++;
+      return length;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  listPop(key: string, end: ListEnd, count: number): Uint8Array[] {
+    try {
+      const values = this.#commit(this.#tx.listPop, Buffer.from(key, "latin1"), end, count);
+      if (values.length > 0) this.#sets++;
+      return values;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  listLength(key: string): number {
+    try {
+      return this.#tx.listRead.deferred(Buffer.from(key, "latin1"), 0, -1, false)[0];
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  listRange(key: string, start: number, stop: number): Uint8Array[] {
+    try {
+      return this.#tx.listRead.deferred(Buffer.from(key, "latin1"), start, stop, true)[1];
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  listTrim(key: string, start: number, stop: number): number {
+    try {
+      return this.#commit(this.#tx.listTrim, Buffer.from(key, "latin1"), start, stop);
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sorted sets: rows of `<table>_zset` (key, member, score), indexed by (key, score, member)
+  // -------------------------------------------------------------------------------------------
+
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): number {
+    for (const { score } of entries) checkScore(this.id, key, score);
+    try {
+      const members = entries.map((e) => Buffer.from(e.member, "latin1"));
+      const added = this.#commit(this.#tx.zsetAdd, Buffer.from(key, "latin1"), members, entries.map((e) => e.score), share ?? null);
+      if (added === FULL) throw this.#full("a new key");
+      this.#sets++;
+      return added;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  zsetIncr(key: string, member: string, by: number, share?: string): number {
+    try {
+      const score = this.#commit(this.#tx.zsetIncr, Buffer.from(key, "latin1"), Buffer.from(member, "latin1"), by, share ?? null);
+      if (score === FULL) throw this.#full("a new key");
+      this.#sets++;
+      return score;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  zsetScore(key: string, member: string): number | undefined {
+    const m = Buffer.from(member, "latin1");
+    return this.#zsetRead(key, undefined, (k) => this.#sql.zsetScore.get(k, m) as number | undefined);
+  }
+
+  zsetRank(key: string, member: string, reverse: boolean): number | undefined {
+    const m = Buffer.from(member, "latin1");
+    return this.#zsetRead(key, undefined, (k) => {
+      const score = this.#sql.zsetScore.get(k, m) as number | undefined;
+      if (score === undefined) return undefined;
+      return this.#sql.zsetRank[reverse ? 1 : 0].get(k, score, m) as number;
+    });
+  }
+
+  zsetRange(key: string, range: ZsetRange): ZsetEntry[] {
+    const limit = range.limit ?? -1;
+    return this.#zsetRead(key, [] as ZsetEntry[], (k, row) => {
+      let rows: [Buffer, number][];
+      if (range.by === "score") {
+        rows = this.#sql.zsetByScore[range.reverse ? 1 : 0].all(k, range.min, range.max, limit) as [Buffer, number][];
+      } else {
+        const ranks = indexRange(range.start, range.stop, row[3]);
+        if (ranks === null) return [];
+        const n = Math.min(ranks[1] - ranks[0] + 1, limit === -1 ? Number.POSITIVE_INFINITY : limit);
+        rows = this.#sql.zsetByRank[range.reverse ? 1 : 0].all(k, n, ranks[0]) as [Buffer, number][];
+      }
+      return rows.map(([member, score]) => ({ member: member.toString("latin1"), score }));
+    });
+  }
+
+  zsetRemove(key: string, members: readonly string[]): number {
+    try {
+      const removed = this.#commit(this.#tx.zsetRemove, Buffer.from(key, "latin1"), members.map((m) => Buffer.from(m, "latin1")));
+      if (removed > 0) this.#sets++;
+      return removed;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  zsetCard(key: string): number {
+    return this.#zsetRead(key, 0, (_k, row) => row[3]);
+  }
+
+  /** A read of the sorted set at `key` in one read transaction; `missing` when the key is. */
+  #zsetRead<T>(key: string, missing: T, read: (k: Buffer, row: KindRow) => T): T {
+    try {
+      const k = Buffer.from(key, "latin1");
+      return this.#tx.zsetRead.deferred(k, missing, (row: KindRow) => read(k, row)) as T;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Transactions: each runs as BEGIN IMMEDIATE ... COMMIT through #commit
   // -------------------------------------------------------------------------------------------
 
@@ -620,6 +769,7 @@ export class SqlStore implements Store {
           this.#pendingExpired += sql.deleteKey.run(k).changes;
           row = undefined;
         }
+        if (row !== undefined && row[2] !== null) throw this.#notAValue(k);
         const bytes = incrementBytes(key, row?.[0], by, init);
         if (!room(now, row === undefined ? 1 : 0, undefined, [plan(k, bytes, null)], share)) return FULL;
         store(k, bytes, row !== undefined ? row[1] : initTtlMs > 0 ? now + initTtlMs : 0, null, share);
@@ -674,6 +824,7 @@ export class SqlStore implements Store {
         this.#pendingExpired += sql.deleteKey.run(k).changes;
         return undefined;
       }
+      if (row[2] !== null) throw this.#notAValue(k);
       sql.touch.run(nextVersion(), k);
       return row[0];
     });
@@ -700,6 +851,7 @@ export class SqlStore implements Store {
         if (row !== undefined && row[1] !== 0 && row[1] <= now) {
           this.#pendingExpired += sql.deleteKey.run(k).changes;
         } else if (row !== undefined) {
+          if (row[2] !== null) throw this.#notAValue(k);
           values[i] = row[0];
           sql.touch.run(nextVersion(), k);
         }
@@ -715,6 +867,7 @@ export class SqlStore implements Store {
         const row = sql.value.get(k) as ValueRow | undefined;
         if (row === undefined) continue;
         if (row[1] !== 0 && row[1] <= now) expired.push(k);
+        else if (row[2] !== null) throw this.#notAValue(k);
         else values[i] = row[0];
       }
       return values;
@@ -742,7 +895,211 @@ export class SqlStore implements Store {
       return n;
     });
 
-    return { write, incr, put, setMany, expire, readTouch, entry, getMany, readMany, reapMany, flush, deleteMany };
+
+    /** The live row's expiry, collection and item bytes; an expired row is deleted first. */
+    const liveKind = (k: Buffer, now: number): KindRow | undefined => {
+      const row = sql.kind.get(k) as KindRow | undefined;
+      if (row === undefined) return undefined;
+      if (row[0] !== 0 && row[0] <= now) {
+        this.#pendingExpired += sql.deleteKey.run(k).changes;
+        return undefined;
+      }
+      return row;
+    };
+
+    /** The live row of `kind` at `k`, or undefined; INVALID when the key holds anything else. */
+    const liveCollection = (k: Buffer, now: number, kind: CollectionKind): KindRow | undefined => {
+      const row = liveKind(k, now);
+      if (row !== undefined && row[1] !== kind) throw wrongType(this.id, k.toString("latin1"), row[1] ?? "value", kind);
+      return row;
+    };
+
+    /**
+     * The write step of a collection that grows to `itemBytes`: admits the key at its new size
+     * (quota, max_size) as a value write would, then creates its row (no TTL) or rewrites it with a
+     * new version. False when a new key does not fit.
+     */
+    const growCollection = (
+      k: Buffer,
+      row: KindRow | undefined,
+      kind: CollectionKind,
+      itemBytes: number,
+      itemCount: number,
+      share: string | null,
+      now: number,
+    ): boolean => {
+      const planned = quota === undefined ? [] : [{ ...plan(k, NO_VALUE, null), newBytes: k.length + itemBytes }];
+      if (!room(now, row === undefined ? 1 : 0, undefined, planned, share)) return false;
+      const version = nextVersion();
+      if (row === undefined) {
+        if (quota === undefined) sql.insertCollection.run(k, version, version, kind, itemBytes, itemCount);
+        else sql.insertCollection.run(k, version, version, kind, itemBytes, itemCount, share);
+      } else if (quota === undefined) sql.updateCollection.run(itemBytes, itemCount, version, version, k);
+      else sql.updateCollection.run(itemBytes, itemCount, version, version, share, k);
+      return true;
+    };
+
+    /** After `removed` items worth `removedBytes` were deleted: the row goes when `empty`, else it is rewritten smaller. */
+    const shrinkCollection = (k: Buffer, row: KindRow, empty: boolean, removedBytes: number, removed: number): void => {
+      if (empty) {
+        sql.deleteKey.run(k);
+        return;
+      }
+      const version = nextVersion();
+      if (quota === undefined) sql.updateCollection.run(row[2] - removedBytes, row[3] - removed, version, version, k);
+      else sql.updateCollection.run(row[2] - removedBytes, row[3] - removed, version, version, null, k);
+    };
+
+    /** The positions of a list's first and last element ([0, -1] for none): they are contiguous. */
+    const listBounds = (k: Buffer, row: KindRow | undefined): [number, number] =>
+      row === undefined ? [0, -1] : (sql.listBounds.get(k) as [number, number]);
+
+    const listPush = db.transaction((k: Buffer, end: ListEnd, values: readonly Uint8Array[], share: string | null): number | typeof FULL => {
+      const now = clock.now();
+      const row = liveCollection(k, now, "list");
+      let [min, max] = listBounds(k, row);
+      const length = max - min + 1 + values.length;
+      let itemBytes = row?.[2] ?? 0;
+      for (const value of values) itemBytes += value.length;
+      checkCollectionBounds(this.id, k.toString("latin1"), "list", length, itemBytes);
+      if (!growCollection(k, row, "list", itemBytes, length, share, now)) return FULL;
+      for (const value of values) sql.listInsert.run(k, end === "left" ? --min : ++max, value);
+      return length;
+    });
+
+    const listPop = db.transaction((k: Buffer, end: ListEnd, count: number): Buffer[] => {
+      const row = liveCollection(k, clock.now(), "list");
+      if (row === undefined) return [];
+      const [min, max] = listBounds(k, row);
+      const n = Math.min(count, max - min + 1);
+      const [from, to] = end === "left" ? [min, min + n - 1] : [max - n + 1, max];
+      const values = sql.listRange.all(k, from, to) as Buffer[];
+      if (end === "right") values.reverse();
+      let bytes = 0;
+      for (const value of values) bytes += value.length;
+      sql.listDelete.run(k, from, to);
+      shrinkCollection(k, row, n === max - min + 1, bytes, n);
+      return values;
+    });
+
+    /** A list's length and elements start..stop (none when `values` is false), from one snapshot. */
+    const listRead = db.transaction((k: Buffer, start: number, stop: number, values: boolean): [number, Buffer[]] => {
+      const row = sql.kind.get(k) as KindRow | undefined;
+      if (row === undefined || (row[0] !== 0 && row[0] <= clock.now())) return [0, []];
+      if (row[1] !== "list") throw wrongType(this.id, k.toString("latin1"), row[1] ?? "value", "list");
+      const [min, max] = listBounds(k, row);
+      const length = max - min + 1;
+      const range = values ? indexRange(start, stop, length) : null;
+      if (range === null) return [length, []];
+      return [length, sql.listRange.all(k, min + range[0], min + range[1]) as Buffer[]];
+    });
+
+    const listTrim = db.transaction((k: Buffer, start: number, stop: number): number => {
+      const row = liveCollection(k, clock.now(), "list");
+      if (row === undefined) return 0;
+      const [min, max] = listBounds(k, row);
+      const length = max - min + 1;
+      const range = indexRange(start, stop, length);
+      if (range === null) {
+        sql.deleteKey.run(k);
+        return 0;
+      }
+      const kept = range[1] - range[0] + 1;
+      if (kept === length) return length;
+      const [keepFrom, keepTo] = [min + range[0], min + range[1]];
+      const bytes = (sql.listRangeBytes.get(k, min, keepFrom - 1) as number) + (sql.listRangeBytes.get(k, keepTo + 1, max) as number);
+      sql.listDelete.run(k, min, keepFrom - 1);
+      sql.listDelete.run(k, keepTo + 1, max);
+      shrinkCollection(k, row, false, bytes, length - kept);
+      return kept;
+    });
+
+    /** The members of `entries` not in the set yet (each once) and the bytes they add. */
+    const newMembers = (k: Buffer, row: KindRow | undefined, members: readonly Buffer[]): [number, number] => {
+      const seen = new Set<string>();
+      let count = 0;
+      let bytes = 0;
+      for (const m of members) {
+        const text = m.toString("latin1");
+        if (seen.has(text)) continue;
+        seen.add(text);
+        if (row !== undefined && sql.zsetScore.get(k, m) !== undefined) continue;
+        count++;
+        bytes += m.length + SCORE_BYTES;
+      }
+      return [count, bytes];
+    };
+
+    const zsetAdd = db.transaction((k: Buffer, members: readonly Buffer[], scores: readonly number[], share: string | null): number | typeof FULL => {
+      const now = clock.now();
+      const row = liveCollection(k, now, "zset");
+      const [count, bytes] = newMembers(k, row, members);
+      const itemCount = (row?.[3] ?? 0) + count;
+      const itemBytes = (row?.[2] ?? 0) + bytes;
+      checkCollectionBounds(this.id, k.toString("latin1"), "zset", itemCount, itemBytes);
+      if (!growCollection(k, row, "zset", itemBytes, itemCount, share, now)) return FULL;
+      for (let i = 0; i < members.length; i++) sql.zsetUpsert.run(k, members[i]!, scores[i]!);
+      return count;
+    });
+
+    const zsetIncr = db.transaction((k: Buffer, m: Buffer, by: number, share: string | null): number | typeof FULL => {
+      const now = clock.now();
+      const row = liveCollection(k, now, "zset");
+      const old = row === undefined ? undefined : (sql.zsetScore.get(k, m) as number | undefined);
+      const score = (old ?? 0) + by;
+      checkScore(this.id, k.toString("latin1"), score);
+      const itemCount = (row?.[3] ?? 0) + (old === undefined ? 1 : 0);
+      const itemBytes = (row?.[2] ?? 0) + (old === undefined ? m.length + SCORE_BYTES : 0);
+      checkCollectionBounds(this.id, k.toString("latin1"), "zset", itemCount, itemBytes);
+      if (!growCollection(k, row, "zset", itemBytes, itemCount, share, now)) return FULL;
+      sql.zsetUpsert.run(k, m, score);
+      return score;
+    });
+
+    const zsetRemove = db.transaction((k: Buffer, members: readonly Buffer[]): number => {
+      const row = liveCollection(k, clock.now(), "zset");
+      if (row === undefined) return 0;
+      let removed = 0;
+      let bytes = 0;
+      for (const m of members) {
+        if (sql.zsetDelete.run(k, m).changes === 0) continue;
+        removed++;
+        bytes += m.length + SCORE_BYTES;
+      }
+      if (removed > 0) shrinkCollection(k, row, removed === row[3], bytes, removed);
+      return removed;
+    });
+
+    /** A read of the sorted set at `k` from one snapshot: `read` gets its row, or the answer is `missing`. */
+    const zsetRead = db.transaction(<T>(k: Buffer, missing: T, read: (row: KindRow) => T): T => {
+      const row = sql.kind.get(k) as KindRow | undefined;
+      if (row === undefined || (row[0] !== 0 && row[0] <= clock.now())) return missing;
+      if (row[1] !== "zset") throw wrongType(this.id, k.toString("latin1"), row[1] ?? "value", "zset");
+      return read(row);
+    });
+
+    return {
+      write,
+      incr,
+      put,
+      setMany,
+      expire,
+      readTouch,
+      entry,
+      getMany,
+      readMany,
+      reapMany,
+      flush,
+      deleteMany,
+      listPush,
+      listPop,
+      listRead,
+      listTrim,
+      zsetAdd,
+      zsetIncr,
+      zsetRemove,
+      zsetRead,
+    };
   }
 
   /** Runs a transaction function as BEGIN IMMEDIATE; the counters it touched count only if it commits. */
@@ -779,6 +1136,7 @@ export class SqlStore implements Store {
       this.#reap(k, now);
       return undefined;
     }
+    if (row[2] !== null) throw this.#notAValue(k);
     return row[0];
   }
 
@@ -824,6 +1182,12 @@ export class SqlStore implements Store {
    */
   #reap(k: Buffer, now: number): void {
     this.#expired += this.#sql.deleteExpired.run(k, now).changes;
+  }
+
+  /** The error for a list or sorted set row read as a value. */
+  #notAValue(k: Buffer): StoreError {
+    const kind = (this.#sql.kind.get(k) as KindRow | undefined)?.[1] ?? "list";
+    return wrongType(this.id, k.toString("latin1"), kind, "value");
   }
 
   #expiresAt(ttlMs: number): number {
@@ -877,6 +1241,11 @@ function names(table: string) {
     onDelete: q(`${table}_count_delete`),
     onUpdate: q(`${table}_count_update`),
     shares: q(`${table}_shares`),
+    list: q(`${table}_list`),
+    zset: q(`${table}_zset`),
+    zsetOrder: q(`${table}_zset_order`),
+    onItemsDelete: q(`${table}_items_delete`),
+    onItemsReplace: q(`${table}_items_replace`),
     shareIndex: q(`${table}_share`),
     onShareInsert: q(`${table}_share_insert`),
     onShareDelete: q(`${table}_share_delete`),
@@ -887,7 +1256,7 @@ function names(table: string) {
 function createSchema(db: Database.Database, tableName: string, lru: boolean, quota: boolean): void {
   const n = names(tableName);
   const size = (row: "NEW" | "OLD") =>
-    `(length(${row}.key) + length(${row}.value) + coalesce(length(${row}.metadata), 0))`;
+    `(length(${row}.key) + length(${row}.value) + coalesce(length(${row}.metadata), 0) + ${row}.item_bytes)`;
   // IMMEDIATE: two processes opening a new file at once must not both create it.
   db.transaction(() => {
     db.exec(`
@@ -897,7 +1266,10 @@ function createSchema(db: Database.Database, tableName: string, lru: boolean, qu
         version INTEGER NOT NULL,
         expires_at INTEGER NOT NULL DEFAULT 0,
         metadata BLOB,
-        used INTEGER NOT NULL DEFAULT 0
+        used INTEGER NOT NULL DEFAULT 0,
+        collection TEXT,
+        item_bytes INTEGER NOT NULL DEFAULT 0,
+        item_count INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS ${n.expiresIndex} ON ${n.table} (expires_at) WHERE expires_at > 0;
       CREATE TABLE IF NOT EXISTS ${n.meta} (
@@ -908,14 +1280,39 @@ function createSchema(db: Database.Database, tableName: string, lru: boolean, qu
         bytes INTEGER NOT NULL
       );
       INSERT OR IGNORE INTO ${n.meta} (id, schema, version, count, bytes) VALUES (1, ${SCHEMA_VERSION}, 0, 0, 0);
+    `);
+    migrate(db, tableName);
+    db.exec(`
       CREATE TRIGGER IF NOT EXISTS ${n.onInsert} AFTER INSERT ON ${n.table} BEGIN
         UPDATE ${n.meta} SET count = count + 1, bytes = bytes + ${size("NEW")} WHERE id = 1;
       END;
       CREATE TRIGGER IF NOT EXISTS ${n.onDelete} AFTER DELETE ON ${n.table} BEGIN
         UPDATE ${n.meta} SET count = count - 1, bytes = bytes - ${size("OLD")} WHERE id = 1;
       END;
-      CREATE TRIGGER IF NOT EXISTS ${n.onUpdate} AFTER UPDATE OF value, metadata ON ${n.table} BEGIN
+      CREATE TRIGGER IF NOT EXISTS ${n.onUpdate} AFTER UPDATE OF value, metadata, item_bytes ON ${n.table} BEGIN
         UPDATE ${n.meta} SET bytes = bytes + ${size("NEW")} - ${size("OLD")} WHERE id = 1;
+      END;
+      CREATE TABLE IF NOT EXISTS ${n.list} (
+        key BLOB NOT NULL,
+        pos INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (key, pos)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS ${n.zset} (
+        key BLOB NOT NULL,
+        member BLOB NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (key, member)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${n.zsetOrder} ON ${n.zset} (key, score, member);
+      CREATE TRIGGER IF NOT EXISTS ${n.onItemsDelete} AFTER DELETE ON ${n.table} WHEN OLD.collection IS NOT NULL BEGIN
+        DELETE FROM ${n.list} WHERE key = OLD.key;
+        DELETE FROM ${n.zset} WHERE key = OLD.key;
+      END;
+      CREATE TRIGGER IF NOT EXISTS ${n.onItemsReplace} AFTER UPDATE OF collection ON ${n.table}
+        WHEN OLD.collection IS NOT NULL AND NEW.collection IS NOT OLD.collection BEGIN
+        DELETE FROM ${n.list} WHERE key = OLD.key;
+        DELETE FROM ${n.zset} WHERE key = OLD.key;
       END;
     `);
     if (lru) db.exec(`CREATE INDEX IF NOT EXISTS ${n.usedIndex} ON ${n.table} (used)`);
@@ -946,7 +1343,7 @@ function createShareSchema(db: Database.Database, tableName: string, size: (row:
     CREATE INDEX IF NOT EXISTS ${n.shareIndex} ON ${n.table} (share, used);
     CREATE TRIGGER IF NOT EXISTS ${n.onShareInsert} AFTER INSERT ON ${n.table} BEGIN ${add("NEW")} END;
     CREATE TRIGGER IF NOT EXISTS ${n.onShareDelete} AFTER DELETE ON ${n.table} BEGIN ${remove("OLD")} END;
-    CREATE TRIGGER IF NOT EXISTS ${n.onShareUpdate} AFTER UPDATE OF value, metadata, share ON ${n.table} BEGIN
+    CREATE TRIGGER IF NOT EXISTS ${n.onShareUpdate} AFTER UPDATE OF value, metadata, share, item_bytes ON ${n.table} BEGIN
       ${remove("OLD")}
       ${add("NEW")}
     END;
@@ -954,7 +1351,7 @@ function createShareSchema(db: Database.Database, tableName: string, size: (row:
 }
 
 function prepareStatements(db: Database.Database, tableName: string, quota: boolean) {
-  const { table, meta, shares } = names(tableName);
+  const { table, meta, shares, list, zset } = names(tableName);
   const listStatement = (lower: ">=" | ">", upper: boolean) =>
     db
       .prepare(
@@ -964,14 +1361,44 @@ function prepareStatements(db: Database.Database, tableName: string, quota: bool
   const live = "(expires_at = 0 OR expires_at > ?)";
   const expired = "expires_at > 0 AND expires_at <= ?";
   return {
-    value: db.prepare(`SELECT value, expires_at FROM ${table} WHERE key = ?`).raw(),
-    entry: db.prepare(`SELECT value, version, expires_at, metadata FROM ${table} WHERE key = ?`).raw(),
+    value: db.prepare(`SELECT value, expires_at, collection FROM ${table} WHERE key = ?`).raw(),
+    entry: db.prepare(`SELECT value, version, expires_at, metadata, collection FROM ${table} WHERE key = ?`).raw(),
     expiry: db.prepare(`SELECT expires_at FROM ${table} WHERE key = ?`).pluck(),
     state: db.prepare(`SELECT expires_at, version FROM ${table} WHERE key = ?`).raw(),
+    kind: db.prepare(`SELECT expires_at, collection, item_bytes, item_count FROM ${table} WHERE key = ?`).raw(),
+    insertCollection: db.prepare(
+      `INSERT INTO ${table} (key, value, version, expires_at, used, collection, item_bytes, item_count${quota ? ", share" : ""})
+       VALUES (?, X'', ?, 0, ?, ?, ?, ?${quota ? ", ?" : ""})`,
+    ),
+    updateCollection: db.prepare(
+      `UPDATE ${table} SET item_bytes = ?, item_count = ?, version = ?, used = ?${quota ? ", share = coalesce(?, share)" : ""} WHERE key = ?`,
+    ),
+    zsetScore: db.prepare(`SELECT score FROM ${zset} WHERE key = ? AND member = ?`).pluck(),
+    zsetUpsert: db.prepare(`INSERT INTO ${zset} (key, member, score) VALUES (?, ?, ?) ON CONFLICT (key, member) DO UPDATE SET score = excluded.score`),
+    zsetDelete: db.prepare(`DELETE FROM ${zset} WHERE key = ? AND member = ?`),
+    /** [ascending, descending]: members before (after) (score, member), which is the rank. */
+    zsetRank: [
+      db.prepare(`SELECT count(*) FROM ${zset} WHERE key = ? AND (score, member) < (?, ?)`).pluck(),
+      db.prepare(`SELECT count(*) FROM ${zset} WHERE key = ? AND (score, member) > (?, ?)`).pluck(),
+    ] as const,
+    zsetByRank: [
+      db.prepare(`SELECT member, score FROM ${zset} WHERE key = ? ORDER BY score, member LIMIT ? OFFSET ?`).raw(),
+      db.prepare(`SELECT member, score FROM ${zset} WHERE key = ? ORDER BY score DESC, member DESC LIMIT ? OFFSET ?`).raw(),
+    ] as const,
+    zsetByScore: [
+      db.prepare(`SELECT member, score FROM ${zset} WHERE key = ? AND score BETWEEN ? AND ? ORDER BY score, member LIMIT ?`).raw(),
+      db.prepare(`SELECT member, score FROM ${zset} WHERE key = ? AND score BETWEEN ? AND ? ORDER BY score DESC, member DESC LIMIT ?`).raw(),
+    ] as const,
+    listBounds: db.prepare(`SELECT min(pos), max(pos) FROM ${list} WHERE key = ?`).raw(),
+    listInsert: db.prepare(`INSERT INTO ${list} (key, pos, value) VALUES (?, ?, ?)`),
+    listRange: db.prepare(`SELECT value FROM ${list} WHERE key = ? AND pos BETWEEN ? AND ? ORDER BY pos`).pluck(),
+    listRangeBytes: db.prepare(`SELECT coalesce(sum(length(value)), 0) FROM ${list} WHERE key = ? AND pos BETWEEN ? AND ?`).pluck(),
+    listDelete: db.prepare(`DELETE FROM ${list} WHERE key = ? AND pos BETWEEN ? AND ?`),
     upsert: db.prepare(
       `INSERT INTO ${table} (key, value, version, expires_at, metadata, used) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
-         expires_at = excluded.expires_at, metadata = excluded.metadata, used = excluded.used`,
+         expires_at = excluded.expires_at, metadata = excluded.metadata, used = excluded.used,
+         collection = NULL, item_bytes = 0, item_count = 0`,
     ),
     setExpiry: db.prepare(`UPDATE ${table} SET expires_at = ?, version = ? WHERE key = ?`),
     touch: db.prepare(`UPDATE ${table} SET used = ? WHERE key = ?`),
@@ -992,17 +1419,17 @@ function prepareStatements(db: Database.Database, tableName: string, quota: bool
           `INSERT INTO ${table} (key, value, version, expires_at, metadata, used, share) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version,
              expires_at = excluded.expires_at, metadata = excluded.metadata, used = excluded.used,
-             share = coalesce(excluded.share, share)`,
+             share = coalesce(excluded.share, share), collection = NULL, item_bytes = 0, item_count = 0`,
         )
       : undefined,
     ownerOf: quota
-      ? db.prepare(`SELECT share, length(key) + length(value) + coalesce(length(metadata), 0) FROM ${table} WHERE key = ?`).raw()
+      ? db.prepare(`SELECT share, length(key) + length(value) + coalesce(length(metadata), 0) + item_bytes FROM ${table} WHERE key = ?`).raw()
       : undefined,
     shareUsage: quota ? db.prepare(`SELECT keys, bytes FROM ${shares} WHERE share = ?`).raw() : undefined,
     sharesHeld: quota ? db.prepare(`SELECT count(*), coalesce(sum(keys), 0) FROM ${shares}`).raw() : undefined,
     allShares: quota ? db.prepare(`SELECT share, keys, bytes FROM ${shares}`).raw() : undefined,
     oldestOfShare: quota
-      ? db.prepare(`SELECT key, length(key) + length(value) + coalesce(length(metadata), 0) FROM ${table} WHERE share = ? ORDER BY used`).raw()
+      ? db.prepare(`SELECT key, length(key) + length(value) + coalesce(length(metadata), 0) + item_bytes FROM ${table} WHERE share = ? ORDER BY used`).raw()
       : undefined,
     oldestUnowned: quota ? db.prepare(`SELECT key FROM ${table} WHERE share IS NULL ORDER BY used LIMIT ?`).pluck() : undefined,
     /** [after applies][has an upper bound] */
@@ -1021,4 +1448,27 @@ function formatVersion(version: number): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Brings a table of layout 1 (no lists or sorted sets) to layout 2: the collection columns, and the
+ * byte triggers that count item bytes (dropped here, recreated by createSchema).
+ */
+function migrate(db: Database.Database, tableName: string): void {
+  const n = names(tableName);
+  const schema = db.prepare(`SELECT schema FROM ${n.meta} WHERE id = 1`).pluck().get();
+  if (schema !== 1) return;
+  const columns = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(tableName) as string[];
+  if (!columns.includes("collection")) db.exec(`ALTER TABLE ${n.table} ADD COLUMN collection TEXT`);
+  if (!columns.includes("item_bytes")) db.exec(`ALTER TABLE ${n.table} ADD COLUMN item_bytes INTEGER NOT NULL DEFAULT 0`);
+  if (!columns.includes("item_count")) db.exec(`ALTER TABLE ${n.table} ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0`);
+  db.exec(`
+    DROP TRIGGER IF EXISTS ${n.onInsert};
+    DROP TRIGGER IF EXISTS ${n.onDelete};
+    DROP TRIGGER IF EXISTS ${n.onUpdate};
+    DROP TRIGGER IF EXISTS ${n.onShareInsert};
+    DROP TRIGGER IF EXISTS ${n.onShareDelete};
+    DROP TRIGGER IF EXISTS ${n.onShareUpdate};
+    UPDATE ${n.meta} SET schema = ${SCHEMA_VERSION} WHERE id = 1;
+  `);
 }

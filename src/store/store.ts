@@ -152,6 +152,92 @@ export interface StoreInfo {
   quota?: ShareInfo;
 }
 
+/**
+ * Lists and sorted sets ("collections"): one key holds a whole list of values, or a sorted set
+ * of members with scores. Such a key is a key like any other for has, ttl, expire, delete, list,
+ * max_size, LRU and quotas (its bytes are its key plus its items' bytes); reading it as a value
+ * (get, get_many, entry, incr) fails with StoreError INVALID, and set/add/put over it replace it,
+ * as Redis SET does. A collection that loses its last item is deleted. Every change is a write:
+ * the version changes and `sets` counts it.
+ */
+export type CollectionKind = "list" | "zset";
+
+/** Most items (list elements, sorted-set members) one key may hold. */
+export const MAX_COLLECTION_ITEMS = 1_000_000;
+/** Most bytes of items one key may hold: list elements' bytes, or members' bytes plus 8 per score. */
+export const MAX_COLLECTION_BYTES = 64 * 1024 * 1024;
+/** Bytes a sorted-set member counts for besides its own: its score. */
+export const SCORE_BYTES = 8;
+
+/** The end of a list a push or pop works on: `left` is the head (index 0), `right` the tail. */
+export type ListEnd = "left" | "right";
+
+/** A sorted-set member and its score (a finite float or an infinity, never NaN). */
+export interface ZsetEntry {
+  member: string;
+  score: number;
+}
+
+/**
+ * A sorted-set range. Order is by score, ties by member bytes (as Redis); `reverse` walks from the
+ * highest. By rank: `start..stop`, 0-based and inclusive, negative counting from the end (-1 the
+ * last), ranks taken in the walk's order. By score: every member with min <= score <= max. At most
+ * `limit` entries (undefined: all).
+ */
+export type ZsetRange =
+  | { by: "rank"; start: number; stop: number; reverse: boolean; limit?: number }
+  | { by: "score"; min: number; max: number; reverse: boolean; limit?: number };
+
+/**
+ * A multi-key transaction: every check holds, then every delete, set and incr is applied, or
+ * nothing is. Keys of `set`, `delete` and `incr` are distinct (the caller ensures it).
+ */
+export interface AtomicWrite {
+  /** Each key must have this version (entry().version), or be missing (null). */
+  checks: readonly (readonly [string, string | null])[];
+  set: readonly (readonly [string, Uint8Array])[];
+  delete: readonly string[];
+  /** Adds to numbers as `incr` does (a missing key starts from integer 0). */
+  incr: readonly (readonly [string, LuaNumber])[];
+  /** TTL of the keys set and of the keys incr creates (0 = none; an incr of a live key keeps its TTL). */
+  ttlMs: number;
+}
+
+/** How an atomic write ended: applied (with each incr's new value, in `incr` order), or the first check that failed. */
+export type AtomicOutcome = { ok: true; incr: Uint8Array[] } | { ok: false; conflict: string };
+
+/** Every backend's check of collection bounds. @throws StoreError INVALID past MAX_COLLECTION_ITEMS or MAX_COLLECTION_BYTES */
+export function checkCollectionBounds(storeId: string, key: string, kind: CollectionKind, items: number, bytes: number): void {
+  const what = kind === "list" ? "list" : "sorted set";
+  if (items > MAX_COLLECTION_ITEMS) {
+    throw new StoreError(ErrorKind.INVALID, `store ${storeId}: the ${what} at ${JSON.stringify(key)} would hold ${items} items, over ${MAX_COLLECTION_ITEMS}`);
+  }
+  if (bytes > MAX_COLLECTION_BYTES) {
+    throw new StoreError(ErrorKind.INVALID, `store ${storeId}: the ${what} at ${JSON.stringify(key)} would hold ${bytes} bytes, over ${MAX_COLLECTION_BYTES}`);
+  }
+}
+
+/**
+ * Indexes `start..stop` of a sequence of `length` (0-based, inclusive, negative counting from the
+ * end, as Redis LRANGE) as a range `[from, to]` within 0..length-1, or null when it is empty.
+ */
+export function indexRange(start: number, stop: number, length: number): [number, number] | null {
+  const from = Math.max(0, start < 0 ? start + length : start);
+  const to = Math.min(length - 1, stop < 0 ? stop + length : stop);
+  return from > to || from >= length ? null : [from, to];
+}
+
+/** Every backend's check of a score. @throws StoreError INVALID for NaN (a sorted set cannot order it) */
+export function checkScore(storeId: string, key: string, score: number): void {
+  if (Number.isNaN(score)) throw new StoreError(ErrorKind.INVALID, `store ${storeId}: a score of the sorted set at ${JSON.stringify(key)} would be NaN`);
+}
+
+/** The error for a key read or changed as the wrong type (a value as a list, a list as a value, ...). */
+export function wrongType(storeId: string, key: string, holds: CollectionKind | "value", wanted: CollectionKind | "value"): StoreError {
+  const name = (k: CollectionKind | "value") => (k === "list" ? "a list" : k === "zset" ? "a sorted set" : "a value");
+  return new StoreError(ErrorKind.INVALID, `store ${storeId}: key ${JSON.stringify(key)} holds ${name(holds)}, not ${name(wanted)}`);
+}
+
 export interface Store {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
@@ -241,6 +327,67 @@ export interface Store {
   commit?(): MaybePromise<void>;
   /** A memory store with a snapshot: deletes the file and writes no more. */
   destroy?(): MaybePromise<void>;
+}
+
+/**
+ * Lists and sorted sets (see CollectionKind), the methods a backend adds to Store for them. Every
+ * backend has them but the shared-memory zone, which does not yet: the gateway answers a call on a
+ * store without them as INVALID (see `hasCollections`). Same answer rules as Store: synchronous or
+ * a promise, StoreError for failures.
+ */
+export interface CollectionStore {
+  // ---- lists ----
+
+  /**
+   * Pushes `values` (one or more), in order, onto `end` of the list at `key` (a left push of a, b
+   * leaves b first, as Redis LPUSH) and returns the new length. A missing key becomes a list with
+   * no TTL; an existing list keeps its TTL. INVALID when the key holds another type or the list
+   * would pass the bounds; a new key that does not fit, or past the share's quota, fails as `set`.
+   */
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): MaybePromise<number>;
+  /** Removes and returns up to `count` (>= 1) elements from `end`, in the order taken; [] when missing. */
+  listPop(key: string, end: ListEnd, count: number): MaybePromise<Uint8Array[]>;
+  /** Elements of the list; 0 when missing. */
+  listLength(key: string): MaybePromise<number>;
+  /** Elements `start..stop`, 0-based and inclusive, negative counting from the end (-1 the last), as Redis LRANGE. */
+  listRange(key: string, start: number, stop: number): MaybePromise<Uint8Array[]>;
+  /** Keeps elements `start..stop` (as listRange) and removes the rest; returns the new length (0: the key is gone). */
+  listTrim(key: string, start: number, stop: number): MaybePromise<number>;
+
+  // ---- sorted sets (see CollectionKind; members are byte strings, scores floats, never NaN) ----
+
+  /**
+   * Sets each entry's score, adding the members that are new (a repeated member: the last score
+   * wins), and returns how many were new. A missing key becomes a sorted set with no TTL. INVALID
+   * when the key holds another type, a score is NaN or the set would pass the bounds; a new key
+   * that does not fit, or past the share's quota, fails as `set`.
+   */
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): MaybePromise<number>;
+  /** Adds `by` to the member's score (a new member starts from 0) and returns the new score; INVALID when it would be NaN. */
+  zsetIncr(key: string, member: string, by: number, share?: string): MaybePromise<number>;
+  /** The member's score, or undefined when the member or the key is missing. */
+  zsetScore(key: string, member: string): MaybePromise<number | undefined>;
+  /** The member's 0-based rank from the lowest (from the highest with `reverse`), or undefined. */
+  zsetRank(key: string, member: string, reverse: boolean): MaybePromise<number | undefined>;
+  /** The members of a range (see ZsetRange) with their scores; [] when the key is missing. */
+  zsetRange(key: string, range: ZsetRange): MaybePromise<ZsetEntry[]>;
+  /** Removes the members there are and returns how many; a set that loses its last member is deleted. */
+  zsetRemove(key: string, members: readonly string[]): MaybePromise<number>;
+  /** Members of the set; 0 when missing. */
+  zsetCard(key: string): MaybePromise<number>;
+}
+
+/** True when `store` has the collection methods (every backend but the shared-memory zone, for now). */
+export function hasCollections(store: Store): store is Store & CollectionStore {
+  return typeof (store as Partial<CollectionStore>).listPush === "function";
+}
+
+/** `store` with its collection methods. @throws StoreError INVALID for a backend without them */
+export function collectionsOf(store: Store): Store & CollectionStore {
+  if (!hasCollections(store)) {
+    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind} in a shared-memory zone) has no lists or sorted sets yet`);
+  }
+  return store;
 }
 
 /** True when `value` is a promise-like (an asynchronous backend's answer). */

@@ -11,7 +11,7 @@ import { loadRegistry } from "../../src/registry/index.js";
 import type { SqlEntryDocument, SqlStoreConfig } from "../../src/registry/types.js";
 import { createStore } from "../../src/store/create-store.js";
 import { SqlStore } from "../../src/store/sql.js";
-import type { Store } from "../../src/store/store.js";
+import { collectionsOf, type Store } from "../../src/store/store.js";
 import { commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "luastore-sql-"));
@@ -55,6 +55,39 @@ describe("store.sql specifics", () => {
     expect(store.file).toBe(join(dir, "nested/dir/data.db"));
     await store.set("a", one, 0);
     expect(existsSync(join(dir, "nested/dir/data.db"))).toBe(true);
+  });
+
+  it("a table of layout 1 (before lists) is brought to layout 2 on open and keeps its rows and byte counts", async () => {
+    const path = join(dir, "layout1.db");
+    const db = new Database(path);
+    const size = (row: string) => `(length(${row}.key) + length(${row}.value) + coalesce(length(${row}.metadata), 0))`;
+    db.exec(`
+      CREATE TABLE "kv" (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL, version INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL DEFAULT 0, metadata BLOB, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+      CREATE TABLE "kv_meta" (id INTEGER PRIMARY KEY CHECK (id = 1), schema INTEGER NOT NULL, version INTEGER NOT NULL,
+        count INTEGER NOT NULL, bytes INTEGER NOT NULL);
+      INSERT INTO "kv_meta" VALUES (1, 1, 0, 0, 0);
+      CREATE TRIGGER "kv_count_insert" AFTER INSERT ON "kv" BEGIN
+        UPDATE "kv_meta" SET count = count + 1, bytes = bytes + ${size("NEW")} WHERE id = 1; END;
+      CREATE TRIGGER "kv_count_delete" AFTER DELETE ON "kv" BEGIN
+        UPDATE "kv_meta" SET count = count - 1, bytes = bytes - ${size("OLD")} WHERE id = 1; END;
+      CREATE TRIGGER "kv_count_update" AFTER UPDATE OF value, metadata ON "kv" BEGIN
+        UPDATE "kv_meta" SET bytes = bytes + ${size("NEW")} - ${size("OLD")} WHERE id = 1; END;
+      UPDATE "kv_meta" SET version = 1;
+      INSERT INTO "kv" (key, value, version) VALUES (X'61', X'01', 1);
+    `);
+    db.close();
+    const store = collectionsOf(open({ path: "layout1.db" }));
+    expect(await store.get("a")).toEqual(Buffer.from([1]));
+    expect((await store.stats()).bytes).toBe(2);
+    expect(await store.listPush("q", "right", [one, one])).toBe(2);
+    expect((await store.stats()).bytes).toBe(2 + 1 + 2);
+    await store.set("q", one, 0);
+    expect((await store.stats()).bytes).toBe(2 + 2);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare(`SELECT schema FROM "kv_meta"`).pluck().get()).toBe(2);
+    expect(check.prepare(`SELECT count(*) FROM "kv_list"`).pluck().get()).toBe(0);
+    check.close();
   });
 
   it("the database file is in WAL mode", () => {

@@ -21,7 +21,7 @@ import { ManualClock, systemClock, type Clock } from "../../src/clock.js";
 import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind, StoreError } from "../../src/errors.js";
 import type { CommonStoreConfig } from "../../src/registry/types.js";
-import type { LuaNumber, MaybePromise, Store } from "../../src/store/store.js";
+import { collectionsOf, type LuaNumber, type MaybePromise, type Store, type ZsetEntry, type ZsetRange } from "../../src/store/store.js";
 
 /** Per-case overrides of the store config; the factory fills in the rest. */
 export interface SuiteStoreConfig {
@@ -137,6 +137,11 @@ function group(name: string, define: () => void): void {
 function test(title: string, run: (t: CaseContext) => Promise<void>, needs?: { manualClock: true }): void {
   if (cases.some((c) => c.title === title)) throw new Error(`store suite: duplicate case title ${JSON.stringify(title)}`);
   cases.push({ group: currentGroup, title, needsManualClock: needs?.manualClock ?? false, run });
+}
+
+/** The titles of every case in these groups (for a backend that skips whole groups). */
+export function casesOf(...groups: string[]): string[] {
+  return cases.filter((c) => groups.includes(c.group)).map((c) => c.title);
 }
 
 /**
@@ -1514,5 +1519,382 @@ group("concurrency", () => {
     const store = await open();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.add("once", v(i), 0)));
     expect(results.filter((written) => written).length).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Lists
+// ---------------------------------------------------------------------------------------------
+
+/** The decoded values of a list answer. */
+function decoded(values: readonly Uint8Array[]): unknown[] {
+  return values.map((value) => decodeValue(value));
+}
+
+group("lists", () => {
+  test("a push onto a missing key creates a list and answers its length", async ({ open }) => {
+    const store = collectionsOf(await open());
+    expect(await store.listPush("q", "right", [v("a")])).toBe(1);
+    expect(await store.listPush("q", "right", [v("b"), v("c")])).toBe(3);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual(["a", "b", "c"]);
+    expect(await store.has("q")).toBe(true);
+    expect(await store.ttl("q")).toBe(0);
+  });
+
+  test("a left push of several values leaves the last one first, as Redis LPUSH", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "left", [v(1), v(2), v(3)]);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual([3, 2, 1]);
+    await store.listPush("q", "right", [v(4)]);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual([3, 2, 1, 4]);
+  });
+
+  test("pops take from either end, up to count, and a missing list pops nothing", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [v(1), v(2), v(3), v(4), v(5)]);
+    expect(decoded(await store.listPop("q", "left", 1))).toEqual([1]);
+    expect(decoded(await store.listPop("q", "right", 2))).toEqual([5, 4]);
+    expect(await store.listLength("q")).toBe(2);
+    expect(decoded(await store.listPop("q", "left", 10))).toEqual([2, 3]);
+    expect(await store.listPop("q", "left", 1)).toEqual([]);
+    expect(await store.listPop("never", "right", 3)).toEqual([]);
+  });
+
+  test("a list that loses its last element is deleted", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [v(1)]);
+    await store.listPop("q", "left", 1);
+    expect(await store.has("q")).toBe(false);
+    expect(await store.size()).toBe(0);
+    expect(await store.listLength("q")).toBe(0);
+    await store.listPush("t", "right", [v(1), v(2)]);
+    expect(await store.listTrim("t", 5, 9)).toBe(0);
+    expect(await store.has("t")).toBe(false);
+  });
+
+  test("ranges take Redis indexes: 0-based, inclusive, negative from the end, clamped", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [0, 1, 2, 3, 4, 5].map((i) => v(i)));
+    expect(decoded(await store.listRange("q", 1, 3))).toEqual([1, 2, 3]);
+    expect(decoded(await store.listRange("q", -2, -1))).toEqual([4, 5]);
+    expect(decoded(await store.listRange("q", -100, 1))).toEqual([0, 1]);
+    expect(decoded(await store.listRange("q", 4, 100))).toEqual([4, 5]);
+    expect(await store.listRange("q", 3, 2)).toEqual([]);
+    expect(await store.listRange("q", 6, 10)).toEqual([]);
+    expect(await store.listRange("missing", 0, -1)).toEqual([]);
+  });
+
+  test("trim keeps a range and answers the new length", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [0, 1, 2, 3, 4, 5].map((i) => v(i)));
+    expect(await store.listTrim("q", 1, -2)).toBe(4);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual([1, 2, 3, 4]);
+    expect(await store.listTrim("q", 0, -1)).toBe(4);
+    expect(await store.listTrim("q", -2, 10)).toBe(2);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual([3, 4]);
+    expect(await store.listTrim("missing", 0, 1)).toBe(0);
+  });
+
+  test("a list behaves as a deque under a random mix of pushes, pops and trims", async ({ open }) => {
+    const store = collectionsOf(await open());
+    const random = prng(13);
+    const model: number[] = [];
+    let next = 0;
+    for (let step = 0; step < 300; step++) {
+      const r = random();
+      if (r < 0.35) {
+        const values = Array.from({ length: 1 + Math.floor(random() * 3) }, () => next++);
+        const left = random() < 0.5;
+        expect(await store.listPush("d", left ? "left" : "right", values.map((x) => v(x)))).toBe(model.length + values.length);
+        if (left) model.unshift(...[...values].reverse());
+        else model.push(...values);
+      } else if (r < 0.7) {
+        const count = 1 + Math.floor(random() * 3);
+        const left = random() < 0.5;
+        const expected = left ? model.splice(0, count) : model.splice(Math.max(0, model.length - count)).reverse();
+        expect(decoded(await store.listPop("d", left ? "left" : "right", count))).toEqual(expected);
+      } else if (r < 0.8) {
+        const start = Math.floor(random() * 4) - 1;
+        const stop = -1 - Math.floor(random() * 2);
+        const from = Math.max(0, start < 0 ? start + model.length : start);
+        const to = Math.min(model.length - 1, stop < 0 ? stop + model.length : stop);
+        const kept = from > to ? [] : model.slice(from, to + 1);
+        expect(await store.listTrim("d", start, stop)).toBe(kept.length);
+        model.splice(0, model.length, ...kept);
+      } else {
+        const start = Math.floor(random() * 8) - 4;
+        const stop = Math.floor(random() * 8) - 4;
+        const from = Math.max(0, start < 0 ? start + model.length : start);
+        const to = Math.min(model.length - 1, stop < 0 ? stop + model.length : stop);
+        expect(decoded(await store.listRange("d", start, stop))).toEqual(from > to ? [] : model.slice(from, to + 1));
+      }
+      expect(await store.listLength("d")).toBe(model.length);
+    }
+  });
+
+  test("list operations on a value, and value reads of a list, are refused as Invalid", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.set("value", v(1), 0);
+    await expectStoreError(() => store.listPush("value", "right", [v(2)]), ErrorKind.INVALID);
+    await expectStoreError(() => store.listPop("value", "left", 1), ErrorKind.INVALID);
+    await expectStoreError(() => store.listLength("value"), ErrorKind.INVALID);
+    await expectStoreError(() => store.listRange("value", 0, -1), ErrorKind.INVALID);
+    await expectStoreError(() => store.listTrim("value", 0, 1), ErrorKind.INVALID);
+    expectBytes(await store.get("value"), v(1));
+    await store.listPush("list", "right", [v(1)]);
+    await expectStoreError(() => store.get("list"), ErrorKind.INVALID);
+    await expectStoreError(() => store.getMany(["value", "list"]), ErrorKind.INVALID);
+    await expectStoreError(() => store.entry("list"), ErrorKind.INVALID);
+    await expectStoreError(() => store.incr("list", int(1), int(0), 0), ErrorKind.INVALID);
+    expect(await store.listLength("list")).toBe(1);
+  });
+
+  test("set over a list replaces it with a value, as Redis SET does", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("k", "right", [v(1), v(2)]);
+    await store.set("k", v("plain"), 0);
+    expectBytes(await store.get("k"), v("plain"));
+    await store.delete("k");
+    expect(await store.listPush("k", "right", [v(3)])).toBe(1);
+    expect(decoded(await store.listRange("k", 0, -1))).toEqual([3]);
+  });
+
+  test("a list keeps its TTL across pushes and pops, and expires whole", async ({ open, time }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [v(1), v(2)]);
+    expect(await store.expire("q", time.unit)).toBe(true);
+    await store.listPush("q", "left", [v(0)]);
+    await store.listPop("q", "right", 1);
+    expect(await store.ttl("q")).toBeGreaterThan(0);
+    await time.advance(time.unit);
+    expect(await store.listLength("q")).toBe(0);
+    expect(await store.listRange("q", 0, -1)).toEqual([]);
+    expect(await store.has("q")).toBe(false);
+    expect(await store.listPush("q", "right", [v(9)])).toBe(1);
+    expect(await store.ttl("q")).toBe(0);
+  });
+
+  test("a list counts as one key for size, list and max_size", async ({ open }) => {
+    const store = collectionsOf(await open({ maxSize: 2 }));
+    await store.listPush("a", "right", [v(1), v(2), v(3)]);
+    await store.set("b", v(1), 0);
+    expect(await store.size()).toBe(2);
+    expect((await store.list({ prefix: "", limit: 10 })).keys.map((k) => k.key)).toEqual(["a", "b"]);
+    await expectStoreError(() => store.listPush("c", "right", [v(1)]), ErrorKind.UNAVAILABLE, true);
+    expect(await store.listPush("a", "right", [v(4)])).toBe(4);
+  });
+
+  test("stats bytes count a list's key and elements", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.listPush("q", "right", [v("abc"), v("de")]);
+    expect((await store.stats()).bytes).toBe(1 + v("abc").length + v("de").length);
+    await store.listPop("q", "left", 1);
+    expect((await store.stats()).bytes).toBe(1 + v("de").length);
+    await store.listPush("q", "right", [v(1), v(2), v(3)]);
+    await store.listTrim("q", 0, 0);
+    expect((await store.stats()).bytes).toBe(1 + v("de").length);
+    await store.delete("q");
+    expect((await store.stats()).bytes).toBe(0);
+  });
+
+  test("a push past the share's quota of bytes is refused, and pops give the bytes back", async ({ open }) => {
+    const store = collectionsOf(await open({ quota: { maxKeys: 5, maxBytes: 40 } }));
+    expect(await store.listPush("q", "right", [v("0123456789")], "t1")).toBe(1);
+    await store.listPush("q", "right", [v("0123456789"), v("0123456789")], "t1");
+    await expectStoreError(() => store.listPush("q", "right", [v("0123456789")], "t1"), ErrorKind.RATE_LIMITED);
+    expect(await store.listLength("q")).toBe(3);
+    await store.listPop("q", "left", 2);
+    expect(await store.listPush("q", "right", [v("0123456789")], "t1")).toBe(2);
+    const shares = (await store.stats()).shares!;
+    expect(shares["t1"]).toEqual({ keys: 1, bytes: 1 + 2 * v("0123456789").length });
+  });
+
+  test("concurrent pushes lose no element", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.listPush("q", i % 2 === 0 ? "left" : "right", [v(i)])));
+    const all = decoded(await store.listRange("q", 0, -1)) as number[];
+    expect([...all].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sorted sets
+// ---------------------------------------------------------------------------------------------
+
+function entries(...pairs: [string, number][]): ZsetEntry[] {
+  return pairs.map(([member, score]) => ({ member, score }));
+}
+
+group("sorted sets", () => {
+  test("zadd answers how many members are new; scores are updated in place", async ({ open }) => {
+    const store = collectionsOf(await open());
+    expect(await store.zsetAdd("z", entries(["a", 1], ["b", 2]))).toBe(2);
+    expect(await store.zsetAdd("z", entries(["a", 5], ["c", 3]))).toBe(1);
+    expect(await store.zsetCard("z")).toBe(3);
+    expect(await store.zsetScore("z", "a")).toBe(5);
+    expect(await store.zsetScore("z", "nope")).toBeUndefined();
+    expect(await store.zsetScore("missing", "a")).toBeUndefined();
+    expect(await store.zsetRange("z", { by: "rank", start: 0, stop: -1, reverse: false })).toEqual(entries(["b", 2], ["c", 3], ["a", 5]));
+  });
+
+  test("ties are ordered by member bytes, as Redis orders them", async ({ open }) => {
+    const store = collectionsOf(await open());
+    const members = ["b", "a", "\xff", "\x00", "ab", "B", "a\x00"];
+    await store.zsetAdd("z", members.map((member) => ({ member, score: 1 })));
+    const range = await store.zsetRange("z", { by: "rank", start: 0, stop: -1, reverse: false });
+    expect(range.map((e) => e.member)).toEqual([...members].sort(byteOrder));
+    const reversed = await store.zsetRange("z", { by: "rank", start: 0, stop: -1, reverse: true });
+    expect(reversed.map((e) => e.member)).toEqual([...members].sort(byteOrder).reverse());
+  });
+
+  test("scores keep their float value, infinities included, and negative zero sorts with zero", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["tiny", 5e-324], ["third", 1 / 3], ["big", 1.7976931348623157e308], ["top", Infinity], ["bottom", -Infinity], ["neg", -2.5]));
+    expect(await store.zsetScore("z", "third")).toBe(1 / 3);
+    expect(await store.zsetScore("z", "tiny")).toBe(5e-324);
+    expect(await store.zsetScore("z", "big")).toBe(1.7976931348623157e308);
+    expect(await store.zsetScore("z", "top")).toBe(Infinity);
+    const all = await store.zsetRange("z", { by: "rank", start: 0, stop: -1, reverse: false });
+    expect(all.map((e) => e.member)).toEqual(["bottom", "neg", "tiny", "third", "big", "top"]);
+  });
+
+  test("zincr adds to a score, a new member starting from 0, and answers the new score", async ({ open }) => {
+    const store = collectionsOf(await open());
+    expect(await store.zsetIncr("z", "a", 2.5)).toBe(2.5);
+    expect(await store.zsetIncr("z", "a", -1)).toBe(1.5);
+    expect(await store.zsetIncr("z", "b", 10)).toBe(10);
+    expect(await store.zsetCard("z")).toBe(2);
+    await store.zsetAdd("z", entries(["inf", Infinity]));
+    await expectStoreError(() => store.zsetIncr("z", "inf", -Infinity), ErrorKind.INVALID);
+    expect(await store.zsetScore("z", "inf")).toBe(Infinity);
+    await expectStoreError(() => store.zsetAdd("z", entries(["x", Number.NaN])), ErrorKind.INVALID);
+    expect(await store.zsetScore("z", "x")).toBeUndefined();
+  });
+
+  test("zrank counts from 0 at the lowest, or at the highest with reverse", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["a", 1], ["b", 2], ["c", 3]));
+    expect(await store.zsetRank("z", "a", false)).toBe(0);
+    expect(await store.zsetRank("z", "c", false)).toBe(2);
+    expect(await store.zsetRank("z", "c", true)).toBe(0);
+    expect(await store.zsetRank("z", "a", true)).toBe(2);
+    expect(await store.zsetRank("z", "nope", false)).toBeUndefined();
+    expect(await store.zsetRank("missing", "a", false)).toBeUndefined();
+  });
+
+  test("ranges by rank take Redis indexes, in either direction, with a limit", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["a", 1], ["b", 2], ["c", 3], ["d", 4], ["e", 5]));
+    const members = async (range: ZsetRange) => (await store.zsetRange("z", range)).map((e) => e.member);
+    expect(await members({ by: "rank", start: 1, stop: 2, reverse: false })).toEqual(["b", "c"]);
+    expect(await members({ by: "rank", start: -2, stop: -1, reverse: false })).toEqual(["d", "e"]);
+    expect(await members({ by: "rank", start: 0, stop: 1, reverse: true })).toEqual(["e", "d"]);
+    expect(await members({ by: "rank", start: 0, stop: -1, reverse: false, limit: 2 })).toEqual(["a", "b"]);
+    expect(await members({ by: "rank", start: -3, stop: -1, reverse: true, limit: 2 })).toEqual(["c", "b"]);
+    expect(await members({ by: "rank", start: 3, stop: 1, reverse: false })).toEqual([]);
+    expect(await members({ by: "rank", start: 0, stop: 100, reverse: false, limit: 0 })).toEqual([]);
+    expect(await store.zsetRange("missing", { by: "rank", start: 0, stop: -1, reverse: false })).toEqual([]);
+  });
+
+  test("ranges by score include both bounds, in either direction, with a limit", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["a", 1], ["b", 2], ["c", 2], ["d", 3], ["e", 5]));
+    const members = async (range: ZsetRange) => (await store.zsetRange("z", range)).map((e) => e.member);
+    expect(await members({ by: "score", min: 2, max: 3, reverse: false })).toEqual(["b", "c", "d"]);
+    expect(await members({ by: "score", min: 2, max: 3, reverse: true })).toEqual(["d", "c", "b"]);
+    expect(await members({ by: "score", min: -Infinity, max: Infinity, reverse: false, limit: 2 })).toEqual(["a", "b"]);
+    expect(await members({ by: "score", min: 1.5, max: 2, reverse: true, limit: 1 })).toEqual(["c"]);
+    expect(await members({ by: "score", min: 4, max: 3, reverse: false })).toEqual([]);
+    expect(await store.zsetRange("z", { by: "score", min: 5, max: 5, reverse: false })).toEqual(entries(["e", 5]));
+  });
+
+  test("zrem removes the members there are; a set that loses its last member is deleted", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["a", 1], ["b", 2]));
+    expect(await store.zsetRemove("z", ["a", "nope"])).toBe(1);
+    expect(await store.zsetCard("z")).toBe(1);
+    expect(await store.zsetRemove("z", ["b"])).toBe(1);
+    expect(await store.has("z")).toBe(false);
+    expect(await store.zsetCard("z")).toBe(0);
+    expect(await store.zsetRemove("missing", ["a"])).toBe(0);
+  });
+
+  test("a sorted set matches a sorted model under a random mix of adds, increments and removals", async ({ open }) => {
+    const store = collectionsOf(await open());
+    const random = prng(29);
+    const model = new Map<string, number>();
+    const sorted = () =>
+      [...model].map(([member, score]) => ({ member, score })).sort((a, b) => a.score - b.score || byteOrder(a.member, b.member));
+    for (let step = 0; step < 200; step++) {
+      const member = `m${Math.floor(random() * 12)}`;
+      const r = random();
+      if (r < 0.4) {
+        const score = Math.floor(random() * 7) - 3;
+        expect(await store.zsetAdd("z", [{ member, score }])).toBe(model.has(member) ? 0 : 1);
+        model.set(member, score);
+      } else if (r < 0.55) {
+        const score = (model.get(member) ?? 0) + 0.5;
+        expect(await store.zsetIncr("z", member, 0.5)).toBe(score);
+        model.set(member, score);
+      } else if (r < 0.7) {
+        expect(await store.zsetRemove("z", [member])).toBe(model.delete(member) ? 1 : 0);
+      } else if (r < 0.85) {
+        const rank = sorted().findIndex((e) => e.member === member);
+        expect(await store.zsetRank("z", member, false)).toBe(rank === -1 ? undefined : rank);
+      } else {
+        const min = Math.floor(random() * 7) - 3;
+        expect(await store.zsetRange("z", { by: "score", min, max: min + 1, reverse: false })).toEqual(
+          sorted().filter((e) => e.score >= min && e.score <= min + 1),
+        );
+      }
+      expect(await store.zsetCard("z")).toBe(model.size);
+    }
+    expect(await store.zsetRange("z", { by: "rank", start: 0, stop: -1, reverse: false })).toEqual(sorted());
+  });
+
+  test("sorted-set calls on a value or a list, and value reads of a sorted set, are refused as Invalid", async ({ open }) => {
+    const store = collectionsOf(await open());
+    await store.set("value", v(1), 0);
+    await store.listPush("list", "right", [v(1)]);
+    for (const key of ["value", "list"]) {
+      await expectStoreError(() => store.zsetAdd(key, entries(["a", 1])), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetIncr(key, "a", 1), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetScore(key, "a"), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetRank(key, "a", false), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetRange(key, { by: "rank", start: 0, stop: -1, reverse: false }), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetRemove(key, ["a"]), ErrorKind.INVALID);
+      await expectStoreError(() => store.zsetCard(key), ErrorKind.INVALID);
+    }
+    await store.zsetAdd("z", entries(["a", 1]));
+    await expectStoreError(() => store.get("z"), ErrorKind.INVALID);
+    await expectStoreError(() => store.listPush("z", "left", [v(1)]), ErrorKind.INVALID);
+    await expectStoreError(() => store.incr("z", int(1), int(0), 0), ErrorKind.INVALID);
+    await store.set("z", v(2), 0);
+    expectBytes(await store.get("z"), v(2));
+  });
+
+  test("a sorted set counts its key, members and 8 bytes per score in stats and quotas", async ({ open }) => {
+    const store = collectionsOf(await open({ quota: { maxKeys: 5, maxBytes: 1 + 3 * (2 + 8) } }));
+    await store.zsetAdd("z", entries(["m1", 1], ["m2", 2]), "t1");
+    expect((await store.stats()).bytes).toBe(1 + 2 * (2 + 8));
+    expect(await store.zsetAdd("z", entries(["m3", 3]), "t1")).toBe(1);
+    await expectStoreError(() => store.zsetAdd("z", entries(["m4", 4]), "t1"), ErrorKind.RATE_LIMITED);
+    await expectStoreError(() => store.zsetIncr("z", "m4", 4, "t1"), ErrorKind.RATE_LIMITED);
+    expect(await store.zsetIncr("z", "m3", 4, "t1")).toBe(7);
+    await store.zsetRemove("z", ["m1"]);
+    expect((await store.stats()).shares!["t1"]).toEqual({ keys: 1, bytes: 1 + 2 * (2 + 8) });
+  });
+
+  test("a sorted set expires whole and keeps its TTL across writes", async ({ open, time }) => {
+    const store = collectionsOf(await open());
+    await store.zsetAdd("z", entries(["a", 1]));
+    await store.expire("z", time.unit);
+    await store.zsetAdd("z", entries(["b", 2]));
+    expect(await store.ttl("z")).toBeGreaterThan(0);
+    await time.advance(time.unit);
+    expect(await store.zsetCard("z")).toBe(0);
+    expect(await store.zsetScore("z", "a")).toBeUndefined();
+    expect(await store.zsetAdd("z", entries(["c", 3]))).toBe(1);
+    expect(await store.zsetCard("z")).toBe(1);
   });
 });

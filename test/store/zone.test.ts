@@ -5,7 +5,7 @@ import { ErrorKind } from "../../src/errors.js";
 import type { MemoryStoreConfig } from "../../src/registry/types.js";
 import { attachZone, createZone, ZoneStore } from "../../src/store/zone/index.js";
 import { hashKey as hashKeyFn } from "../../src/store/zone/zone.js";
-import { commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
+import { casesOf, commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
 
 const MiB = 1024 * 1024;
 
@@ -26,6 +26,7 @@ function verifiedOnClose(store: ZoneStore): ZoneStore {
 
 storeSuite("store.memory (zone)", ({ clock, config }) => verifiedOnClose(createZone(zoneConfig(config), { clock })), {
   skip: [
+    { reason: "a zone store has no lists or sorted sets yet (src/store/store.ts CollectionStore)", tests: casesOf("lists", "sorted sets") },
     {
       reason: "a zone store takes no quota yet",
       tests: [

@@ -12,8 +12,27 @@ import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
 import { encodeFromLua, encodeShortString, pushMsgpack, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
-import { callTooLarge, OpFailure, type Answer, type HandleInfo, type KeyAction, type StoreInfoAnswer } from "../../runtime/gateway.js";
-import { isPromise, LIST_MAX_LIMIT, type EntryRecord, type ListPage, type LuaNumber } from "../../store/store.js";
+import {
+  callTooLarge,
+  OpFailure,
+  type Answer,
+  type HandleInfo,
+  type KeyAction,
+  type ListAnswer,
+  type StoreInfoAnswer,
+  type ZsetAnswer,
+} from "../../runtime/gateway.js";
+import {
+  isPromise,
+  LIST_MAX_LIMIT,
+  SCORE_BYTES,
+  type EntryRecord,
+  type ListEnd,
+  type ListPage,
+  type LuaNumber,
+  type ZsetEntry,
+  type ZsetRange,
+} from "../../store/store.js";
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
 import { rawGetShared, runOf, sharedString, stringArg } from "../internals.js";
@@ -627,6 +646,316 @@ const list: JSFunction = (L) => {
   });
 };
 
+// ---- lists -------------------------------------------------------------------------------
+
+/** Most values one push takes, and most elements one pop returns. */
+export const MAX_LIST_BATCH = MAX_BATCH;
+
+/** Pushes an array table of values. */
+const pushValues = (L: lua_State, values: ListAnswer): number => {
+  const list = values as Uint8Array[];
+  lua.lua_createtable(L, list.length, 0);
+  for (let i = 0; i < list.length; i++) {
+    pushMsgpack(L, list[i]!);
+    lua.lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+};
+
+const pushLength = (L: lua_State, n: ListAnswer | ZsetAnswer): number => pushCount(L, n as number);
+
+/**
+ * A Lua list index at `idx` (1-based, negative from the end) as the store's 0-based index
+ * (negative from the end as Redis counts), `fallback` when absent, or a problem message.
+ */
+function listIndexAt(L: lua_State, idx: number, name: string, fallback?: number): number | string {
+  const t = lua.lua_type(L, idx);
+  if ((t === lua.LUA_TNIL || t === lua.LUA_TNONE) && fallback !== undefined) return fallback;
+  const value = t === lua.LUA_TNUMBER ? lua.lua_tonumber(L, idx) : Number.NaN;
+  if (!Number.isInteger(value) || Math.abs(value) > 2 ** 31) return `${name} must be an integer index, got ${t === lua.LUA_TNUMBER ? String(value) : typeName(L, idx)}`;
+  if (value === 0) return `${name} must not be 0: lists count from 1 (and from -1 at the end)`;
+  return value > 0 ? value - 1 : value;
+}
+
+/** lpush / rpush: key, value, ... (at least one; values only, see README "Lists"). */
+function pushMethod(end: ListEnd): JSFunction {
+  const name = end === "left" ? "lpush" : "rpush";
+  return (L) => {
+    const h = checkHandle(L);
+    const key = begin(L, h);
+    if (key === null) return 2;
+    const n = lua.lua_gettop(L) - 2;
+    if (n < 1) return refuse(L, h, "store.key.set", key, `${name} needs at least one value`);
+    if (n > MAX_LIST_BATCH) return refuse(L, h, "store.key.set", key, `${name} takes at most ${MAX_LIST_BATCH} values, got ${n}`);
+    const values = new Array<Uint8Array>(n);
+    const maxCallBytes = runOf(L).limits.maxCallBytes;
+    let bytes = key.length;
+    for (let i = 0; i < n; i++) {
+      const value = valueAt(L, 3 + i, h.ref.info.maxValueSize, n === 1 ? "value" : `value ${i + 1}`);
+      if (typeof value === "string") return refuse(L, h, "store.key.set", key, value);
+      bytes += value.length;
+      // Stopped as soon as the request passes the cap, as set_many does.
+      if (bytes > maxCallBytes) {
+        const denied = runOf(L).gateway.check(h.ref.info.handle, "store.key.set", key);
+        if (denied !== null) return fail(L, denied);
+        return fail(L, noted(L, h, callTooLarge(name, "request", bytes, maxCallBytes, i + 1 < n)));
+      }
+      values[i] = value;
+    }
+    return answer(L, runOf(L).gateway.listCall(h.ref.info.handle, key, { op: "push", end, values }), pushLength);
+  };
+}
+
+/** lpop / rpop: key, count? — one value (or nil) without a count, an array of up to count with one. */
+function popMethod(end: ListEnd): JSFunction {
+  return (L) => {
+    const h = checkHandle(L);
+    const key = begin(L, h);
+    if (key === null) return 2;
+    const single = lua.lua_isnoneornil(L, 3);
+    let count = 1;
+    if (!single) {
+      const value = lua.lua_type(L, 3) === lua.LUA_TNUMBER ? lua.lua_tonumber(L, 3) : Number.NaN;
+      if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_BATCH) {
+        return refuse(L, h, "store.key.set", key, `count must be an integer from 1 to ${MAX_LIST_BATCH}, got ${lua.lua_type(L, 3) === lua.LUA_TNUMBER ? String(value) : typeName(L, 3)}`);
+      }
+      count = value;
+    }
+    const r = runOf(L).gateway.listCall(h.ref.info.handle, key, { op: "pop", end, count });
+    if (!single) return answer(L, r, pushValues);
+    return answer(L, r, (L2, values) => pushValue(L2, (values as Uint8Array[])[0]));
+  };
+}
+
+const llen: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.listCall(h.ref.info.handle, key, { op: "length" }), pushLength);
+};
+
+const lrange: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const start = listIndexAt(L, 3, "start", 0);
+  if (typeof start === "string") return refuse(L, h, "store.key.get", key, start);
+  const stop = listIndexAt(L, 4, "stop", -1);
+  if (typeof stop === "string") return refuse(L, h, "store.key.get", key, stop);
+  return answer(L, runOf(L).gateway.listCall(h.ref.info.handle, key, { op: "range", start, stop }), pushValues);
+};
+
+const ltrim: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const start = listIndexAt(L, 3, "start");
+  if (typeof start === "string") return refuse(L, h, "store.key.set", key, start);
+  const stop = listIndexAt(L, 4, "stop");
+  if (typeof stop === "string") return refuse(L, h, "store.key.set", key, stop);
+  return answer(L, runOf(L).gateway.listCall(h.ref.info.handle, key, { op: "trim", start, stop }), pushLength);
+};
+
+// ---- sorted sets -------------------------------------------------------------------------
+
+const pushScore = (L: lua_State, score: ZsetAnswer): number => {
+  if (score === undefined) lua.lua_pushnil(L);
+  else lua.lua_pushnumber(L, score as number);
+  return 1;
+};
+
+const pushRank = (L: lua_State, rank: ZsetAnswer): number => {
+  if (rank === undefined) lua.lua_pushnil(L);
+  else lua.lua_pushinteger(L, (rank as number) + 1);
+  return 1;
+};
+
+/** A member at `idx`: a string of at most max_value_size bytes, or a problem message. */
+function memberAt(L: lua_State, idx: number, h: HandleData, name = "member"): string | { problem: string } {
+  if (lua.lua_type(L, idx) !== lua.LUA_TSTRING) return { problem: `${name} must be a string, got ${typeName(L, idx)}` };
+  const bytes = lua.lua_tolstring(L, idx)!;
+  if (bytes.length > h.ref.info.maxValueSize) return { problem: `${name} is ${bytes.length} bytes, over max_value_size ${h.ref.info.maxValueSize}` };
+  return byteStringFromBytes(bytes);
+}
+
+/** A score at `idx`: any number but NaN (math.huge and -math.huge are scores), or a problem message. */
+function scoreAt(L: lua_State, idx: number, name = "score"): number | string {
+  if (lua.lua_type(L, idx) !== lua.LUA_TNUMBER) return `${name} must be a number, got ${typeName(L, idx)}`;
+  const score = lua.lua_tonumber(L, idx);
+  return Number.isNaN(score) ? `${name} must not be NaN` : score;
+}
+
+/** zadd: key, member, score, member, score, ... */
+const zadd: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const n = lua.lua_gettop(L) - 2;
+  if (n < 2 || n % 2 !== 0) return refuse(L, h, "store.key.set", key, `zadd takes member, score pairs, got ${n} arguments after the key`);
+  if (n / 2 > MAX_BATCH) return refuse(L, h, "store.key.set", key, `zadd takes at most ${MAX_BATCH} members, got ${n / 2}`);
+  const entries = new Array<ZsetEntry>(n / 2);
+  let bytes = key.length;
+  for (let i = 0; i < n / 2; i++) {
+    const member = memberAt(L, 3 + 2 * i, h, `member ${i + 1}`);
+    if (typeof member !== "string") return refuse(L, h, "store.key.set", key, member.problem);
+    const score = scoreAt(L, 4 + 2 * i, `score ${i + 1}`);
+    if (typeof score === "string") return refuse(L, h, "store.key.set", key, score);
+    bytes += member.length + SCORE_BYTES;
+    entries[i] = { member, score };
+  }
+  const maxCallBytes = runOf(L).limits.maxCallBytes;
+  if (bytes > maxCallBytes) {
+    const denied = runOf(L).gateway.check(h.ref.info.handle, "store.key.set", key);
+    if (denied !== null) return fail(L, denied);
+    return fail(L, noted(L, h, callTooLarge("zadd", "request", bytes, maxCallBytes)));
+  }
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "add", entries }), pushLength);
+};
+
+const zincr: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const member = memberAt(L, 3, h);
+  if (typeof member !== "string") return refuse(L, h, "store.key.set", key, member.problem);
+  const by = scoreAt(L, 4, "by");
+  if (typeof by === "string") return refuse(L, h, "store.key.set", key, by);
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "incr", member, by }), pushScore);
+};
+
+const zscore: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const member = memberAt(L, 3, h);
+  if (typeof member !== "string") return refuse(L, h, "store.key.get", key, member.problem);
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "score", member }), pushScore);
+};
+
+/** The boolean option `name` of the table at `idx` (absent: false), or a problem message. */
+function flagOption(L: lua_State, idx: number, name: string): boolean | string {
+  const t = optionField(L, idx, name);
+  const value = lua.lua_toboolean(L, -1);
+  lua.lua_pop(L, 1);
+  if (t !== lua.LUA_TNIL && t !== lua.LUA_TBOOLEAN) return `${name} must be a boolean`;
+  return value;
+}
+
+/** Why the value at `idx` is not nil or an options table, or null. */
+function notOptions(L: lua_State, idx: number, what = "options"): string | null {
+  const t = lua.lua_type(L, idx);
+  return t === lua.LUA_TNIL || t === lua.LUA_TNONE || t === lua.LUA_TTABLE ? null : `${what} must be a table, got ${typeName(L, idx)}`;
+}
+
+const zrank: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const member = memberAt(L, 3, h);
+  if (typeof member !== "string") return refuse(L, h, "store.key.get", key, member.problem);
+  const bad = notOptions(L, 4);
+  if (bad !== null) return refuse(L, h, "store.key.get", key, bad);
+  lua.lua_settop(L, 4);
+  const reverse = flagOption(L, 4, "rev");
+  if (typeof reverse === "string") return refuse(L, h, "store.key.get", key, reverse);
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "rank", member, reverse }), pushRank);
+};
+
+/** The number option `name` of the table at `idx` (absent: `fallback`), or a problem message. */
+function numberOption(L: lua_State, idx: number, name: string, fallback: number | undefined): number | undefined | { problem: string } {
+  const t = optionField(L, idx, name);
+  const value = lua.lua_tonumber(L, -1);
+  lua.lua_pop(L, 1);
+  if (t === lua.LUA_TNIL) return fallback;
+  if (t !== lua.LUA_TNUMBER || Number.isNaN(value)) return { problem: `${name} must be a number` };
+  return value;
+}
+
+/** zrange: key, {start=, stop=} | {min=, max=}, {rev=, limit=, with_scores=}? */
+const zrange: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const badRange = lua.lua_type(L, 3) === lua.LUA_TTABLE ? null : `range must be a table ({start=, stop=} or {min=, max=}), got ${typeName(L, 3)}`;
+  if (badRange !== null) return refuse(L, h, "store.key.get", key, badRange);
+  const bad = notOptions(L, 4);
+  if (bad !== null) return refuse(L, h, "store.key.get", key, bad);
+  lua.lua_settop(L, 4);
+  const problem = (message: string): number => refuse(L, h, "store.key.get", key, message);
+  const reverse = flagOption(L, 4, "rev");
+  if (typeof reverse === "string") return problem(reverse);
+  const withScores = flagOption(L, 4, "with_scores");
+  if (typeof withScores === "string") return problem(withScores);
+  const limit = numberOption(L, 4, "limit", undefined);
+  if (typeof limit === "object") return problem(limit.problem);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) return problem(`limit must be an integer >= 0, got ${limit}`);
+  const min = numberOption(L, 3, "min", undefined);
+  const max = numberOption(L, 3, "max", undefined);
+  if (typeof min === "object") return problem(min.problem);
+  if (typeof max === "object") return problem(max.problem);
+  const startType = optionField(L, 3, "start");
+  const stopType = optionField(L, 3, "stop");
+  lua.lua_pop(L, 2);
+  let range: ZsetRange;
+  if (min !== undefined || max !== undefined) {
+    if (startType !== lua.LUA_TNIL || stopType !== lua.LUA_TNIL) return problem("range takes {start=, stop=} (ranks) or {min=, max=} (scores), not both");
+    range = { by: "score", min: min ?? Number.NEGATIVE_INFINITY, max: max ?? Number.POSITIVE_INFINITY, reverse };
+  } else {
+    optionField(L, 3, "start"); // 5
+    const start = listIndexAt(L, 5, "start", 0);
+    lua.lua_pop(L, 1);
+    if (typeof start === "string") return problem(start);
+    optionField(L, 3, "stop"); // 5
+    const stop = listIndexAt(L, 5, "stop", -1);
+    lua.lua_pop(L, 1);
+    if (typeof stop === "string") return problem(stop);
+    range = { by: "rank", start, stop, reverse };
+  }
+  if (limit !== undefined) range.limit = limit;
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "range", range }), (L2, r) => {
+    const entries = r as ZsetEntry[];
+    lua.lua_createtable(L2, entries.length, 0);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (withScores) {
+        lua.lua_createtable(L2, 0, 2);
+        lua.lua_pushstring(L2, bytesFromByteString(e.member));
+        lua.lua_setfield(L2, -2, "member");
+        lua.lua_pushnumber(L2, e.score);
+        lua.lua_setfield(L2, -2, "score");
+      } else {
+        lua.lua_pushstring(L2, bytesFromByteString(e.member));
+      }
+      lua.lua_rawseti(L2, -2, i + 1);
+    }
+    return 1;
+  });
+};
+
+/** zrem: key, member, ... */
+const zrem: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const n = lua.lua_gettop(L) - 2;
+  if (n < 1) return refuse(L, h, "store.key.set", key, "zrem needs at least one member");
+  if (n > MAX_BATCH) return refuse(L, h, "store.key.set", key, `zrem takes at most ${MAX_BATCH} members, got ${n}`);
+  const members = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const member = memberAt(L, 3 + i, h, `member ${i + 1}`);
+    if (typeof member !== "string") return refuse(L, h, "store.key.set", key, member.problem);
+    members[i] = member;
+  }
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "remove", members }), pushLength);
+};
+
+const zcard: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "card" }), pushLength);
+};
+
 // ---- handle-level methods ----------------------------------------------------------------
 
 const info: JSFunction = (L) => {
@@ -681,7 +1010,7 @@ const flush: JSFunction = (L) => {
   // A view's keys are a slice of the store; flush takes the whole store, so it is the handle's alone.
   if (h.prefix.length > 0) return invalid(L, h, "flush removes every key of the store: call it on the handle, not on a namespace view");
   countOp(L);
-  return answer(L, runOf(L).gateway.flush(h.ref.info.handle), pushCount);
+  return answer(L, runOf(L).gateway.flush(h.ref.info.handle), pushLength);
 };
 
 const namespace: JSFunction = (L) => {
@@ -723,6 +1052,20 @@ const methods: Record<string, JSFunction> = {
   list,
   entry,
   put,
+  lpush: pushMethod("left"),
+  rpush: pushMethod("right"),
+  lpop: popMethod("left"),
+  rpop: popMethod("right"),
+  llen,
+  lrange,
+  ltrim,
+  zadd,
+  zincr,
+  zscore,
+  zrank,
+  zrange,
+  zrem,
+  zcard,
   namespace,
   info,
   release,
@@ -758,12 +1101,28 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   flush: [],
   delete_many: ["keys"],
   expire_at: ["key", "expires_at"],
+  // "...": any number of further arguments (a variadic method).
+  lpush: ["key", "value", "..."],
+  rpush: ["key", "value", "..."],
+  lpop: ["key", "n"],
+  rpop: ["key", "n"],
+  llen: ["key"],
+  lrange: ["key", "start", "stop"],
+  ltrim: ["key", "start", "stop"],
+  zadd: ["key", "member", "score", "..."],
+  zincr: ["key", "member", "by"],
+  zscore: ["key", "member"],
+  zrank: ["key", "member", "options"],
+  zrange: ["key", "range", "options"],
+  zrem: ["key", "member", "..."],
+  zcard: ["key"],
 };
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
 function strict(name: string, method: JSFunction): JSFunction {
   const params = METHOD_PARAMS[name];
   if (params === undefined) throw new Error(`store method ${name} has no METHOD_PARAMS row`);
+  if (params.at(-1) === "...") return method;
   const max = params.length + 1;
   return (L) => {
     const given = lua.lua_gettop(L);
