@@ -19,6 +19,7 @@ import type { MemoryStoreConfig } from "../src/registry/types.js";
 import { MemoryStore } from "../src/store/memory.js";
 import { runCostBenchmarks } from "./run-cost.js";
 import { benchWorker, benchWorkerCalls } from "./worker.js";
+import { zoneBenchmarks } from "./zone.js";
 
 const json = process.argv.includes("--json");
 const quick = process.argv.includes("--quick");
@@ -495,6 +496,7 @@ async function main(): Promise<void> {
   if (wanted("contention")) await regexContention();
   if (wanted("worker")) await workerBenchmarks();
   if (wanted("runs")) await runCostBenchmarks({ quick, record, log });
+  if (wanted("zone")) await zoneBenchmarks({ quick, record, log });
   if (json) console.log(JSON.stringify({ node: process.version, quick, figures }, null, 2));
 }
 

@@ -23,7 +23,8 @@
  * instruction, holding the lock. The host must call `store.zone.threadExited(worker.threadId)`
  * from the worker's 'exit' event (every worker that attached, whatever the exit code): it frees
  * the worker's liveness slot and, when the worker held the lock, rolls its half-done operation
- * back and releases the lock. A thread waiting for the lock also checks the holder's slot at
+ * back and releases the lock (it returns true then). Call it after the worker is gone, never for
+ * a live one: a live holder's lock would be taken from it. A thread waiting for the lock also checks the holder's slot at
  * least every 20 ms and recovers a dead holder itself. The clock must be the same time source in
  * every thread (systemClock); a ManualClock cannot cross threads.
  *
