@@ -253,7 +253,55 @@ function mixed(msg) {
   parentPort.postMessage({ type: "died", token, outcome });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Lock-free reads racing a writer
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The writer sets keys r0..r31 to values of random lengths whose every byte is the length's low
+ * byte, and deletes some, `msg.writes` times; a reader gets them until the host says stop and
+ * counts any value that is not such a value (bytes a lock-free read should have thrown away).
+ */
+function race(msg) {
+  const store = attachZone(msg.buffer, config({ maxSize: 100_000, maxMemory: 8 * MiB }), { clock: systemClock, token: nextToken++ });
+  const flags = new Int32Array(msg.control);
+  let seed = msg.seed;
+  const next = (n) => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed % n;
+  };
+  let ops = 0;
+  let bad = 0;
+  let found = 0;
+  if (msg.role === "writer") {
+    for (; ops < msg.writes; ops++) {
+      const key = `r${next(32)}`;
+      if (next(5) === 0) store.delete(key);
+      else {
+        const length = 1 + next(300);
+        store.set(key, new Uint8Array(length).fill(length & 0xff), 0);
+      }
+    }
+  } else {
+    while (Atomics.load(flags, 0) === 0) {
+      const value = store.get(`r${next(32)}`);
+      ops++;
+      if (value === undefined) continue;
+      found++;
+      const b = value.length & 0xff;
+      for (let i = 0; i < value.length; i++) {
+        if (value[i] !== b) {
+          bad++;
+          break;
+        }
+      }
+    }
+  }
+  parentPort.postMessage({ type: "raced", ops, bad, found });
+}
+
 parentPort?.on("message", (msg) => {
   if (msg.type === "sweep") sweepStep(msg);
   else if (msg.type === "mixed") mixed(msg);
+  else if (msg.type === "race") race(msg);
 });

@@ -352,3 +352,23 @@ describe("zone crash safety under load", () => {
     expect(recovered).toBeGreaterThan(100);
   }, 300_000);
 });
+
+describe("zone lock-free reads", () => {
+  it("a get racing a writer never returns bytes that were not a whole stored value", async () => {
+    const host = createZone({ ...config(), maxMemory: 8 * MiB }, { clock: systemClock });
+    const control = new SharedArrayBuffer(4);
+    const writer = new FaultWorker(1 << 29);
+    const readers = [new FaultWorker((1 << 29) + (1 << 20)), new FaultWorker((1 << 29) + (2 << 20))];
+    workers.push(writer, ...readers);
+    const reads = readers.map((r, i) => r.ask({ type: "race", role: "reader", buffer: host.buffer, control, seed: 11 + i }));
+    const wrote = await writer.ask({ type: "race", role: "writer", buffer: host.buffer, control, seed: 3, writes: 200_000 });
+    Atomics.store(new Int32Array(control), 0, 1);
+    const results = await Promise.all(reads);
+    expect(wrote.type).toBe("raced");
+    for (const r of results as unknown as { ops: number; bad: number; found: number }[]) {
+      expect(r.bad).toBe(0);
+      expect(r.found).toBeGreaterThan(0);
+    }
+    expect(await host.verify()).toEqual([]);
+  }, 120_000);
+});

@@ -7,7 +7,8 @@
  * [ header words | hash buckets | expiry heap | undo log | blocks ... top | free ... end ]
  * ```
  *
- * - **Header** (word indexes `H_*`): magic, layout version, the lock word (owner's token),
+ * - **Header** (word indexes `H_*`): magic, layout version, the lock word (owner's token), the
+ *   sequence word of lock-free reads, per-thread read counters,
  *   waiters, the version counter (two u32: never rolled back, so a version never repeats), entry
  *   count and bytes, counters (f64), the allocator (`top`, free bytes, one free-list head per
  *   size class), the index roots (LRU sentinel, skip-list head, heap size), the undo log's
@@ -61,9 +62,7 @@ export const H_VERSION_LO = 4;
 export const H_VERSION_HI = 5;
 export const H_SIZE = 6;
 export const H_BYTES = 7;
-/** Float64 indexes of the counters (words 8..19). */
-export const F_HITS = 4;
-export const F_MISSES = 5;
+/** Float64 indexes of the write counters (words 12..19; 8..11 unused: reads count per thread, H_READ_COUNTERS). */
 export const F_SETS = 6;
 export const F_DELETES = 7;
 export const F_EXPIRED = 8;
@@ -86,6 +85,11 @@ export const H_REDO = 32;
 export const H_SKIP_LEVEL = 33;
 export const H_MAX_SIZE = 34;
 export const H_FLAGS = 35;
+/**
+ * The sequence word: odd while a writer changes the zone. A get under eviction none reads without
+ * the lock and keeps what it read only when this word was even and unchanged around the read.
+ */
+export const H_SEQ = 38;
 /** The LRU sentinel's prev (least recent) and next (most recent): a pseudo-entry at word 34. */
 export const H_LRU_PREV = 36;
 export const H_LRU_NEXT = 37;
@@ -143,8 +147,13 @@ export const CLASS_SIZE: readonly number[] = (() => {
 })();
 export const CLASS_COUNT = CLASS_SIZE.length;
 
-/** Header words: everything up to the free-list heads, rounded to an even count (8-aligned). */
-export const HEADER_WORDS = (H_FREE_HEADS + CLASS_COUNT + 1) & ~1;
+/**
+ * Per liveness slot, two float64 read counters (hits, misses): a lock-free get counts in its
+ * own thread's slot, so readers never write a shared word.
+ */
+export const H_READ_COUNTERS = (H_FREE_HEADS + CLASS_COUNT + 1) & ~1;
+/** Header words (an even count, so what follows is 8-aligned). */
+export const HEADER_WORDS = H_READ_COUNTERS + 4 * THREAD_SLOTS;
 
 /** The smallest class whose blocks all hold `bytes` (a multiple of 8). */
 export function classUp(bytes: number): number {

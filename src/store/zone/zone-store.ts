@@ -29,7 +29,7 @@ import type {
   StoreStats,
 } from "../store.js";
 import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "../store.js";
-import { F_DELETES, F_EVICTED, F_EXPIRED, F_HITS, F_MISSES, F_SETS, SKIP_MAX_LEVEL } from "./layout.js";
+import { F_DELETES, F_EVICTED, F_EXPIRED, F_SETS, SKIP_MAX_LEVEL } from "./layout.js";
 import { hashKey, LOG_FULL, randomLevel, Zone } from "./zone.js";
 
 /** The zone's size when the registry gives no max_memory (configs built in code). */
@@ -93,6 +93,14 @@ export class ZoneStore implements Store {
 
   get(key: string): MaybePromise<Uint8Array | undefined> {
     const z = this.zone;
+    if (!this.#lru) {
+      // Lock-free first (see Zone.readUnlocked); the lock only when that cannot tell.
+      const value = z.readUnlocked(key, hashKey(key), this.#clock);
+      if (value !== null) {
+        z.countRead(value === undefined ? 1 : 0);
+        return value;
+      }
+    }
     if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#getLocked(key));
     return this.#getLocked(key);
   }
@@ -116,10 +124,10 @@ export class ZoneStore implements Store {
     const z = this.zone;
     const rec = this.#live(key, hashKey(key));
     if (rec === 0) {
-      z.countRead(F_MISSES);
+      z.countRead(1);
       return undefined;
     }
-    z.countRead(F_HITS);
+    z.countRead(0);
     if (this.#lru) z.touch(rec);
     return z.copyValue(rec);
   }
@@ -151,10 +159,10 @@ export class ZoneStore implements Store {
       const z = this.zone;
       const rec = this.#live(key, hashKey(key));
       if (rec === 0) {
-        z.countRead(F_MISSES);
+        z.countRead(1);
         return undefined;
       }
-      z.countRead(F_HITS);
+      z.countRead(0);
       if (this.#lru) z.touch(rec);
       const record: EntryRecord = { value: z.copyValue(rec), version: formatVersion(z.version(rec)), expiresAt: z.expiresAt(rec) };
       const metadata = z.copyMetadata(rec);
@@ -223,8 +231,8 @@ export class ZoneStore implements Store {
     return this.#locked(() => {
       const z = this.zone;
       return {
-        hits: z.counter(F_HITS),
-        misses: z.counter(F_MISSES),
+        hits: z.readCount(0),
+        misses: z.readCount(1),
         sets: z.counter(F_SETS),
         deletes: z.counter(F_DELETES),
         expired: z.counter(F_EXPIRED),

@@ -57,7 +57,9 @@ import {
   H_LRU_PREV,
   H_MAGIC,
   H_MAX_SIZE,
+  H_READ_COUNTERS,
   H_REDO,
+  H_SEQ,
   H_SIZE,
   H_SKIP_HEAD,
   H_SKIP_LEVEL,
@@ -151,6 +153,12 @@ export class Zone {
   readonly #bucketMask: number;
   readonly #expBase: number;
   readonly #update = new Int32Array(SKIP_MAX_LEVEL);
+  /** This thread's liveness slot (its read counters live there too). */
+  #slot = 0;
+  /** True once the current lock hold made H_SEQ odd (its first change); unlock makes it even. */
+  #writing = false;
+  readonly #heapStart: number;
+  readonly #end: number;
   /** Blocks the current operation freed, released to the allocator at its commit. */
   readonly #freed: number[] = [];
 
@@ -211,7 +219,9 @@ export class Zone {
     this.#bucketBase = i32[H_BUCKETS]!;
     this.#bucketMask = i32[H_BUCKET_MASK]!;
     this.#expBase = i32[H_EXP_BASE]!;
-    this.#claimSlot();
+    this.#heapStart = i32[H_HEAP_START]!;
+    this.#end = i32[H_END]!;
+    this.#slot = this.#claimSlot();
   }
 
   get maxSize(): number {
@@ -226,11 +236,11 @@ export class Zone {
   // Liveness and the lock
   // -------------------------------------------------------------------------------------------
 
-  #claimSlot(): void {
+  #claimSlot(): number {
     const i32 = this.i32;
-    for (let s = 0; s < THREAD_SLOTS; s++) if (Atomics.load(i32, H_THREADS + s) === this.token) return;
+    for (let s = 0; s < THREAD_SLOTS; s++) if (Atomics.load(i32, H_THREADS + s) === this.token) return s;
     for (let s = 0; s < THREAD_SLOTS; s++) {
-      if (Atomics.compareExchange(i32, H_THREADS + s, 0, this.token) === 0) return;
+      if (Atomics.compareExchange(i32, H_THREADS + s, 0, this.token) === 0) return s;
     }
     throw new RangeError(`a zone serves at most ${THREAD_SLOTS} threads at once`);
   }
@@ -325,6 +335,10 @@ export class Zone {
   }
 
   unlock(): void {
+    if (this.#writing) {
+      this.#writing = false;
+      Atomics.add(this.i32, H_SEQ, 1);
+    }
     Atomics.store(this.i32, H_LOCK, 0);
     if (Atomics.load(this.i32, H_WAITERS) !== 0) Atomics.notify(this.i32, H_LOCK, 1);
   }
@@ -333,6 +347,8 @@ export class Zone {
   #takeOver(dead: number): boolean {
     if (Atomics.compareExchange(this.i32, H_LOCK, dead, this.token) !== dead) return false;
     this.step = 0;
+    // The dead holder left the sequence odd if it began changing the zone: ours to make even.
+    this.#writing = (Atomics.load(this.i32, H_SEQ) & 1) === 1;
     this.recover();
     return true;
   }
@@ -352,6 +368,7 @@ export class Zone {
   /** Logs the old value of word `index`, then sets it to `value`. */
   w(index: number, value: number): void {
     const i32 = this.i32;
+    if (!this.#writing) this.#beginWriting();
     const n = this.#logN;
     if (n === this.#logCap) throw LOG_FULL;
     const e = this.#logBase + (n << 1);
@@ -365,6 +382,7 @@ export class Zone {
   /** Logs both words of the float64 at word `index` (even), then sets it. */
   wf64(index: number, value: number): void {
     const i32 = this.i32;
+    if (!this.#writing) this.#beginWriting();
     const n = this.#logN;
     if (n + 2 > this.#logCap) throw LOG_FULL;
     const e = this.#logBase + (n << 1);
@@ -375,6 +393,52 @@ export class Zone {
     i32[H_LOG_N] = this.#logN = n + 2;
     if (zoneFault !== undefined) zoneFault(this.step++);
     this.f64[index >>> 1] = value;
+  }
+
+  /** The first change under this lock hold: lock-free readers must retry from now on. */
+  #beginWriting(): void {
+    this.#writing = true;
+    Atomics.add(this.i32, H_SEQ, 1);
+  }
+
+  /**
+   * A get without the lock (eviction none): the value bytes of a live `key`, undefined when it is
+   * missing, or null when it cannot tell (a writer was at work, the key expired and must be
+   * removed, or what it read did not hold together): then take the lock. Every offset read is
+   * checked against the zone, so a read racing a writer sees garbage at worst, never a fault;
+   * the sequence word then tells it to throw that away.
+   */
+  readUnlocked(key: string, h: number, clock: { now(): number }): Uint8Array | undefined | null {
+    const i32 = this.i32;
+    const seq = Atomics.load(i32, H_SEQ);
+    if ((seq & 1) !== 0) return null;
+    const u8 = this.u8;
+    const start = this.#heapStart;
+    const end = this.#end;
+    const n = key.length;
+    let rec = i32[this.#bucketBase + (h & this.#bucketMask)]!;
+    for (let steps = 0; rec !== 0; steps++) {
+      if (steps === 64 || rec < start || rec >= end - 64 || (rec & 7) !== 0) return null;
+      const r = rec >> 2;
+      const info = i32[r + R_INFO]!;
+      if ((info & 0xffff) === n) {
+        const off = rec + 4 * (R_FWD + (info >>> 24));
+        if (off + n > end) return null;
+        let i = 0;
+        while (i < n && u8[off + i] === key.charCodeAt(i)) i++;
+        if (i === n) {
+          const expiresAt = this.f64[(rec >> 3) + (R_EXPIRES >> 1)]!;
+          if (expiresAt !== 0 && expiresAt <= clock.now()) return null;
+          const vb = i32[r + R_VALUE]! + 4;
+          const length = i32[r + R_VLEN]!;
+          if (vb < start || length < 0 || vb + length > end) return null;
+          const value = u8.slice(vb, vb + length);
+          return Atomics.load(i32, H_SEQ) === seq ? value : null;
+        }
+      }
+      rec = i32[r + R_HNEXT]!;
+    }
+    return Atomics.load(i32, H_SEQ) === seq ? undefined : null;
   }
 
   /** Makes the current operation's changes final. */
@@ -527,6 +591,7 @@ export class Zone {
    */
   coalesce(): void {
     const i32 = this.i32;
+    if (!this.#writing) this.#beginWriting();
     Atomics.store(i32, H_REDO, REDO_COALESCE);
     if (zoneFault !== undefined) zoneFault(this.step++);
     for (let c = 0; c < CLASS_COUNT; c++) i32[H_FREE_HEADS + c] = 0;
@@ -986,9 +1051,16 @@ export class Zone {
     this.wf64(f << 1, this.f64[f]! + by);
   }
 
-  /** Adds to a read counter (hits, misses): no undo, a read has nothing to roll back. */
-  countRead(f: number): void {
-    this.f64[f]!++;
+  /** Counts a hit (0) or a miss (1) in this thread's slot: no lock and no undo needed. */
+  countRead(which: 0 | 1): void {
+    this.f64[(H_READ_COUNTERS >> 1) + 2 * this.#slot + which]!++;
+  }
+
+  /** Hits (0) or misses (1) of every thread. */
+  readCount(which: 0 | 1): number {
+    let sum = 0;
+    for (let s = 0; s < THREAD_SLOTS; s++) sum += this.f64[(H_READ_COUNTERS >> 1) + 2 * s + which]!;
+    return sum;
   }
 
   counter(f: number): number {
@@ -998,6 +1070,7 @@ export class Zone {
   /** Removes every entry (a redo intent: idempotent, so recovery finishes it). */
   clear(): void {
     const i32 = this.i32;
+    if (!this.#writing) this.#beginWriting();
     Atomics.store(i32, H_REDO, REDO_CLEAR);
     if (zoneFault !== undefined) zoneFault(this.step++);
     this.#reset();
