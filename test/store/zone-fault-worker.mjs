@@ -83,6 +83,7 @@ export const OPS = {
     run: (s) => s.put("k3", bytes(6), { ttlMs: 0, onlyIfAbsent: false, ifVersion: s.entry("k3").version, metadata: bytes(1, 5) }),
   },
   delete: { targets: ["k0"], run: (s) => s.delete("k0") },
+  deleteMany: { expired: true, targets: ["k0", "k2"], run: (s) => s.deleteMany(["k0", "nope", "x1", "k2"]) },
   expire: { targets: ["k2"], run: (s) => s.expire("k2", 90_000) },
   "setMany new and existing": {
     targets: ["k0", "k1", "k2", "new1", "new2", "new3"],
