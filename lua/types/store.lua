@@ -304,6 +304,20 @@ function Store:zrem(key, member, ...) end
 ---@return errors.Error|nil err
 function Store:zcard(key) end
 
+---@class store.Atomic
+---@field checks? table<string, string|false> Each key must have this version (from entry), or not exist (false).
+---@field set? table<string, store.Value>
+---@field delete? string[]
+---@field incr? table<string, number> A missing key starts from 0.
+---@field ttl? number Seconds, for the keys set and the keys incr creates.
+
+---Applies a multi-key write all or nothing. A failed check answers nil, err CONFLICT (retryable)
+---whose `err:details().key` names the key.
+---@param transaction store.Atomic
+---@return table<string, number>|nil incr Each incr key's new number.
+---@return errors.Error|nil err
+function Store:atomic(transaction) end
+
 ---Gives the handle back to the pool (idempotent). Handles a run keeps are released when it ends.
 ---@return true
 function Store:release() end

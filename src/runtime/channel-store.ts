@@ -8,6 +8,9 @@ import type { MessagePort } from "node:worker_threads";
 import { ErrorKind, isErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   CollectionStore,
   EntryRecord,
   ListEnd,
@@ -117,7 +120,7 @@ function readFailure(r: WireReader): StoreError {
 }
 
 /** A registry entry's store as a worker reaches it over its channel: every call waits for the store thread's answer. */
-export class ChannelStore implements Store, CollectionStore {
+export class ChannelStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: StoreConfig;
@@ -356,6 +359,10 @@ export class ChannelStore implements Store, CollectionStore {
   }
   zsetCard(key: string): number {
     return this.#call("zsetCard", key) as number;
+  }
+
+  atomic(tx: AtomicWrite, share?: string): AtomicOutcome {
+    return this.#call("atomic", tx, share) as AtomicOutcome;
   }
 
   /** The store thread closes the real store when the host closes. */

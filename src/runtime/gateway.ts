@@ -13,6 +13,8 @@ import type {
   ListPage,
   LuaNumber,
   MaybePromise,
+  AtomicOutcome,
+  AtomicWrite,
   PutOptions,
   StoreInfo,
   ZsetEntry,
@@ -133,6 +135,12 @@ export interface RunGateway {
   listCall(handle: number, key: string, call: ListCall): Answer<ListAnswer>;
   /** A sorted-set call on `key`; see ZsetCall. */
   zsetCall(handle: number, key: string, call: ZsetCall): Answer<ZsetAnswer>;
+  /**
+   * A multi-key transaction: every key's policy first (checks as `store.key.get`, set and incr as
+   * `store.key.set`, delete as `store.key.delete`), then the store applies all or nothing. A failed
+   * check is an answer (`ok: false`), counted as a CONFLICT error.
+   */
+  atomic(handle: number, write: AtomicWrite): Answer<AtomicOutcome>;
 
   /** Releases every handle the run still holds; returns how many. */
   releaseAll(): number;

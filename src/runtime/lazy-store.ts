@@ -14,7 +14,11 @@ import type { RedisStoreConfig, SqlStoreConfig, StoreConfig } from "../registry/
 import { MemoryStore } from "../store/memory.js";
 import {
   isPromise,
+  atomicOf,
   collectionsOf,
+  type AtomicOutcome,
+  type AtomicStore,
+  type AtomicWrite,
   type CollectionStore,
   type EntryRecord,
   type ListEnd,
@@ -81,7 +85,7 @@ export function storeFor(config: StoreConfig, context: LazyStoreContext): Store 
 
 const EMPTY_STATS: StoreStats = { hits: 0, misses: 0, sets: 0, deletes: 0, expired: 0, evicted: 0, size: 0, bytes: 0 };
 
-export class LazyStore implements Store, CollectionStore {
+export class LazyStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: SqlStoreConfig | RedisStoreConfig;
@@ -239,6 +243,9 @@ export class LazyStore implements Store, CollectionStore {
   }
   zsetCard(key: string): MaybePromise<number> {
     return this.#with((s) => collectionsOf(s).zsetCard(key));
+  }
+  atomic(tx: AtomicWrite, share?: string): MaybePromise<AtomicOutcome> {
+    return this.#with((s) => atomicOf(s).atomic(tx, share));
   }
   async close(): Promise<void> {
     this.#closed = true;

@@ -11,9 +11,12 @@ import type { Actor, ActorPolicy, Decision, RequestMeta } from "../policy/types.
 import type { StoreConfig } from "../registry/types.js";
 import { MAX_STORE_ID_BYTES } from "../registry/validate.js";
 import {
+  atomicOf,
   collectionsOf,
   isPromise,
   SCORE_BYTES,
+  type AtomicOutcome,
+  type AtomicWrite,
   type EntryRecord,
   type ListOptions,
   type ListPage,
@@ -620,6 +623,41 @@ export class LocalGateway implements RunGateway {
       case "card":
         return this.#invoke(slot, (s) => collectionsOf(s).zsetCard(key));
     }
+  }
+
+  atomic(handle: number, write: AtomicWrite): Answer<AtomicOutcome> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    const slot = state.slot;
+    let bytes = 0;
+    for (const [key] of write.checks) {
+      const denied = this.#deny("store.key.get", state, key);
+      if (denied !== null) return denied;
+      bytes += key.length;
+    }
+    for (const [key, value] of write.set) {
+      const denied = this.#deny("store.key.set", state, key);
+      if (denied !== null) return denied;
+      bytes += key.length + value.length;
+    }
+    for (const [key] of write.incr) {
+      const denied = this.#deny("store.key.set", state, key);
+      if (denied !== null) return denied;
+      bytes += key.length;
+    }
+    for (const key of write.delete) {
+      const denied = this.#deny("store.key.delete", state, key);
+      if (denied !== null) return denied;
+      bytes += key.length;
+    }
+    if (bytes > this.#maxCallBytes) return this.#requestTooLarge(slot, "atomic", bytes);
+    const share = this.#share(slot);
+    const r = this.#invoke(slot, (s) => atomicOf(s).atomic(write, share));
+    const counted = (o: AtomicOutcome | OpFailure): AtomicOutcome | OpFailure => {
+      if (!(o instanceof OpFailure) && !o.ok) slot.counters.note(ErrorKind.CONFLICT);
+      return o;
+    };
+    return isPromise(r) ? r.then(counted) : counted(r);
   }
 
   info(handle: number): Answer<StoreInfoAnswer> {

@@ -6,6 +6,9 @@
 import { ErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   CollectionStore,
   EntryRecord,
   ListEnd,
@@ -59,6 +62,7 @@ const METHODS: ReadonlySet<string> = new Set([
   "zsetRange",
   "zsetRemove",
   "zsetCard",
+  "atomic",
 ]);
 
 /** The store thread's end: runs a RemoteStore call on the real store. */
@@ -82,7 +86,7 @@ export class RemoteStoreTarget {
 export type RemoteCall = (storeId: string, method: string, args: unknown[]) => Promise<unknown>;
 
 /** The host thread's end: a Store whose methods are answered by the store thread. */
-export class RemoteStore implements Store, CollectionStore {
+export class RemoteStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
   readonly config: StoreConfig;
@@ -203,6 +207,9 @@ export class RemoteStore implements Store, CollectionStore {
   }
   zsetCard(key: string): Promise<number> {
     return this.#do("zsetCard", key);
+  }
+  atomic(tx: AtomicWrite): Promise<AtomicOutcome> {
+    return this.#do("atomic", tx);
   }
   /** The store thread closes the real store when the host closes. */
   close(): Promise<void> {

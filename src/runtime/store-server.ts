@@ -60,6 +60,7 @@ const CALLS: ReadonlySet<string> = new Set([
   "zsetRange",
   "zsetRemove",
   "zsetCard",
+  "atomic",
 ]);
 
 /** A thrown StoreError (or anything else) as an answer: kind, message, retryable. */

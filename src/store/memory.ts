@@ -37,6 +37,9 @@ import { encodeSnapshot, readSnapshot, SnapshotError, writeSnapshot, type Snapsh
 import { SortedKeys } from "./sorted-keys.js";
 import { SortedSet } from "./sorted-set.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   CollectionKind,
   CollectionStore,
   EntryRecord,
@@ -72,6 +75,8 @@ const PAGE_BITS = 10;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 /** The slot of a missing key (a number, not undefined, keeps call sites monomorphic). */
 const NONE = -1;
+/** Where an incr of a missing key starts (s:atomic's incr). */
+const ZERO_INIT: LuaNumber = { value: 0, float: false };
 /** The slab value of a list or sorted set key: its items live in #collections. */
 const NO_VALUE = new Uint8Array(0);
 
@@ -101,7 +106,7 @@ export interface MemoryStoreOptions {
   baseDir?: string;
 }
 
-export class MemoryStore implements Store, CollectionStore {
+export class MemoryStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind = "store.memory" as const;
   readonly config: MemoryStoreConfig;
@@ -677,6 +682,76 @@ export class MemoryStore implements Store, CollectionStore {
   zsetCard(key: string): number {
     const slot = this.#live(key);
     return slot === NONE ? 0 : this.#collectionAt(key, slot, "zset").set.size;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Multi-key transactions
+  // -------------------------------------------------------------------------------------------
+
+  atomic(tx: AtomicWrite, share?: string): AtomicOutcome {
+    for (const [key, version] of tx.checks) {
+      const slot = this.#live(key);
+      if (version === null ? slot !== NONE : slot === NONE || formatVersion(this.#versionOf(slot)) !== version) return { ok: false, conflict: key };
+    }
+    // Everything that can fail is decided before the first change: new numbers, then room.
+    const incremented = tx.incr.map(([key, by]) => {
+      const slot = this.#live(key);
+      if (slot !== NONE && this.#collections.size !== 0 && this.#collections.has(slot)) throw this.#notAValue(key, slot);
+      return incrementBytes(key, slot === NONE ? undefined : this.#values.peek(slot), by, ZERO_INIT);
+    });
+    const writes: [string, Uint8Array][] = [...tx.set.map(([key, value]): [string, Uint8Array] => [key, value])];
+    for (let i = 0; i < tx.incr.length; i++) writes.push([tx.incr[i]![0], incremented[i]!]);
+    this.#roomForAtomic(tx, writes, share);
+    for (const key of tx.delete) {
+      const slot = this.#live(key);
+      if (slot === NONE) continue;
+      this.#drop(key, slot);
+      this.#deletes++;
+    }
+    const expiresAt = this.#expiresAtFor(tx.ttlMs);
+    for (const [key, value] of tx.set) this.#write(key, this.#live(key), value, expiresAt, undefined, share, true);
+    for (let i = 0; i < tx.incr.length; i++) {
+      const key = tx.incr[i]![0];
+      const slot = this.#live(key);
+      this.#write(key, slot, incremented[i]!, slot === NONE ? expiresAt : this.#expiresAtOf(slot), undefined, share, true);
+    }
+    return { ok: true, incr: incremented };
+  }
+
+  /** Makes room for an atomic write's new keys (its deletes free theirs first), or throws as setMany does. */
+  #roomForAtomic(tx: AtomicWrite, writes: readonly (readonly [string, Uint8Array])[], share: string | undefined): void {
+    const ledger = this.#ledger;
+    if (ledger !== null) {
+      const planned = writes.map(([key, value]) => ({ key, slot: this.#live(key), bytes: key.length + value.length }));
+      let victims: string[];
+      try {
+        victims = ledger.admit(planned, share, this.#ledgerView);
+      } catch (err) {
+        if (this.sweep() === 0) throw err;
+        victims = ledger.admit(planned, share, this.#ledgerView);
+      }
+      const deleted = new Set(tx.delete);
+      for (const victim of victims) if (!deleted.has(victim)) this.#evict(victim);
+      return;
+    }
+    const touched = new Set<string>(writes.map(([key]) => key));
+    if (touched.size > this.#maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a transaction of ${touched.size} keys can never fit (max_size ${this.#maxSize})`);
+    }
+    let newKeys = 0;
+    for (const key of touched) if (this.#live(key) === NONE) newKeys++;
+    for (const key of tx.delete) if (this.#live(key) !== NONE) newKeys--;
+    if (this.#slots.size + newKeys > this.#maxSize) this.sweep();
+    const excess = this.#slots.size + newKeys - this.#maxSize;
+    if (excess <= 0) return;
+    if (!this.#lru) throw this.#full(`${newKeys} new keys`);
+    const victims: string[] = [];
+    const deleted = new Set(tx.delete);
+    for (const key of this.#slots.keys()) {
+      if (victims.length === excess) break;
+      if (!touched.has(key) && !deleted.has(key)) victims.push(key);
+    }
+    for (const key of victims) this.#evict(key);
   }
 
   // -------------------------------------------------------------------------------------------

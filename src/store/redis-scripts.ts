@@ -650,6 +650,95 @@ const BODIES = {
     return { ${Outcome.OK}, 0, removed }
   `,
 
+  /**
+   * KEYS +[checked..., set..., deleted..., incremented...] entries; ARGV +[max_size, ttl, share or '',
+   * max_keys (0: no quota), max_bytes (-1: none), checks, sets, deletes, incrs, then per check: member,
+   * version ('' = must be missing); per set: member, value; per delete: member; per incr: member,
+   * by (float64 bytes), by is float]. { outcome, expired, failed check's index | incr values... }.
+   */
+  luastoreAtomic: `
+    local max, ttl, share = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+    local max_keys, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+    local nc, ns, nd, ni = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+    local a, k = 11, 5
+    local expired = 0
+    for i = 1, nc do
+      local ek, member, version = KEYS[k], ARGV[a], ARGV[a + 1]
+      local alive, e = live(ek, member)
+      expired = expired + e
+      -- A list or sorted set has no version field: it never matches one.
+      local ver = alive and redis.pcall('HGET', ek, 'ver') or false
+      if type(ver) ~= 'string' then ver = false end
+      if (version == '' and alive) or (version ~= '' and ver ~= version) then return { ${Outcome.CONFLICT}, expired, i } end
+      a, k = a + 2, k + 1
+    end
+    local members, sizes, alive, values, eks = {}, {}, {}, {}, {}
+    for i = 1, ns do
+      local ek, member, value = KEYS[k], ARGV[a], ARGV[a + 1]
+      local l, e = live(ek, member)
+      expired = expired + e
+      local n = #members + 1
+      members[n], sizes[n], alive[n], values[n], eks[n] = member, #member + #value, l, value, ek
+      a, k = a + 2, k + 1
+    end
+    local dels, del_members = {}, {}
+    for i = 1, nd do
+      dels[i], del_members[i] = KEYS[k], ARGV[a]
+      a, k = a + 1, k + 1
+    end
+    local first_incr = #members + 1
+    local out = {}
+    for i = 1, ni do
+      local ek, member = KEYS[k], ARGV[a]
+      local stored = redis.call('HGET', ek, 'v')
+      local current, float = 0, false
+      if stored then
+        current, float = decode(stored)
+        if current == nil then return { ${Outcome.NOT_A_NUMBER}, expired, i } end
+      else
+        expired = expired + forget(member)
+      end
+      local sum = current + struct.unpack('>d', ARGV[a + 1])
+      local bytes = encode(sum, float or ARGV[a + 2] == '1' or not is_int32(sum))
+      local n = #members + 1
+      members[n], sizes[n], alive[n], values[n], eks[n] = member, #member + #bytes, stored ~= false, bytes, ek
+      out[i] = bytes
+      a, k = a + 3, k + 1
+    end
+    local now = now_ms()
+    if max_keys > 0 then
+      local refusal, reaped = admit(share, members, sizes, alive, max, max_keys, max_bytes, now)
+      expired = expired + reaped
+      if refusal then return { refusal[1], expired, refusal[2] } end
+    else
+      local new = 0
+      for i = 1, #members do if not alive[i] then new = new + 1 end end
+      for i = 1, nd do if redis.call('EXISTS', dels[i]) == 1 then new = new - 1 end end
+      if new > 0 then
+        local fits, reaped = make_room(new, max, now)
+        expired = expired + reaped
+        if not fits then return { ${Outcome.FULL}, expired, new } end
+      end
+    end
+    for i = 1, nd do
+      if redis.call('DEL', dels[i]) == 1 then forget(del_members[i]) else expired = expired + forget(del_members[i]) end
+    end
+    for i = 1, #members do
+      if i >= first_incr and alive[i] then
+        -- An existing number keeps its TTL; the write drops the metadata and bumps the version.
+        redis.call('HSET', eks[i], 'v', values[i], 'ver', next_version())
+        redis.call('HDEL', eks[i], 'm')
+        resize(members[i], sizes[i])
+      else
+        store(eks[i], members[i], values[i], ttl, nil, now)
+      end
+      claim(members[i], share)
+    end
+    local reply = { ${Outcome.OK}, expired }
+    for i = 1, ni do reply[i + 2] = out[i] end
+    return reply
+  `,
+
   /** ARGV +[limit]. { forgotten, looked at }: one batch of the periodic sweep. */
   luastoreSweep: `
     local forgotten, looked = reap_due(now_ms(), tonumber(ARGV[2]))
@@ -718,5 +807,5 @@ export type ScriptName = keyof typeof BODIES;
 
 /** The full source of each script: the shared helpers and its body. */
 export const SCRIPTS: Readonly<Record<ScriptName, string>> = Object.fromEntries(
-  Object.entries(BODIES).map(([name, body]) => [name, `${PRELUDE}${name === "luastoreIncr" ? NUMBERS : ""}${body}`]),
+  Object.entries(BODIES).map(([name, body]) => [name, `${PRELUDE}${name === "luastoreIncr" || name === "luastoreAtomic" ? NUMBERS : ""}${body}`]),
 ) as Record<ScriptName, string>;

@@ -42,6 +42,9 @@ import type { RedisStoreConfig } from "../registry/types.js";
 import { prefixEnd } from "./prefix-range.js";
 import { Outcome, SCRIPTS, type ScriptName } from "./redis-scripts.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   CollectionStore,
   EntryRecord,
   ZsetEntry,
@@ -122,7 +125,7 @@ const OUTCOMES: Record<number, PutOutcome> = {
   [Outcome.CONFLICT]: "conflict",
 };
 
-export class RedisStore implements Store, CollectionStore {
+export class RedisStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind = "store.redis" as const;
   readonly config: RedisStoreConfig;
@@ -615,6 +618,42 @@ export class RedisStore implements Store, CollectionStore {
 
   async zsetCard(key: string): Promise<number> {
     return (await this.#typed(key, "zset", "zcard", [this.#plainKey(key)])) as number;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Multi-key transactions: one script over keys of one hash tag, so one slot of a Cluster
+  // -------------------------------------------------------------------------------------------
+
+  async atomic(tx: AtomicWrite, share?: string): Promise<AtomicOutcome> {
+    const touched = new Set([...tx.set.map(([key]) => key), ...tx.incr.map(([key]) => key)]);
+    if (touched.size > this.config.maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a transaction of ${touched.size} keys can never fit (max_size ${this.config.maxSize})`);
+    }
+    const keys: Buffer[] = [];
+    const data: Arg[] = [];
+    const member = (key: string): Buffer => {
+      const m = Buffer.from(key, "latin1");
+      keys.push(this.#entryKey(m));
+      return m;
+    };
+    for (const [key, version] of tx.checks) data.push(member(key), version ?? "");
+    for (const [key, value] of tx.set) data.push(member(key), asBuffer(value));
+    for (const key of tx.delete) data.push(member(key));
+    for (const [key, by] of tx.incr) data.push(member(key), float64(by.value), by.float ? "1" : "0");
+    const [share_, maxKeys, maxBytes] = this.#quotaArgs(share);
+    const args: Arg[] = [this.#maxSize, ttlArg(tx.ttlMs), share_!, maxKeys!, maxBytes!, tx.checks.length, tx.set.length, tx.delete.length, tx.incr.length, ...data];
+    const reply = (await this.#run("luastoreAtomic", keys, args)) as Reply[];
+    const [outcome, expired] = reply as [number, number];
+    this.#expired += expired;
+    if (outcome === Outcome.CONFLICT) return { ok: false, conflict: tx.checks[(reply[2] as number) - 1]![0] };
+    if (outcome === Outcome.NOT_A_NUMBER) {
+      throw new StoreError(ErrorKind.INVALID, `value at key ${quoteByteString(tx.incr[(reply[2] as number) - 1]![0])} is not a number`);
+    }
+    if (outcome === Outcome.FULL) throw this.#full(`${reply[2] as number} new keys`);
+    this.#refuse(outcome, reply[2] instanceof Buffer ? reply[2] : undefined);
+    this.#sets += tx.set.length + tx.incr.length;
+    this.#deletes += tx.delete.length;
+    return { ok: true, incr: reply.slice(2) as Buffer[] };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -36,6 +36,9 @@ import type { QuotaConfig, SqlStoreConfig } from "../registry/types.js";
 import { incrementBytes } from "./numbers.js";
 import { prefixEnd } from "./prefix-range.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   CollectionKind,
   CollectionStore,
   EntryRecord,
@@ -104,10 +107,13 @@ interface PlannedRow {
   newBytes: number;
 }
 
+/** Where an incr of a missing key starts (s:atomic's incr). */
+const ZERO_INIT: LuaNumber = { value: 0, float: false };
+
 /** Why a write could not happen, decided inside its transaction and thrown after it ended. */
 const FULL = Symbol("full");
 
-export class SqlStore implements Store, CollectionStore {
+export class SqlStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind = "store.sql" as const;
   readonly config: SqlStoreConfig;
@@ -134,6 +140,8 @@ export class SqlStore implements Store, CollectionStore {
   /** Counted inside a transaction, added to the counters only when it commits. */
   #pendingExpired = 0;
   #pendingEvicted = 0;
+  /** Keys an atomic write deleted, counted when it commits. */
+  #pendingDeletes = 0;
 
   readonly #sql: ReturnType<typeof prepareStatements>;
   readonly #tx: ReturnType<SqlStore["makeTransactions"]>;
@@ -609,6 +617,28 @@ export class SqlStore implements Store, CollectionStore {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Multi-key transactions: one BEGIN IMMEDIATE transaction, so atomic across processes
+  // -------------------------------------------------------------------------------------------
+
+  atomic(tx: AtomicWrite, share?: string): AtomicOutcome {
+    const touched = new Set([...tx.set.map(([key]) => key), ...tx.incr.map(([key]) => key)]);
+    if (touched.size > this.#maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a transaction of ${touched.size} keys can never fit (max_size ${this.#maxSize})`);
+    }
+    try {
+      this.#pendingDeletes = 0;
+      const outcome = this.#commit(this.#tx.atomic, tx, share ?? null);
+      if (outcome.ok) {
+        this.#deletes += this.#pendingDeletes;
+        this.#sets += tx.set.length + tx.incr.length;
+      }
+      return outcome;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Transactions: each runs as BEGIN IMMEDIATE ... COMMIT through #commit
   // -------------------------------------------------------------------------------------------
 
@@ -1078,7 +1108,40 @@ export class SqlStore implements Store, CollectionStore {
       return read(row);
     });
 
+    /** An atomic write, or the first failed check (nothing written then). Throws (rolling back) when it cannot apply. */
+    const atomic = db.transaction((tx: AtomicWrite, share: string | null): AtomicOutcome => {
+      const now = clock.now();
+      for (const [key, version] of tx.checks) {
+        const state = liveState(Buffer.from(key, "latin1"), now);
+        if (version === null ? state !== undefined : state === undefined || formatVersion(state[1]) !== version) return { ok: false, conflict: key };
+      }
+      const incremented = tx.incr.map(([key, by]) => {
+        const k = Buffer.from(key, "latin1");
+        const row = liveState(k, now) === undefined ? undefined : (sql.value.get(k) as ValueRow);
+        if (row !== undefined && row[2] !== null) throw this.#notAValue(k);
+        return { k, bytes: incrementBytes(key, row?.[0], by, ZERO_INIT), expiresAt: row === undefined ? (tx.ttlMs > 0 ? now + tx.ttlMs : 0) : row[1] };
+      });
+      let freed = 0;
+      for (const key of tx.delete) freed += sql.deleteLive.run(Buffer.from(key, "latin1"), now).changes;
+      this.#pendingDeletes += freed;
+      const writes = tx.set.map(([key, value]) => ({ k: Buffer.from(key, "latin1"), value }));
+      for (const i of incremented) writes.push({ k: i.k, value: i.bytes });
+      let newKeys = 0;
+      const planned: PlannedRow[] = [];
+      for (const w of writes) {
+        if (liveState(w.k, now) === undefined) newKeys++;
+        if (quota !== undefined) planned.push(plan(w.k, w.value, null));
+      }
+      const keep = new Map(writes.map((w) => [w.k.toString("latin1"), true]));
+      if (!room(now, newKeys, keep, planned, share)) throw this.#full(`${newKeys} new keys`);
+      const expiresAt = tx.ttlMs > 0 ? now + tx.ttlMs : 0;
+      for (const [key, value] of tx.set) store(Buffer.from(key, "latin1"), value, expiresAt, null, share);
+      for (const i of incremented) store(i.k, i.bytes, i.expiresAt, null, share);
+      return { ok: true, incr: incremented.map((i) => i.bytes) };
+    });
+
     return {
+      atomic,
       write,
       incr,
       put,

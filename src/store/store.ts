@@ -382,6 +382,29 @@ export function hasCollections(store: Store): store is Store & CollectionStore {
   return typeof (store as Partial<CollectionStore>).listPush === "function";
 }
 
+/**
+ * Multi-key transactions, the method a backend adds to Store for `s:atomic`: every backend has it
+ * but the shared-memory zone, which does not yet (see `atomicOf`).
+ */
+export interface AtomicStore {
+  /**
+   * Applies `tx` whole or not at all: first every check (a failed one answers `{ ok: false }`
+   * naming its key, and nothing is written), then deletes, sets and increments. An incr of a value
+   * that is not a number, or of a list or sorted set, is INVALID; new keys that do not fit, or past
+   * the share's quota, fail as setMany does; in every failure nothing is written. On SQLite one
+   * transaction, on Redis one script: atomic across processes and hosts.
+   */
+  atomic(tx: AtomicWrite, share?: string): MaybePromise<AtomicOutcome>;
+}
+
+/** `store` with its atomic method. @throws StoreError INVALID for a backend without it */
+export function atomicOf(store: Store): Store & AtomicStore {
+  if (typeof (store as Partial<AtomicStore>).atomic !== "function") {
+    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind} in a shared-memory zone) has no atomic transactions yet`);
+  }
+  return store as Store & AtomicStore;
+}
+
 /** `store` with its collection methods. @throws StoreError INVALID for a backend without them */
 export function collectionsOf(store: Store): Store & CollectionStore {
   if (!hasCollections(store)) {

@@ -243,3 +243,102 @@ describe("sorted sets", () => {
     ).toEqual([6, [{ member: "b", score: 2 }, { member: "a", score: 6 }], 2, 2]);
   });
 });
+
+describe("atomic", () => {
+  it("applies checks, set, delete, incr and ttl together and answers the new numbers", async () => {
+    setup();
+    expect(
+      await withCache(`s:set("old", 1); s:set("n", 10)
+        local v = s:entry("n").version
+        local r = s:atomic({ checks = { n = v, fresh = false }, set = { a = "x", b = { 1, 2 } }, delete = { "old" }, incr = { n = 5, m = 1.5 }, ttl = 60 })
+        return r.n, r.m, s:get("a"), s:get("b"), s:has("old"), s:get("n"), s:ttl("a"), s:ttl("n")`),
+    ).toEqual([15, 1.5, "x", [1, 2], false, 15, 60, 0]);
+  });
+
+  it("a failed check answers CONFLICT, retryable, whose details name the key, and writes nothing", async () => {
+    setup();
+    expect(
+      await withCache(`s:set("taken", 1)
+        local ok, err = s:atomic({ checks = { taken = false }, set = { a = 1 } })
+        return ok, err:kind(), err:retryable(), err:details().key, s:has("a")`),
+    ).toEqual([null, "Conflict", true, "taken", false]);
+  });
+
+  it("a namespace view checks and names its keys relative to its prefix", async () => {
+    setup();
+    expect(
+      await withCache(`local ns = s:namespace("app"); ns:set("k", 1)
+        local r = ns:atomic({ incr = { k = 1 } })
+        local _, err = ns:atomic({ checks = { k = false } })
+        return r.k, s:get("app:k"), err:details().key`),
+    ).toEqual([2, 2, "k"]);
+  });
+
+  it("bad transactions are Invalid: a key in two parts, an unknown field, a bad check, too many keys", async () => {
+    setup();
+    expect(
+      await withCache(`
+        local _, a = s:atomic({ set = { k = 1 }, delete = { "k" } })
+        local _, b = s:atomic({ sets = { k = 1 } })
+        local _, c = s:atomic({ checks = { k = true } })
+        local many = {}; for i = 1, 1001 do many[i] = "k" .. i end
+        local _, d = s:atomic({ delete = many })
+        local _, e = s:atomic({ set = { k = function() end } })
+        local _, f = s:atomic({ incr = { k = "1" } })
+        local _, g = s:atomic("x")
+        return a:kind(), b:kind(), c:kind(), d:kind(), e:kind(), f:kind(), g:kind(), s:has("k")`),
+    ).toEqual(["Invalid", "Invalid", "Invalid", "Invalid", "Invalid", "Invalid", "Invalid", false]);
+  });
+
+  it("every key is policy-checked before anything is applied: checks as get, set and incr as set, delete as delete", async () => {
+    setup();
+    const as = (body: string) =>
+      t.eval(`local s = require("store").get("app:tenant"); ${body}`, { actor: tenant("t1") });
+    expect(
+      await as(`
+        local _, a = s:atomic({ set = { ["t1:a"] = 1, ["t2:b"] = 1 } })
+        local _, b = s:atomic({ set = { ["t1:a"] = 1 }, checks = { ["t2:x"] = false } })
+        local _, c = s:atomic({ set = { ["t1:a"] = 1 }, delete = { "t2:x" } })
+        local _, d = s:atomic({ set = { ["t1:a"] = 1 }, incr = { ["t2:n"] = 1 } })
+        return a:kind(), b:kind(), c:kind(), d:kind(), s:has("t1:a")`),
+    ).toEqual(["PermissionDenied", "PermissionDenied", "PermissionDenied", "PermissionDenied", false]);
+    await withCache(`s:set("r", 1)`);
+    expect(
+      await withCache(
+        `local v = s:entry("r").version
+         local ok = s:atomic({ checks = { r = v } }); local _, err = s:atomic({ checks = { r = v }, set = { r = 2 } })
+         return ok ~= nil, err:kind(), s:get("r")`,
+        READER,
+      ),
+    ).toEqual([true, "PermissionDenied", 1]);
+  });
+
+  it("a denied transaction answers PermissionDenied even when one of its values is bad", async () => {
+    setup();
+    const values = await t.eval(`local s = require("store").get("app:tenant"); local _, err = s:atomic({ set = { ["t2:k"] = function() end } }); return err:kind()`, {
+      actor: tenant("t1"),
+    });
+    expect(values).toEqual(["PermissionDenied"]);
+  });
+
+  it("works the same in a worker", async () => {
+    inWorkers();
+    expect(
+      await withCache(`s:set("n", 1)
+        local r = s:atomic({ set = { a = 1 }, incr = { n = 2 } })
+        local _, err = s:atomic({ checks = { a = false }, delete = { "n" } })
+        return r.n, s:get("a"), err:kind(), err:details().key, s:get("n")`),
+    ).toEqual([3, 1, "Conflict", "a", 3]);
+  });
+});
+
+describe("values read from inside a table argument", () => {
+  it("set_many and atomic store each table value, not a string that sits below the call on the stack", async () => {
+    setup();
+    expect(
+      await withCache(`local decoy = "decoy"
+        s:set_many({ a = "x" }); local r = s:atomic({ set = { b = "y" } })
+        return s:get("a"), s:get("b"), decoy`),
+    ).toEqual(["x", "y", "decoy"]);
+  });
+});

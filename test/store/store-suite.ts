@@ -21,7 +21,7 @@ import { ManualClock, systemClock, type Clock } from "../../src/clock.js";
 import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind, StoreError } from "../../src/errors.js";
 import type { CommonStoreConfig } from "../../src/registry/types.js";
-import { collectionsOf, type LuaNumber, type MaybePromise, type Store, type ZsetEntry, type ZsetRange } from "../../src/store/store.js";
+import { atomicOf, collectionsOf, type AtomicWrite, type LuaNumber, type MaybePromise, type Store, type ZsetEntry, type ZsetRange } from "../../src/store/store.js";
 
 /** Per-case overrides of the store config; the factory fills in the rest. */
 export interface SuiteStoreConfig {
@@ -1896,5 +1896,114 @@ group("sorted sets", () => {
     expect(await store.zsetScore("z", "a")).toBeUndefined();
     expect(await store.zsetAdd("z", entries(["c", 3]))).toBe(1);
     expect(await store.zsetCard("z")).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Multi-key transactions
+// ---------------------------------------------------------------------------------------------
+
+/** An AtomicWrite with empty parts but those given. */
+function tx(parts: Partial<AtomicWrite>): AtomicWrite {
+  return { checks: [], set: [], delete: [], incr: [], ttlMs: 0, ...parts };
+}
+
+group("atomic", () => {
+  test("an atomic write sets, deletes and increments every key together", async ({ open }) => {
+    const store = atomicOf(await open());
+    await store.set("gone", v(1), 0);
+    await store.set("n", v(5), 0);
+    const outcome = await store.atomic(tx({ set: [["a", v("x")], ["b", v("y")]], delete: ["gone", "never"], incr: [["n", int(2)], ["m", float(0.5)]] }));
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.incr.map(hex)).toEqual([hex(v(7)), hex(f64(0.5))]);
+    expectBytes(await store.get("a"), v("x"));
+    expectBytes(await store.get("b"), v("y"));
+    expect(await store.has("gone")).toBe(false);
+    expectBytes(await store.get("n"), v(7));
+    expectBytes(await store.get("m"), f64(0.5));
+  });
+
+  test("a check of a version or of absence that fails writes nothing and names its key", async ({ open }) => {
+    const store = atomicOf(await open());
+    await store.set("a", v(1), 0);
+    const version = (await store.entry("a"))!.version;
+    await store.set("taken", v(1), 0);
+    const changed = await store.atomic(tx({ checks: [["a", version], ["taken", null]], set: [["a", v(2)]], delete: ["taken"] }));
+    expect(changed).toEqual({ ok: false, conflict: "taken" });
+    expectBytes(await store.get("a"), v(1));
+    expect(await store.has("taken")).toBe(true);
+    await store.set("a", v(3), 0);
+    expect(await store.atomic(tx({ checks: [["a", version]], set: [["b", v(1)]] }))).toEqual({ ok: false, conflict: "a" });
+    expect(await store.atomic(tx({ checks: [["missing", "0000000000000001"]], set: [["b", v(1)]] }))).toEqual({ ok: false, conflict: "missing" });
+    expect(await store.has("b")).toBe(false);
+    const fresh = (await store.entry("a"))!.version;
+    expect((await store.atomic(tx({ checks: [["a", fresh], ["new", null]], set: [["a", v(4)], ["new", v(5)]] }))).ok).toBe(true);
+    expectBytes(await store.get("a"), v(4));
+    expect((await store.entry("a"))!.version).not.toBe(fresh);
+  });
+
+  test("keys set by an atomic write get its TTL; an incr of a live key keeps its own", async ({ open, time }) => {
+    const store = atomicOf(await open());
+    await store.set("n", v(1), 0);
+    await store.atomic(tx({ set: [["a", v(1)]], incr: [["n", int(1)], ["fresh", int(1)]], ttlMs: time.unit }));
+    expect(await store.ttl("n")).toBe(0);
+    expect(await store.ttl("a")).toBeGreaterThan(0);
+    expect(await store.ttl("fresh")).toBeGreaterThan(0);
+    await time.advance(time.unit);
+    expect(await store.has("a")).toBe(false);
+    expect(await store.has("fresh")).toBe(false);
+    expectBytes(await store.get("n"), v(2));
+  });
+
+  test("an incr of a non-number fails the whole write as Invalid", async ({ open }) => {
+    const store = atomicOf(await open());
+    await store.set("text", v("abc"), 0);
+    await store.set("keep", v(1), 0);
+    await expectStoreError(() => store.atomic(tx({ set: [["a", v(1)]], delete: ["keep"], incr: [["text", int(1)]] })), ErrorKind.INVALID);
+    expect(await store.has("a")).toBe(false);
+    expect(await store.has("keep")).toBe(true);
+    await collectionsOf(store).listPush("list", "right", [v(1)]);
+    await expectStoreError(() => store.atomic(tx({ set: [["a", v(1)]], incr: [["list", int(1)]] })), ErrorKind.INVALID);
+    expect(await store.has("a")).toBe(false);
+  });
+
+  test("new keys that do not fit fail the whole write; its deletes make room first", async ({ open }) => {
+    const store = atomicOf(await open({ maxSize: 3 }));
+    await store.set("a", v(1), 0);
+    await store.set("b", v(1), 0);
+    await expectStoreError(() => store.atomic(tx({ set: [["c", v(1)], ["d", v(1)]], delete: ["zz"] })), ErrorKind.UNAVAILABLE, true);
+    expect(await store.has("c")).toBe(false);
+    expect((await store.atomic(tx({ set: [["c", v(1)], ["d", v(1)]], delete: ["a"] }))).ok).toBe(true);
+    expect(await store.size()).toBe(3);
+    expect(await store.has("a")).toBe(false);
+  });
+
+  test("an atomic write past the share's quota writes nothing", async ({ open }) => {
+    const store = atomicOf(await open({ quota: { maxKeys: 2 } }));
+    await store.set("mine", v(1), 0, "t1");
+    await expectStoreError(() => store.atomic(tx({ set: [["a", v(1)], ["b", v(1)]] }), "t1"), ErrorKind.RATE_LIMITED);
+    expect(await store.has("a")).toBe(false);
+    expect((await store.atomic(tx({ set: [["a", v(1)]], incr: [["mine", int(1)]] }), "t1")).ok).toBe(true);
+    expect((await store.stats()).shares!["t1"]!.keys).toBe(2);
+  });
+
+  test("concurrent atomic transfers keep the total", async ({ open }) => {
+    const store = atomicOf(await open());
+    await store.setMany([["x", v(100)], ["y", v(100)]], 0);
+    const transfer = async (from: string, to: string): Promise<void> => {
+      for (;;) {
+        const a = (await store.entry(from))!;
+        const b = (await store.entry(to))!;
+        const outcome = await store.atomic(
+          tx({ checks: [[from, a.version], [to, b.version]], set: [[from, v((decodeValue(a.value) as number) - 1)], [to, v((decodeValue(b.value) as number) + 1)]] }),
+        );
+        if (outcome.ok) return;
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? transfer("x", "y") : transfer("y", "x"))));
+    const [x, y] = (await store.getMany(["x", "y"])).map((bytes) => decodeValue(bytes!) as number);
+    expect(x! + y!).toBe(200);
+    expect(x).toBe(100);
   });
 });

@@ -26,6 +26,8 @@ import {
   isPromise,
   LIST_MAX_LIMIT,
   SCORE_BYTES,
+  type AtomicOutcome,
+  type AtomicWrite,
   type EntryRecord,
   type ListEnd,
   type ListPage,
@@ -36,7 +38,7 @@ import {
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
 import { rawGetShared, runOf, sharedString, stringArg } from "../internals.js";
-import { failWith } from "./errors.js";
+import { failWith, pushError } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
 export const STORE_META = to_luastring("luastore.Store");
@@ -204,7 +206,8 @@ function expiresAtArg(L: lua_State, idx: number): number | string {
 
 /** The encoded value at `idx`, or a problem message. */
 function valueAt(L: lua_State, idx: number, maxBytes: number, root = "value"): Uint8Array | string {
-  const short = stringArg(L, idx);
+  // stringArg reads argument slots: a value below the top (set_many's, atomic's) is made absolute first.
+  const short = stringArg(L, idx < 0 ? lua.lua_gettop(L) + idx + 1 : idx);
   if (short !== null && short.length <= SHORT_STRING_BYTES && short.length < maxBytes) return encodeShortString(short);
   if (lua.lua_type(L, idx) <= lua.LUA_TNIL) return `${root}: nil cannot be stored (use delete)`;
   try {
@@ -956,6 +959,163 @@ const zcard: JSFunction = (L) => {
   return answer(L, runOf(L).gateway.zsetCall(h.ref.info.handle, key, { op: "card" }), pushLength);
 };
 
+// ---- multi-key transactions --------------------------------------------------------------
+
+const ATOMIC_PARTS = ["checks", "set", "delete", "incr"] as const;
+const ATOMIC_FIELDS = new Set<string>([...ATOMIC_PARTS, "ttl"]);
+
+/**
+ * `s:atomic{ checks = { [key] = version | false }, set = { [key] = value }, delete = { key, ... },
+ * incr = { [key] = by }, ttl = }`: every key validated, then the values encoded, then one gateway
+ * call that checks every key's policy (checks as store.key.get, set and incr as store.key.set,
+ * delete as store.key.delete) before the store applies all or nothing. A bad value of a denied
+ * caller answers the denial. Answers a table of each incr key's new number; a failed check answers
+ * nil, err CONFLICT (retryable) whose details name the key.
+ */
+const atomic: JSFunction = (L) => {
+  const h = checkHandle(L);
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  if (lua.lua_type(L, 2) !== lua.LUA_TTABLE) return invalid(L, h, `atomic takes a table { checks=, set=, delete=, incr=, ttl= }, got ${typeName(L, 2)}`);
+  lua.lua_settop(L, 2);
+  let known = 0;
+  for (const field of ATOMIC_PARTS) {
+    const t = optionField(L, 2, field); // 3 checks, 4 set, 5 delete, 6 incr
+    if (t !== lua.LUA_TNIL && t !== lua.LUA_TTABLE) return invalid(L, h, `atomic: ${field} must be a table, got ${typeName(L, -1)}`);
+    if (t !== lua.LUA_TNIL) known++;
+  }
+  if (optionField(L, 2, "ttl") !== lua.LUA_TNIL) known++; // 7
+  // Any other field is a mistake (a misspelt part would silently do nothing): count, then name it.
+  let fields = 0;
+  lua.lua_pushnil(L);
+  while (lua.lua_next(L, 2)) {
+    lua.lua_pop(L, 1);
+    fields++;
+  }
+  if (fields !== known) {
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, 2)) {
+      lua.lua_pop(L, 1);
+      const field = lua.lua_type(L, -1) === lua.LUA_TSTRING ? luaStringToJs(lua.lua_tolstring(L, -1)!) : "";
+      if (!ATOMIC_FIELDS.has(field)) {
+        const name = lua.lua_type(L, -1) === lua.LUA_TSTRING ? field : typeName(L, -1);
+        return invalid(L, h, `atomic: unknown field ${name} (takes checks, set, delete, incr, ttl)`);
+      }
+    }
+  }
+  const ttlMs = ttlAt(L, 7);
+  if (typeof ttlMs === "string") return invalid(L, h, `atomic: ${ttlMs}`);
+  // Pass 1: keys of every part, validated, each in at most one of set, delete and incr.
+  const checkKeys: string[] = [];
+  const versions: (string | null)[] = [];
+  const setKeys: string[] = [];
+  const deleteKeys: string[] = [];
+  const incrKeys: string[] = [];
+  const written = new Map<string, string>();
+  let count = 0;
+  const maxCallBytes = runOf(L).limits.maxCallBytes;
+  let bytes = 0;
+  const take = (part: string, into: string[], idx: number): string | null => {
+    if (++count > MAX_BATCH) return `atomic takes at most ${MAX_BATCH} keys`;
+    const problem = keyProblem(L, idx, h, `${part} key`);
+    if (problem !== null) return problem;
+    const key = fullKeyAt(L, idx, h);
+    if (part !== "checks") {
+      const earlier = written.get(key);
+      if (earlier !== undefined) return `atomic: key ${quoteByteString(key.slice(h.prefix.length))} is in both ${earlier} and ${part}`;
+      written.set(key, part);
+    }
+    bytes += key.length;
+    into.push(key);
+    return null;
+  };
+  for (const [part, idx, into] of [["checks", 3, checkKeys], ["set", 4, setKeys], ["incr", 6, incrKeys]] as const) {
+    if (lua.lua_type(L, idx) !== lua.LUA_TTABLE) continue;
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, idx)) {
+      if (part === "checks") {
+        const t = lua.lua_type(L, -1);
+        if (t === lua.LUA_TSTRING) versions.push(luaStringToJs(lua.lua_tolstring(L, -1)!));
+        else if (t === lua.LUA_TBOOLEAN && !lua.lua_toboolean(L, -1)) versions.push(null);
+        else return invalid(L, h, `atomic: a check is a version string or false (must not exist), got ${typeName(L, -1)}`);
+      }
+      lua.lua_pop(L, 1);
+      const problem = take(part, into as string[], lua.lua_gettop(L));
+      if (problem !== null) return invalid(L, h, problem);
+    }
+  }
+  if (lua.lua_type(L, 5) === lua.LUA_TTABLE) {
+    const n = lua.lua_rawlen(L, 5);
+    for (let i = 1; i <= n; i++) {
+      lua.lua_rawgeti(L, 5, i);
+      const problem = take("delete", deleteKeys, lua.lua_gettop(L));
+      lua.lua_pop(L, 1);
+      if (problem !== null) return invalid(L, h, problem);
+    }
+  }
+  if (bytes > maxCallBytes) return fail(L, noted(L, h, callTooLarge("atomic", "keys", bytes, maxCallBytes)));
+  countOp(L);
+  const g = runOf(L).gateway;
+  const handle = h.ref.info.handle;
+  // The gateway checks every key's policy before it applies anything; a problem found here
+  // (a value, the size) answers the denial instead when there is one, so that a denied caller
+  // learns nothing about what it sent. One policy pass in the common case, not two.
+  const refused = (problem: OpFailure | string): number => {
+    const denied =
+      g.checkMany(handle, "store.key.get", checkKeys) ??
+      g.checkMany(handle, "store.key.set", setKeys) ??
+      g.checkMany(handle, "store.key.set", incrKeys) ??
+      g.checkMany(handle, "store.key.delete", deleteKeys);
+    if (denied !== null) return fail(L, denied);
+    return typeof problem === "string" ? invalid(L, h, problem) : fail(L, noted(L, h, problem));
+  };
+  // Values and increments, stopped once the request passes the cap.
+  const set: [string, Uint8Array][] = [];
+  if (lua.lua_type(L, 4) === lua.LUA_TTABLE) {
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, 4)) {
+      const key = fullKeyAt(L, -2, h);
+      const value = valueAt(L, -1, h.ref.info.maxValueSize, `set[${quoteByteString(key.slice(h.prefix.length))}]`);
+      if (typeof value === "string") return refused(value);
+      bytes += value.length;
+      if (bytes > maxCallBytes) return refused(callTooLarge("atomic", "request", bytes, maxCallBytes, true));
+      set.push([key, value]);
+      lua.lua_pop(L, 1);
+    }
+  }
+  const incr: [string, LuaNumber][] = [];
+  if (lua.lua_type(L, 6) === lua.LUA_TTABLE) {
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, 6)) {
+      const key = fullKeyAt(L, -2, h);
+      const by = numberArg(L, lua.lua_gettop(L), `incr[${quoteByteString(key.slice(h.prefix.length))}]`, ONE);
+      if (typeof by === "string") return refused(by);
+      incr.push([key, by]);
+      lua.lua_pop(L, 1);
+    }
+  }
+  const checks = checkKeys.map((key, i): [string, string | null] => [key, versions[i]!]);
+  const write: AtomicWrite = { checks, set, delete: deleteKeys, incr, ttlMs };
+  return answer(L, g.atomic(handle, write), (L2, outcome: AtomicOutcome) => {
+    if (!outcome.ok) {
+      const relative = outcome.conflict.slice(h.prefix.length);
+      lua.lua_pushnil(L2);
+      pushError(L2, ErrorKind.CONFLICT, `atomic: the check of key ${quoteByteString(relative)} failed`, true);
+      lua.lua_createtable(L2, 0, 1);
+      lua.lua_pushstring(L2, bytesFromByteString(relative));
+      lua.lua_setfield(L2, -2, "key");
+      lua.lua_setuservalue(L2, -2);
+      return 2;
+    }
+    lua.lua_createtable(L2, 0, incr.length);
+    for (let i = 0; i < incr.length; i++) {
+      pushRelativeKey(L2, h, incr[i]![0]);
+      pushMsgpack(L2, outcome.incr[i]!);
+      lua.lua_rawset(L2, -3);
+    }
+    return 1;
+  });
+};
+
 // ---- handle-level methods ----------------------------------------------------------------
 
 const info: JSFunction = (L) => {
@@ -1066,6 +1226,7 @@ const methods: Record<string, JSFunction> = {
   zrange,
   zrem,
   zcard,
+  atomic,
   namespace,
   info,
   release,
@@ -1116,6 +1277,7 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   zrange: ["key", "range", "options"],
   zrem: ["key", "member", "..."],
   zcard: ["key"],
+  atomic: ["transaction"],
 };
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
