@@ -53,14 +53,32 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** The bare host function: takes a string and returns it (a Lua string, no conversion). */
+/**
+ * The bare host function: takes a string and returns it (a Lua string, no conversion). `obj()`
+ * makes a userdata whose metatable's `__index` table has the same echo as a method, to measure
+ * what `s:get(k)`'s dispatch alone costs (OP_SELF through a metatable) next to a local function.
+ */
 const benchModule: ModuleOpener = (L: lua_State) => {
-  lua.lua_createtable(L, 0, 1);
+  lua.lua_createtable(L, 0, 2);
   lua.lua_pushcfunction(L, (L2) => {
     lua.lua_settop(L2, 1);
     return 1;
   });
   lua.lua_setfield(L, -2, "echo");
+  lua.lua_pushcfunction(L, (L2) => {
+    lua.lua_newuserdata(L2, 0);
+    lua.lua_createtable(L2, 0, 1);
+    lua.lua_createtable(L2, 0, 1);
+    lua.lua_pushcfunction(L2, (L3) => {
+      lua.lua_settop(L3, 2);
+      return 1;
+    });
+    lua.lua_setfield(L2, -2, "echo");
+    lua.lua_setfield(L2, -2, "__index");
+    lua.lua_setmetatable(L2, -2);
+    return 1;
+  });
+  lua.lua_setfield(L, -2, "obj");
   return 1;
 };
 const modules = new Map([["bench", benchModule]]);
@@ -105,7 +123,9 @@ async function luaBenchmarks(): Promise<void> {
   const set = await luaOpsPerSecond(host, `s:set("short", "hello world")`, n, prime);
   const build = await luaOpsPerSecond(host, `local v = { id = 1, name = "alice", active = true, score = 1.5, tags = "x" }`, n, prime);
   const getTable = await luaOpsPerSecond(host, `local v = s:get("tbl")`, n, prime);
+  const method = await luaOpsPerSecond(host, `local v = m:echo("hello world")`, n, `local m = bench.obj(); ${prime}`);
   record("bare host call echo(s)", echo, "ops/s");
+  record("bare method call m:echo(s) on a userdata", method, "ops/s");
   record("s:get(short string)", get, "ops/s");
   record("s:set(short string)", set, "ops/s");
   record("build 5-field table in Lua", build, "ops/s");
@@ -113,6 +133,9 @@ async function luaBenchmarks(): Promise<void> {
   record("get / echo", get / echo, "ratio", { op: ">=", bound: 0.6 });
   record("set / echo", set / echo, "ratio", { op: ">=", bound: 0.4 });
   record("get 5-field table / build it in Lua", getTable / build, "ratio", { op: ">=", bound: 0.5 });
+  // The ceiling of get / echo on fengari: a method that does nothing but echo, against the local.
+  record("method call m:echo / echo (dispatch only)", method / echo, "ratio");
+  record("get / method call m:echo", get / method, "ratio");
   await host.close();
 }
 

@@ -395,8 +395,12 @@ export class LocalGateway implements RunGateway {
       return this.#fail(state.slot, toFailure(err));
     }
     if (isPromise(r)) {
-      const mapped = r.then(undefined, (err: unknown) => this.#fail(state.slot, toFailure(err)));
-      return this.#capAnswer(state.slot, "get", mapped, (v) => v?.length ?? 0);
+      // One promise per call: the answer's cap and the failure in one then.
+      const max = this.#maxCallBytes;
+      return r.then(
+        (v) => (v !== undefined && v.length > max ? this.#fail(state.slot, callTooLarge("get", "answer", v.length, max)) : v),
+        (err: unknown) => this.#fail(state.slot, toFailure(err)),
+      );
     }
     if (r === undefined) return r;
     this.movedBytes += r.length;

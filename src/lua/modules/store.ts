@@ -278,7 +278,15 @@ const get: JSFunction = (L) => {
   const h = checkHandle(L);
   const key = begin(L, h);
   if (key === null) return 2;
-  return answer(L, runOf(L).gateway.get(h.ref.info.handle, key), pushValue);
+  const r = runOf(L).gateway.get(h.ref.info.handle, key);
+  // A synchronous answer (memory stores) is pushed here, without answer()'s promise test.
+  if (r === undefined || r instanceof Uint8Array) {
+    pushValue(L, r);
+    const after = runOf(L).afterStoreCall;
+    if (after !== null) after(L);
+    return 1;
+  }
+  return answer(L, r, pushValue);
 };
 
 const has: JSFunction = (L) => {
