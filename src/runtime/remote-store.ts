@@ -5,6 +5,7 @@
  */
 import { ErrorKind, StoreError } from "../errors.js";
 import type { StoreConfig } from "../registry/types.js";
+import { COLLECTION_METHODS } from "../store/store.js";
 import type {
   AtomicOutcome,
   AtomicStore,
@@ -50,18 +51,7 @@ const METHODS: ReadonlySet<string> = new Set([
   "destroy",
   "sweep",
   "stats",
-  "listPush",
-  "listPop",
-  "listLength",
-  "listRange",
-  "listTrim",
-  "zsetAdd",
-  "zsetIncr",
-  "zsetScore",
-  "zsetRank",
-  "zsetRange",
-  "zsetRemove",
-  "zsetCard",
+  ...COLLECTION_METHODS,
   "atomic",
 ]);
 

@@ -10,7 +10,7 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import { ErrorKind, StoreError } from "../errors.js";
-import { isPromise, type EntryRecord, type ListOptions, type MaybePromise, type PutOptions, type PutOutcome, type Store } from "../store/store.js";
+import { COLLECTION_METHODS, isPromise, type EntryRecord, type ListOptions, type MaybePromise, type PutOptions, type PutOutcome, type Store } from "../store/store.js";
 import { Bell, ChannelFullError, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "./channel.js";
 import { toFailure } from "./local-gateway.js";
 
@@ -47,19 +47,7 @@ const CALLS: ReadonlySet<string> = new Set([
   "deleteMany",
   "sweep",
   "stats",
-  // Lists and sorted sets (CollectionStore), on stores that have them.
-  "listPush",
-  "listPop",
-  "listLength",
-  "listRange",
-  "listTrim",
-  "zsetAdd",
-  "zsetIncr",
-  "zsetScore",
-  "zsetRank",
-  "zsetRange",
-  "zsetRemove",
-  "zsetCard",
+  ...COLLECTION_METHODS,
   "atomic",
 ]);
 

@@ -377,6 +377,22 @@ export interface CollectionStore {
   zsetCard(key: string): MaybePromise<number>;
 }
 
+/** The CollectionStore methods by name (the allow-lists of calls that cross threads take them from here). */
+export const COLLECTION_METHODS = [
+  "listPush",
+  "listPop",
+  "listLength",
+  "listRange",
+  "listTrim",
+  "zsetAdd",
+  "zsetIncr",
+  "zsetScore",
+  "zsetRank",
+  "zsetRange",
+  "zsetRemove",
+  "zsetCard",
+] as const satisfies readonly (keyof CollectionStore)[];
+
 /** True when `store` has the collection methods (every backend but the shared-memory zone, for now). */
 export function hasCollections(store: Store): store is Store & CollectionStore {
   return typeof (store as Partial<CollectionStore>).listPush === "function";
