@@ -55,7 +55,8 @@ async function pidOn(port: number): Promise<number | null> {
   /** Starts the three servers; false when a port was taken by another test's server meanwhile. */
   async function start(): Promise<boolean> {
     ports = { primary: await freePort(), replica: await freePort(), sentinel: await freePort() };
-    const common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    // --dir: a replica writes the RDB of its full sync to disk, in the working directory otherwise.
+    const common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
     primary = server(["--port", String(ports.primary), ...common]);
     const replicaServer = server(["--port", String(ports.replica), ...common, "--replicaof", "127.0.0.1", String(ports.primary)]);
     const conf = join(dir, "sentinel.conf");
