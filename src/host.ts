@@ -7,8 +7,8 @@
  *   watchdog. Each worker holds the compiled policies and runs the trusted side of its runs
  *   (policy with the actor the host sent, pools and counters in shared memory, audit records in
  *   a shared ring) and opens SQLite files itself; the other stores live in a trusted store
- *   thread that answers the workers' calls over shared memory (src/runtime/lua-worker.ts,
- *   src/runtime/store-thread.ts).
+ *   thread that answers the workers' calls over shared memory (src/runtime/worker/lua-worker.ts,
+ *   src/runtime/store-thread/store-thread.ts).
  * - `inline`: scripts run on the host thread, next to the stores. For trusted scripts and
  *   tests: the heap limit and the watchdog need a worker.
  */
@@ -26,16 +26,16 @@ import type { Actor, PolicyDocument, PolicyEngine } from "./policy/types.js";
 import { loadRegistry } from "./registry/index.js";
 import type { RegistryConfig, RegistryDocument, StoreConfig } from "./registry/types.js";
 import { AuditLog, type AuditOptions } from "./runtime/audit.js";
-import { createBell } from "./runtime/channel.js";
+import { createBell } from "./runtime/threads/channel.js";
 import { runInline } from "./runtime/inline.js";
 import { LocalGateway, type LocalStoreSlot } from "./runtime/local-gateway.js";
-import { RemoteStore } from "./runtime/remote-store.js";
+import { RemoteStore } from "./runtime/store-thread/remote-store.js";
 import type { RunOptions, RunResult, StoreMetrics } from "./runtime/run-types.js";
 import { scriptModules } from "./runtime/script-modules.js";
 import { closeStoreSlots, createStoreSlots, poolStats, storeMetrics } from "./runtime/store-slots.js";
-import { createSharedCounters, SharedCounters } from "./runtime/shared-counters.js";
-import { StoreThreadClient } from "./runtime/store-thread-client.js";
-import { WorkerPool, type WorkerPoolStats } from "./runtime/worker-pool.js";
+import { createSharedCounters, SharedCounters } from "./runtime/worker/shared-counters.js";
+import { StoreThreadClient } from "./runtime/store-thread/store-thread-client.js";
+import { WorkerPool, type WorkerPoolStats } from "./runtime/worker/worker-pool.js";
 import { HostStore } from "./host-store.js";
 import type { MemoryStoreConfig } from "./registry/types.js";
 import { createZone, type ZoneStore } from "./store/zone/index.js";

@@ -21,7 +21,7 @@ export {
 export { DEFAULT_LIMITS, type RunLimits } from "./lua/limits.js";
 export type { RunOptions, RunResult, RunStats } from "./runtime/run-types.js";
 export type { PoolStats } from "./pool/handle-pool.js";
-export type { WorkerPoolStats, WorkerStats } from "./runtime/worker-pool.js";
+export type { WorkerPoolStats, WorkerStats } from "./runtime/worker/worker-pool.js";
 export type { StoreStats } from "./store/store.js";
 export type { Actor, Decision, Explanation } from "./policy/types.js";
 export { loadRegistry } from "./registry/index.js";

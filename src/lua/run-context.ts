@@ -2,7 +2,7 @@
 import type { lua_State } from "fengari";
 import type { Clock } from "../clock.js";
 import type { ErrorKind } from "../errors.js";
-import type { RunGateway } from "../runtime/gateway.js";
+import type { RunGateway } from "./gateway.js";
 import type { CompileCache } from "./compile-cache.js";
 import type { SharedValue } from "./internals.js";
 import type { RunLimits } from "./limits.js";

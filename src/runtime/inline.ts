@@ -18,7 +18,7 @@ import { RunContext, type PendingWait } from "../lua/run-context.js";
 import { createSandbox, type ModuleOpener } from "../lua/sandbox.js";
 import { failureFromStatus } from "../lua/status.js";
 import { luaStringToJs } from "../lua/strings.js";
-import type { RunGateway } from "./gateway.js";
+import type { RunGateway } from "../lua/gateway.js";
 import type { RunResult, RunStats } from "./run-types.js";
 
 export interface InlineRunRequest {

@@ -39,7 +39,7 @@ import {
   type ZsetAnswer,
   type ZsetCall,
   type StoreInfoAnswer,
-} from "./gateway.js";
+} from "../lua/gateway.js";
 
 /**
  * Counters the gateway keeps per store (the store keeps hits, misses, sets, ...): in this

@@ -14,7 +14,7 @@ import { AUDIT_FIELD_MAX_BYTES, type AuditRecord } from "../../src/runtime/audit
 import { MAX_STORE_ID_BYTES } from "../../src/registry/validate.js";
 import { systemClock } from "../../src/clock.js";
 import { loadRegistry } from "../../src/registry/index.js";
-import { OpFailure } from "../../src/runtime/gateway.js";
+import { OpFailure } from "../../src/lua/gateway.js";
 import { LocalGateway } from "../../src/runtime/local-gateway.js";
 import { closeStoreSlots, createStoreSlots } from "../../src/runtime/store-slots.js";
 import { tenant } from "../helpers.js";

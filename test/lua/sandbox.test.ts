@@ -7,7 +7,7 @@ import { resolveLimits } from "../../src/lua/limits.js";
 import { RunContext } from "../../src/lua/run-context.js";
 import { createSandbox } from "../../src/lua/sandbox.js";
 import { failureFromStatus } from "../../src/lua/status.js";
-import type { RunGateway } from "../../src/runtime/gateway.js";
+import type { RunGateway } from "../../src/lua/gateway.js";
 import { makeHost, type TestHost } from "../helpers.js";
 
 let t: TestHost;

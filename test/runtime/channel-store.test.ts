@@ -7,9 +7,9 @@
 import { MessageChannel } from "node:worker_threads";
 import { type Clock } from "../../src/clock.js";
 import type { MemoryStoreConfig, SqlStoreConfig, StoreConfig } from "../../src/registry/types.js";
-import { createBell, createChannelBuffer } from "../../src/runtime/channel.js";
-import { ChannelClient, ChannelStore } from "../../src/runtime/channel-store.js";
-import { StoreThreadClient } from "../../src/runtime/store-thread-client.js";
+import { createBell, createChannelBuffer } from "../../src/runtime/threads/channel.js";
+import { ChannelClient, ChannelStore } from "../../src/runtime/worker/channel-store.js";
+import { StoreThreadClient } from "../../src/runtime/store-thread/store-thread-client.js";
 import { commonStoreConfig, storeSuite, type SuiteStoreConfig } from "../store/store-suite.js";
 
 /** A ChannelStore whose close also ends its store thread. */

@@ -21,7 +21,7 @@ import {
   type ListAnswer,
   type StoreInfoAnswer,
   type ZsetAnswer,
-} from "../../runtime/gateway.js";
+} from "../gateway.js";
 import {
   isPromise,
   LIST_MAX_LIMIT,

@@ -5,8 +5,8 @@
  * written the audit record before a call gets here.
  */
 import type { MessagePort } from "node:worker_threads";
-import { ErrorKind, isErrorKind, StoreError } from "../errors.js";
-import type { StoreConfig } from "../registry/types.js";
+import { ErrorKind, isErrorKind, StoreError } from "../../errors.js";
+import type { StoreConfig } from "../../registry/types.js";
 import type {
   AtomicOutcome,
   AtomicStore,
@@ -24,9 +24,9 @@ import type {
   StoreStats,
   ZsetEntry,
   ZsetRange,
-} from "../store/store.js";
-import { Bell, ChannelFullError, HEADER_BYTES, MemSlot, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "./channel.js";
-import { AdaptiveSpin } from "./adaptive-spin.js";
+} from "../../store/store.js";
+import { Bell, ChannelFullError, HEADER_BYTES, MemSlot, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "../threads/channel.js";
+import { AdaptiveSpin } from "../threads/adaptive-spin.js";
 
 /**
  * How long a worker spins for an answer before it sleeps, when the store thread was awake (an

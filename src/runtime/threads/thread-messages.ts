@@ -1,11 +1,11 @@
 /** Messages between the host thread, the store thread and the Lua workers (control only: store calls use the channel). */
 import type { MessagePort } from "node:worker_threads";
-import { ErrorKind, isErrorKind, LuastoreError, OptionsError, StoreError } from "../errors.js";
-import type { RunLimits } from "../lua/limits.js";
-import type { PolicyDocument, Actor } from "../policy/types.js";
-import type { RegistryConfig } from "../registry/types.js";
-import type { RunResult } from "./run-types.js";
-import type { SharedCountersBuffers } from "./shared-counters.js";
+import { ErrorKind, isErrorKind, LuastoreError, OptionsError, StoreError } from "../../errors.js";
+import type { RunLimits } from "../../lua/limits.js";
+import type { PolicyDocument, Actor } from "../../policy/types.js";
+import type { RegistryConfig } from "../../registry/types.js";
+import type { RunResult } from "../run-types.js";
+import type { SharedCountersBuffers } from "../worker/shared-counters.js";
 
 /** What the store thread starts from. */
 export interface StoreThreadData {

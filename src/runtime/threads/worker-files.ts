@@ -2,8 +2,9 @@
  * Where the worker threads' entry scripts are.
  *
  * A worker_thread needs JavaScript. Built (dist/, what `bin/luastore.js` and package users
- * run), the entries sit next to this file. Run from the TypeScript sources (vitest), there is
- * no JavaScript next to it, so workers load the build in `<package root>/dist/runtime/`:
+ * run), the entries sit in the folders beside this file's. Run from the TypeScript sources
+ * (vitest), there is no JavaScript beside it, so workers load the build in
+ * `<package root>/dist/runtime/`:
  * `npm test` builds first. A build older than the runtime's own sources (src/runtime, src/lua:
  * the thread protocol and the sandbox) is refused with an error that says so, rather than
  * mixing a host thread from the sources with workers from an older protocol.
@@ -12,7 +13,10 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export type RuntimeEntry = "lua-worker" | "store-thread";
+/** Each thread's entry script, relative to src/runtime (and dist/runtime). */
+const ENTRIES = { "lua-worker": "worker/lua-worker", "store-thread": "store-thread/store-thread" } as const;
+
+export type RuntimeEntry = keyof typeof ENTRIES;
 
 let checkedBuild: string | null = null;
 
@@ -33,9 +37,9 @@ function newestSource(dir: string): number {
 /** The URL of a compiled runtime entry script. */
 export function runtimeEntry(name: RuntimeEntry): URL {
   const here = new URL(import.meta.url);
-  if (here.pathname.endsWith(".js")) return new URL(`./${name}.js`, here);
-  const root = new URL("../../", here);
-  const entry = new URL(`dist/runtime/${name}.js`, root);
+  if (here.pathname.endsWith(".js")) return new URL(`../${ENTRIES[name]}.js`, here);
+  const root = new URL("../../../", here);
+  const entry = new URL(`dist/runtime/${ENTRIES[name]}.js`, root);
   const file = fileURLToPath(entry);
   if (checkedBuild !== file) {
     if (!existsSync(file)) {

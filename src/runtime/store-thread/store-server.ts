@@ -9,10 +9,10 @@
  * not), so a worker terminated at any point leaves each operation applied or not applied.
  */
 import type { MessagePort } from "node:worker_threads";
-import { ErrorKind, StoreError } from "../errors.js";
-import { COLLECTION_METHODS, isPromise, type EntryRecord, type ListOptions, type MaybePromise, type PutOptions, type PutOutcome, type Store } from "../store/store.js";
-import { Bell, ChannelFullError, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "./channel.js";
-import { toFailure } from "./local-gateway.js";
+import { ErrorKind, StoreError } from "../../errors.js";
+import { COLLECTION_METHODS, isPromise, type EntryRecord, type ListOptions, type MaybePromise, type PutOptions, type PutOutcome, type Store } from "../../store/store.js";
+import { Bell, ChannelFullError, Op, PUT_OUTCOMES, Slot, Status, WireReader, WireWriter } from "../threads/channel.js";
+import { toFailure } from "../local-gateway.js";
 
 interface ChannelState {
   id: number;

@@ -4,15 +4,15 @@
  * resolve with its reply.
  */
 import { MessageChannel, Worker, type MessagePort, type Transferable } from "node:worker_threads";
-import { Bell } from "./channel.js";
+import { Bell } from "../threads/channel.js";
 import {
   deserializeError,
   type StoreControl,
   type StoreThreadData,
   type StoreThreadEvent,
   type StoreThreadMethod,
-} from "./thread-messages.js";
-import { runtimeEntry } from "./worker-files.js";
+} from "../threads/thread-messages.js";
+import { runtimeEntry } from "../threads/worker-files.js";
 
 interface PendingCall {
   resolve: (value: unknown) => void;

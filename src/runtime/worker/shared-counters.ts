@@ -23,10 +23,10 @@
  * instruction therefore leaves nothing to repair but its own cells, which the host zeroes after
  * the worker's exit, and a lock word naming it, which the host clears.
   */
-import { ErrorKind } from "../errors.js";
-import type { PoolStats } from "../pool/handle-pool.js";
-import type { StoreCounters } from "../store/store.js";
-import type { GatewayCounters, SlotPool } from "./local-gateway.js";
+import { ErrorKind } from "../../errors.js";
+import type { PoolStats } from "../../pool/handle-pool.js";
+import type { StoreCounters } from "../../store/store.js";
+import type { GatewayCounters, SlotPool } from "../local-gateway.js";
 
 const ERROR_KINDS: readonly string[] = Object.values(ErrorKind);
 

@@ -13,7 +13,7 @@
  * bytes 8..      the ring: records of [u32 length][JSON of the record]
  * ```
  */
-import type { AuditRecord } from "./audit.js";
+import type { AuditRecord } from "../audit.js";
 
 const HEAD = 0;
 const TAIL = 1;

@@ -14,19 +14,19 @@
  * in its ring, reports the run, and starts a replacement in the same worker slot.
  */
 import { MessageChannel, Worker } from "node:worker_threads";
-import type { Clock } from "../clock.js";
-import { ErrorKind, HostClosedError, type RunFailure } from "../errors.js";
-import { callBytesFor, type RunLimits } from "../lua/limits.js";
-import type { Actor, PolicyDocument } from "../policy/types.js";
-import type { RegistryConfig } from "../registry/types.js";
-import type { AuditSink } from "./audit.js";
+import type { Clock } from "../../clock.js";
+import { ErrorKind, HostClosedError, type RunFailure } from "../../errors.js";
+import { callBytesFor, type RunLimits } from "../../lua/limits.js";
+import type { Actor, PolicyDocument } from "../../policy/types.js";
+import type { RegistryConfig } from "../../registry/types.js";
+import type { AuditSink } from "../audit.js";
 import { AuditRingReader, createAuditRing } from "./audit-ring.js";
-import { createChannelBuffer, MemSlot } from "./channel.js";
+import { createChannelBuffer, MemSlot } from "../threads/channel.js";
 import type { SharedCounters, SharedCountersBuffers } from "./shared-counters.js";
-import type { RunResult, RunStats } from "./run-types.js";
-import type { StoreThreadClient } from "./store-thread-client.js";
-import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "./thread-messages.js";
-import { runtimeEntry } from "./worker-files.js";
+import type { RunResult, RunStats } from "../run-types.js";
+import type { StoreThreadClient } from "../store-thread/store-thread-client.js";
+import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "../threads/thread-messages.js";
+import { runtimeEntry } from "../threads/worker-files.js";
 
 const MiB = 1 << 20;
 /** How often the watchdog reads the busy workers' memory. */

@@ -20,13 +20,13 @@
  * never stuck behind a busy loop.
  */
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
-import { systemClock, type Clock } from "../clock.js";
-import { AdaptiveSpin } from "./adaptive-spin.js";
-import { Bell } from "./channel.js";
+import { systemClock, type Clock } from "../../clock.js";
+import { AdaptiveSpin } from "../threads/adaptive-spin.js";
+import { Bell } from "../threads/channel.js";
 import { RemoteStoreTarget } from "./remote-store.js";
-import { closeStoreSlots, createStoreSlots, storeMetrics } from "./store-slots.js";
+import { closeStoreSlots, createStoreSlots, storeMetrics } from "../store-slots.js";
 import { StoreServer } from "./store-server.js";
-import { serializeError, type StoreControl, type StoreThreadData, type StoreThreadEvent } from "./thread-messages.js";
+import { serializeError, type StoreControl, type StoreThreadData, type StoreThreadEvent } from "../threads/thread-messages.js";
 
 /** How long the loop polls after the last request while runs are in progress (adaptive, 2..20 µs). */
 const spin = new AdaptiveSpin(0.002, 0.02);

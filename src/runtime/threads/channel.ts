@@ -38,7 +38,7 @@
  */
 import { deserialize, serialize } from "node:v8";
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
-import { byteStringFromBytes } from "../bytes.js";
+import { byteStringFromBytes } from "../../bytes.js";
 
 /** Int32 slots of a channel's header. */
 export const Slot = {

@@ -11,34 +11,34 @@
  * inside, the count hook and the string-limit hooks measure memory (V8 heap plus ArrayBuffers,
  * which the heap limit does not count) and stop the run cleanly at the limit.
  */
-import { resolveLimits } from "../lua/limits.js";
-import { RunContext } from "../lua/run-context.js";
-import { warmUpThread } from "../lua/sandbox.js";
-import type { RunGateway } from "./gateway.js";
-import { CompileCache } from "../lua/compile-cache.js";
-import { loadPolicies } from "../policy/index.js";
-import type { MemoryStoreConfig, StoreConfig } from "../registry/types.js";
-import { attachZone } from "../store/zone/index.js";
-import type { Store } from "../store/store.js";
+import { resolveLimits } from "../../lua/limits.js";
+import { RunContext } from "../../lua/run-context.js";
+import { warmUpThread } from "../../lua/sandbox.js";
+import type { RunGateway } from "../../lua/gateway.js";
+import { CompileCache } from "../../lua/compile-cache.js";
+import { loadPolicies } from "../../policy/index.js";
+import type { MemoryStoreConfig, StoreConfig } from "../../registry/types.js";
+import { attachZone } from "../../store/zone/index.js";
+import type { Store } from "../../store/store.js";
 import { AuditRingWriter } from "./audit-ring.js";
-import { LazyStore } from "./lazy-store.js";
-import { LocalGateway, type StoreSlot } from "./local-gateway.js";
+import { LazyStore } from "../lazy-store.js";
+import { LocalGateway, type StoreSlot } from "../local-gateway.js";
 import { SharedCounters } from "./shared-counters.js";
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
-import { systemClock, type Clock } from "../clock.js";
-import { ErrorKind } from "../errors.js";
-import { killRun } from "../lua/control.js";
-import { runOf } from "../lua/internals.js";
+import { systemClock, type Clock } from "../../clock.js";
+import { ErrorKind } from "../../errors.js";
+import { killRun } from "../../lua/control.js";
+import { runOf } from "../../lua/internals.js";
 import type { lua_State } from "fengari";
 import { ChannelClient, ChannelStore } from "./channel-store.js";
-import { runInline } from "./inline.js";
-import type { RunResult } from "./run-types.js";
-import { scriptModules } from "./script-modules.js";
-import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "./thread-messages.js";
+import { runInline } from "../inline.js";
+import type { RunResult } from "../run-types.js";
+import { scriptModules } from "../script-modules.js";
+import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "../threads/thread-messages.js";
 
 const MiB = 1 << 20;
 

@@ -3,9 +3,9 @@
  * thread gets a {@link RemoteStore} whose every method is a message to it. HostStore already
  * treats every answer as a promise, so it works unchanged on top.
  */
-import { ErrorKind, StoreError } from "../errors.js";
-import type { StoreConfig } from "../registry/types.js";
-import { COLLECTION_METHODS } from "../store/store.js";
+import { ErrorKind, StoreError } from "../../errors.js";
+import type { StoreConfig } from "../../registry/types.js";
+import { COLLECTION_METHODS } from "../../store/store.js";
 import type {
   AtomicOutcome,
   AtomicStore,
@@ -23,8 +23,8 @@ import type {
   StoreStats,
   ZsetEntry,
   ZsetRange,
-} from "../store/store.js";
-import type { StoreSlot } from "./local-gateway.js";
+} from "../../store/store.js";
+import type { StoreSlot } from "../local-gateway.js";
 
 /** The methods a RemoteStore may call; anything else is refused by the store thread. */
 const METHODS: ReadonlySet<string> = new Set([
