@@ -400,7 +400,7 @@ export function hasCollections(store: Store): store is Store & CollectionStore {
 
 /**
  * Multi-key transactions, the method a backend adds to Store for `s:atomic`: every backend has it
- * but the shared-memory zone, which does not yet (see `atomicOf`).
+ * (`atomicOf` guards a Store whose type does not say so).
  */
 export interface AtomicStore {
   /**
@@ -408,7 +408,8 @@ export interface AtomicStore {
    * naming its key, and nothing is written), then deletes, sets and increments. An incr of a value
    * that is not a number, or of a list or sorted set, is INVALID; new keys that do not fit, or past
    * the share's quota, fail as setMany does; in every failure nothing is written. On SQLite one
-   * transaction, on Redis one script: atomic across processes and hosts.
+   * transaction, on Redis one script: atomic across processes and hosts; on the shared-memory
+   * zone one operation under its lock: atomic across workers.
    */
   atomic(tx: AtomicWrite, share?: string): MaybePromise<AtomicOutcome>;
 }
@@ -416,7 +417,7 @@ export interface AtomicStore {
 /** `store` with its atomic method. @throws StoreError INVALID for a backend without it */
 export function atomicOf(store: Store): Store & AtomicStore {
   if (typeof (store as Partial<AtomicStore>).atomic !== "function") {
-    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind} in a shared-memory zone) has no atomic transactions yet`);
+    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind}) has no atomic transactions`);
   }
   return store as Store & AtomicStore;
 }

@@ -321,6 +321,19 @@ describe("atomic", () => {
     expect(values).toEqual(["PermissionDenied"]);
   });
 
+  it("works the same in a worker on the shared-memory zone, policy-checked there", async () => {
+    setup({ isolation: "worker", workers: 1 });
+    const as = (body: string, actor: typeof ADMIN = tenant("t1")) =>
+      t.eval(`local s = require("store").get("app:tenant"); ${body}`, { actor });
+    expect(
+      await as(`s:set("t1:n", 1)
+        local r = s:atomic({ set = { ["t1:a"] = 1 }, incr = { ["t1:n"] = 2 }, ttl = 60 })
+        local _, err = s:atomic({ checks = { ["t1:a"] = false }, delete = { "t1:n" } })
+        local _, denied = s:atomic({ set = { ["t1:b"] = 1 }, delete = { "t2:x" } })
+        return r["t1:n"], s:get("t1:a"), s:ttl("t1:a"), err:kind(), err:details().key, s:get("t1:n"), denied:kind(), s:has("t1:b")`),
+    ).toEqual([3, 1, 60, "Conflict", "t1:a", 3, "PermissionDenied", false]);
+  });
+
   it("works the same in a worker", async () => {
     inWorkers();
     expect(

@@ -89,6 +89,22 @@ export const OPS = {
     targets: ["k0", "k1", "k2", "new1", "new2", "new3"],
     run: (s) => s.setMany([["k0", bytes(8)], ["new1", bytes(8, 30)], ["k1", bytes(8, 300)], ["new2", bytes(8)], ["k2", bytes(8)], ["new3", bytes(8)]], 7000),
   },
+  atomic: {
+    targets: ["k0", "k2", "n", "m", "new"],
+    run: (s) =>
+      s.atomic({
+        checks: [["k3", s.entry("k3").version], ["new", null]],
+        set: [["k0", bytes(2, 100)], ["new", bytes(1, 24)]],
+        delete: ["k2", "nope"],
+        incr: [["n", int(2)], ["m", int(1)]],
+        ttlMs: 5000,
+      }),
+  },
+  "atomic evicting for its new keys": {
+    config: { eviction: "lru", maxSize: 18 },
+    targets: ["new", "m"],
+    run: (s) => s.atomic({ checks: [], set: [["new", bytes(3, 40)]], delete: [], incr: [["m", int(1)]], ttlMs: 0 }),
+  },
   clear: { targets: [], whole: true, run: (s) => s.clear() },
   flush: { targets: [], whole: true, run: (s) => s.flush() },
   sweep: { expired: true, targets: [], run: (s) => s.sweep() },

@@ -16,6 +16,9 @@ import { ErrorKind, StoreError } from "../../errors.js";
 import type { MemoryStoreConfig } from "../../registry/types.js";
 import { incrementBytes } from "../numbers.js";
 import type {
+  AtomicOutcome,
+  AtomicStore,
+  AtomicWrite,
   EntryRecord,
   ListedKey,
   ListOptions,
@@ -55,7 +58,10 @@ function needRoom(slots: number, bytes: number): never {
 /** Keys a write must not evict to make its own room. */
 type Keep = string | ReadonlySet<string> | undefined;
 
-export class ZoneStore implements Store {
+/** Where an incr of a missing key starts (s:atomic's incr). */
+const ZERO_INIT: LuaNumber = { value: 0, float: false };
+
+export class ZoneStore implements Store, AtomicStore {
   readonly id: string;
   readonly kind = "store.memory" as const;
   readonly config: MemoryStoreConfig;
@@ -291,7 +297,7 @@ export class ZoneStore implements Store {
       const z = this.zone;
       const h = hashKey(key);
       const rec = this.#live(key, h);
-      const bytes = incrementBytes(key, rec === 0 ? undefined : z.valueView(rec), by, init);
+      const bytes = incrementBytes(key, rec === 0 ? undefined : this.#valueOf(key, rec), by, init);
       this.#store(key, h, rec, bytes, undefined, rec === 0 ? initExpiresAt : z.expiresAt(rec));
       return bytes;
     }, key);
@@ -367,6 +373,53 @@ export class ZoneStore implements Store {
 
   clear(): MaybePromise<void> {
     return this.#locked(() => this.zone.clear());
+  }
+
+  /**
+   * One zone operation under the lock: the checks, then deletes, sets and increments. A check that
+   * fails returns before anything changes; any failure after it (a non-number to increment, no
+   * room) rolls the whole operation back from the undo log, so other threads never see part of it.
+   * A write that needs room is rolled back, room is made (never from the transaction's own keys)
+   * and the transaction runs again from its checks.
+   */
+  atomic(tx: AtomicWrite, share?: string): MaybePromise<AtomicOutcome> {
+    void share;
+    const keep = new Set<string>();
+    for (const [key] of tx.set) keep.add(key);
+    for (const [key] of tx.incr) keep.add(key);
+    if (keep.size > this.#maxSize) {
+      throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a transaction of ${keep.size} keys can never fit (max_size ${this.#maxSize})`);
+    }
+    for (const key of tx.delete) keep.add(key);
+    for (const [key] of tx.checks) keep.add(key);
+    const expiresAt = this.#expiresAtFor(tx.ttlMs);
+    return this.#locked((): AtomicOutcome => {
+      const z = this.zone;
+      for (const [key, version] of tx.checks) {
+        const rec = this.#live(key, hashKey(key));
+        if (version === null ? rec !== 0 : rec === 0 || formatVersion(z.version(rec)) !== version) return { ok: false, conflict: key };
+      }
+      for (const key of tx.delete) {
+        const rec = this.#live(key, hashKey(key));
+        if (rec === 0) continue;
+        z.remove(rec);
+        z.count(F_DELETES);
+      }
+      for (const [key, value] of tx.set) {
+        const h = hashKey(key);
+        this.#store(key, h, this.#live(key, h), value, undefined, expiresAt);
+      }
+      const incremented = new Array<Uint8Array>(tx.incr.length);
+      for (let i = 0; i < tx.incr.length; i++) {
+        const [key, by] = tx.incr[i]!;
+        const h = hashKey(key);
+        const rec = this.#live(key, h);
+        const bytes = incrementBytes(key, rec === 0 ? undefined : this.#valueOf(key, rec), by, ZERO_INIT);
+        this.#store(key, h, rec, bytes, undefined, rec === 0 ? expiresAt : z.expiresAt(rec));
+        incremented[i] = bytes;
+      }
+      return { ok: true, incr: incremented };
+    }, keep);
   }
 
   deleteMany(keys: readonly string[]): MaybePromise<number> {
@@ -506,6 +559,11 @@ export class ZoneStore implements Store {
     }
     z.commit();
     return swept;
+  }
+
+  /** A view of the value bytes of the live entry `rec` of `key` (valid until the next write). */
+  #valueOf(key: string, rec: number): Uint8Array {
+    return this.zone.valueView(rec);
   }
 
   /** The entry of a live `key` (0 when missing), removing it first when it has expired. */
