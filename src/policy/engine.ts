@@ -205,6 +205,10 @@ class BoundActorPolicy implements ActorPolicy {
     return check.decision ?? evaluate(check.rules, action, resource, meta);
   }
 
+  constantDecision(action: string, resource: string): Decision | null {
+    return (this.checks.get(action)?.get(resource) ?? this.prepare(action, resource)).decision;
+  }
+
   /** Specializes the candidates for (action, resource) to this actor and caches the result. */
   private prepare(action: string, resource: string): Check {
     const rules: BoundRule[] = [];

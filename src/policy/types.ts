@@ -44,6 +44,12 @@ export interface Explanation extends Decision {
 export interface ActorPolicy {
   readonly actor: Actor;
   decide(action: string, resource: string, meta?: RequestMeta): Decision;
+  /**
+   * The decision for (action, resource) when it is the same for every request meta (no
+   * condition left that reads the key, prefix or attributes), else null: what a caller may
+   * keep instead of asking per key.
+   */
+  constantDecision?(action: string, resource: string): Decision | null;
 }
 
 export interface PolicyEngine {

@@ -91,6 +91,14 @@ export interface LocalStoreSlot extends StoreSlot {
 interface HandleState {
   slot: StoreSlot;
   released: boolean;
+  /**
+   * The run's policy allows `store.key.get` (`store.key.set`) on this store for every key: no
+   * policy that could match has a condition reading the request. The hot get and set then skip
+   * the per-key decision; a key-dependent policy is still evaluated for every key. Never set
+   * while auditing, which records every decision.
+   */
+  anyKeyGet: boolean;
+  anyKeySet: boolean;
 }
 
 const RELEASED = new OpFailure(ErrorKind.INVALID, "store released");
@@ -227,6 +235,15 @@ export class LocalGateway implements RunGateway {
    */
   setPolicy(policy: ActorPolicy): void {
     this.#policy = policy;
+    for (const state of this.#handles) this.#cacheDecisions(state);
+  }
+
+  /** Sets the handle's any-key flags from the current policy (see HandleState). */
+  #cacheDecisions(state: HandleState): void {
+    const constant = this.#audit === null ? this.#policy.constantDecision : undefined;
+    const id = state.slot.config.id;
+    state.anyKeyGet = constant?.call(this.#policy, "store.key.get", id)?.allowed === true;
+    state.anyKeySet = constant?.call(this.#policy, "store.key.set", id)?.allowed === true;
   }
 
   #decide(action: string, resource: string, meta: RequestMeta | undefined): Decision {
@@ -279,7 +296,9 @@ export class LocalGateway implements RunGateway {
       );
     }
     const handle = this.#handles.length;
-    this.#handles.push({ slot, released: false });
+    const state: HandleState = { slot, released: false, anyKeyGet: false, anyKeySet: false };
+    this.#cacheDecisions(state);
+    this.#handles.push(state);
     this.#open++;
     return {
       handle,
@@ -326,6 +345,7 @@ export class LocalGateway implements RunGateway {
     // Bounded before any policy (or regex) work sees it; the Lua module checks first with a friendlier message.
     const tooLong = tooLongFor(state.slot, "key", key);
     if (tooLong !== null) return this.#fail(state.slot, tooLong);
+    if (action === "store.key.get" ? state.anyKeyGet : action === "store.key.set" && state.anyKeySet) return null;
     this.#meta.key = key;
     if (this.#decide(action, state.slot.config.id, this.#meta).allowed) return null;
     return this.#fail(

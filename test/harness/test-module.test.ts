@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { discoverTestFiles } from "../../src/harness/discover.js";
 import { listTestFile } from "../../src/harness/run-file.js";
+import type { PolicyDocument } from "../../src/policy/types.js";
 import { READER, tenant } from "../helpers.js";
 import { lineOf, luaProject, statuses, testNamed, type LuaProject } from "./project.js";
 
@@ -494,6 +495,45 @@ describe("test.as", () => {
       end)
     `);
     expect(statuses(result)).toEqual({ raises: "passed", nests: "passed" });
+  });
+
+  it("a handle allowed every key for one actor is checked per key again for the actor test.as switches to", async () => {
+    // bob may use every key of app:tenant (no condition), tenants only their own: the handle
+    // opened as bob must not keep bob's answer inside test.as, nor the tenant's after it.
+    const policies = {
+      version: "1.0",
+      policies: [
+        { id: "open", effect: "allow", actions: ["store.get"], resources: ["app:*"] },
+        { id: "bob", effect: "allow", actors: ["bob"], actions: ["store.key.*"], resources: ["app:tenant"] },
+        {
+          id: "own-keys",
+          effect: "allow",
+          actors: ["tenant:*"],
+          actions: ["store.key.*"],
+          resources: ["app:tenant"],
+          conditions: [{ field: "meta.key", operator: "starts_with", value: "${actor.meta.tenant}:" }],
+        },
+      ],
+    } as PolicyDocument;
+    const result = await runLua(
+      `
+      local test = require("test")
+      test.it("switches", function()
+        local s = test.no_error(require("store").get("app:tenant"))
+        test.no_error(s:set("globex:k", 1))
+        test.no_error(s:get("globex:k"))
+        test.as("tenant:acme", { tenant = "acme" }, function()
+          test.no_error(s:set("acme:k", 1))
+          test.error_kind(select(2, s:set("globex:k", 2)), errors.PERMISSION_DENIED)
+          test.error_kind(select(2, s:get("globex:k")), errors.PERMISSION_DENIED)
+        end)
+        test.eq(s:get("globex:k"), 1)
+        test.no_error(s:set("globex:k", 3))
+      end)
+    `,
+      { policies, actor: { id: "bob", meta: {} } },
+    );
+    expect(result.tests[0]).toMatchObject({ status: "passed" });
   });
 
   it("checks its arguments", async () => {

@@ -276,6 +276,8 @@ const pushTrue = (L: lua_State): number => {
 
 const get: JSFunction = (L) => {
   const h = checkHandle(L);
+  // The argument count is checked here rather than by strict()'s wrapper: one call less per get.
+  if (lua.lua_gettop(L) > 2) return tooManyArguments(L, h, "get");
   const key = begin(L, h);
   if (key === null) return 2;
   const r = runOf(L).gateway.get(h.ref.info.handle, key);
@@ -307,6 +309,7 @@ const del: JSFunction = (L) => {
 function writeMethod(op: "set" | "add" | "replace"): JSFunction {
   return (L) => {
     const h = checkHandle(L);
+    if (lua.lua_gettop(L) > 4) return tooManyArguments(L, h, op);
     const key = begin(L, h);
     if (key === null) return 2;
     const ttlMs = ttlAt(L, 4);
@@ -1288,18 +1291,25 @@ export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   atomic: ["transaction"],
 };
 
+/** Pushes `nil, err` for a call of method `name` with more arguments than it takes. */
+function tooManyArguments(L: lua_State, h: HandleData, name: string): number {
+  if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
+  const params = METHOD_PARAMS[name]!;
+  return invalid(L, h, `too many arguments: s:${name}(${params.join(", ")}) takes ${params.length}, got ${lua.lua_gettop(L) - 1}`);
+}
+
+/** The hottest methods, which check their argument count themselves (the same check, in the same order). */
+const COUNTS_OWN_ARGUMENTS: ReadonlySet<string> = new Set(["get", "set", "add", "replace"]);
+
 /** `method` with its argument count checked first (one lua_gettop per call). */
 function strict(name: string, method: JSFunction): JSFunction {
   const params = METHOD_PARAMS[name];
   if (params === undefined) throw new Error(`store method ${name} has no METHOD_PARAMS row`);
-  if (params.at(-1) === "...") return method;
+  if (params.at(-1) === "..." || COUNTS_OWN_ARGUMENTS.has(name)) return method;
   const max = params.length + 1;
   return (L) => {
-    const given = lua.lua_gettop(L);
-    if (given <= max) return method(L);
-    const h = checkHandle(L);
-    if (h.ref.released) return failWith(L, ErrorKind.INVALID, "store released");
-    return invalid(L, h, `too many arguments: s:${name}(${params.join(", ")}) takes ${params.length}, got ${given - 1}`);
+    if (lua.lua_gettop(L) <= max) return method(L);
+    return tooManyArguments(L, checkHandle(L), name);
   };
 }
 
