@@ -1,8 +1,9 @@
 /**
- * scripts/patch-fengari.mjs's second fix: stack slots above the top are cleared by assignment
- * instead of `delete` (a V8 runtime call that took ~15 % of a loop of store calls). The installed
- * fengari must carry it, the script must be idempotent and refuse a fengari it does not know, and
- * the rewritten code must still leave nothing referenced above the top.
+ * scripts/patch-fengari.mjs's second and third fixes: stack slots above the top are cleared by
+ * assignment instead of `delete` (a V8 runtime call that took ~15 % of a loop of store calls), and
+ * luaV_execute's call cases come first in its switch (a yield unwinds through that frame; see the
+ * script). The installed fengari must carry both, the script must be idempotent and refuse a
+ * fengari it does not know, and the rewritten code must still run calls, tail calls and yields.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -11,7 +12,7 @@ import { dirname, join } from "node:path";
 import { lauxlib, lua, lualib } from "fengari";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error -- a plain .mjs script without types
-import { clearSlotsByAssignment, FAULTY, patchFengari, REPAIRED, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
+import { CALLS_FIRST_MARK, callsFirst, clearSlotsByAssignment, FAULTY, patchFengari, REPAIRED, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
 
 const slotDeletes = SLOT_DELETES as Record<string, number>;
 const fengariSrc = join(dirname(createRequire(import.meta.url).resolve("fengari/package.json")), "src");
@@ -25,6 +26,30 @@ describe("the installed fengari", () => {
       expect(text.match(DELETE)).toBeNull();
     });
   }
+
+  it("lvm.js has the OP_CALL and OP_TAILCALL cases first in luaV_execute (run `node scripts/patch-fengari.mjs` if this fails)", () => {
+    const text = readFileSync(join(fengariSrc, "lvm.js"), "utf8");
+    expect(text).toMatch(/switch \(opcode\) \{\n\s*\/\* luastore: OP_CALL[^\n]*\n\s*case OP_CALL: \{/);
+    expect(text.indexOf("case OP_TAILCALL: {")).toBeLessThan(text.indexOf("case OP_MOVE: {"));
+  });
+
+  it("runs calls, tail calls and yields from JS functions with the cases moved", () => {
+    const L = lauxlib.luaL_newstate();
+    lauxlib.luaL_requiref(L, "_G", lualib.luaopen_base, 1);
+    lauxlib.luaL_requiref(L, "coroutine", lualib.luaopen_coroutine, 1);
+    lua.lua_pop(L, 2);
+    const src = new TextEncoder().encode(`
+      local function count(n, acc) if n == 0 then return acc end return count(n - 1, acc + 1) end
+      local co = coroutine.wrap(function(a)
+        local got = {}
+        for i = 1, 3 do got[#got + 1] = coroutine.yield(a + i) end
+        return #got
+      end)
+      return count(100000, 0), co(10), co("x"), co("y"), co("z")`);
+    expect(lauxlib.luaL_loadbufferx(L, src, src.length, "=t", "t")).toBe(lua.LUA_OK);
+    expect(lua.lua_pcall(L, 0, lua.LUA_MULTRET, 0)).toBe(lua.LUA_OK);
+    expect([1, 2, 3, 4, 5].map((i) => lua.lua_tointeger(L, i))).toEqual([100000, 11, 12, 13, 3]);
+  });
 
   it("leaves no value referenced above the top after calls, pops and settop", () => {
     const L = lauxlib.luaL_newstate();
@@ -76,17 +101,60 @@ describe("scripts/patch-fengari.mjs: stack slots", () => {
       dir = mkdtempSync(join(tmpdir(), "luastore-fengari-"));
       for (const [file, n] of Object.entries(slotDeletes)) {
         const body = Array.from({ length: n }, () => "delete L.stack[--L.top];").join("\n");
-        writeFileSync(join(dir, file), file === "lapi.js" ? `${FAULTY}\n${body}\n` : `${body}\n`);
+        writeFileSync(join(dir, file), file === "lapi.js" ? `${FAULTY}\n${body}\n` : file === "lvm.js" ? `${body}\n${VM_SWITCH}` : `${body}\n`);
       }
       const first = patchFengari(dir) as Record<string, string>;
       expect(first["lapi.js"]).toBe("lua_pcallk repaired, stack slots patched");
       expect(first["ldo.js"]).toBe("stack slots patched");
+      expect(first["lvm.js"]).toBe("stack slots patched, calls moved first");
       const lapi = readFileSync(join(dir, "lapi.js"), "utf8");
       expect(lapi).toContain(REPAIRED);
       expect(lapi.match(DELETE)).toBeNull();
       const second = patchFengari(dir) as Record<string, string>;
       expect(second["lapi.js"]).toBe("lua_pcallk already repaired, stack slots already patched");
+      expect(second["lvm.js"]).toBe("stack slots already patched, calls already first");
       expect(readFileSync(join(dir, "lapi.js"), "utf8")).toBe(lapi);
     });
+  });
+});
+
+/** The shape of fengari 0.1.5's luaV_execute switch, cut down. */
+const VM_SWITCH = [
+  "        switch (opcode) {",
+  "            case OP_MOVE: {",
+  "                break;",
+  "            }",
+  "            case OP_CALL: {",
+  "                continue newframe;",
+  "            }",
+  "            case OP_TAILCALL: {",
+  "                break;",
+  "            }",
+  "            case OP_RETURN: {",
+  "                break;",
+  "            }",
+  "        }",
+  "",
+].join("\n");
+
+describe("scripts/patch-fengari.mjs: calls first", () => {
+  it("moves OP_CALL and OP_TAILCALL to the head of the switch, marked, and keeps every case once", () => {
+    const { text, state } = callsFirst(VM_SWITCH);
+    expect(state).toBe("moved first");
+    const order = [...text.matchAll(/case (OP_\w+)/g)].map((m) => m[1]);
+    expect(order).toEqual(["OP_CALL", "OP_TAILCALL", "OP_MOVE", "OP_RETURN"]);
+    expect(text).toContain(CALLS_FIRST_MARK);
+    expect(text.length).toBe(VM_SWITCH.length + `            ${CALLS_FIRST_MARK}\n`.length);
+  });
+
+  it("is idempotent", () => {
+    const once = callsFirst(VM_SWITCH).text;
+    expect(callsFirst(once)).toEqual({ text: once, state: "already first" });
+  });
+
+  it("fails loudly on a switch it does not know, or marked but not moved", () => {
+    expect(() => callsFirst(VM_SWITCH.replace("case OP_TAILCALL", "case OP_TAILCALL2"))).toThrow(/OP_CALL, then OP_TAILCALL/);
+    expect(() => callsFirst(`${VM_SWITCH}${VM_SWITCH}`)).toThrow(/not the one luastore was written against/);
+    expect(() => callsFirst(`${CALLS_FIRST_MARK}\n${VM_SWITCH}`)).toThrow(/is not there/);
   });
 });
