@@ -53,6 +53,17 @@ export function isSectionField(field: AnyField): field is { readonly key: string
 }
 
 const keysOfTable = new WeakMap<AnyFieldTable, readonly string[]>();
+const entriesOfTable = new WeakMap<AnyFieldTable, readonly (readonly [string, AnyField])[]>();
+
+/** A table's `[property, field]` pairs, in declaration order (built once per table). */
+export function fieldEntries(table: AnyFieldTable): readonly (readonly [string, AnyField])[] {
+  let entries = entriesOfTable.get(table);
+  if (entries === undefined) {
+    entries = Object.freeze(Object.entries(table));
+    entriesOfTable.set(table, entries);
+  }
+  return entries;
+}
 
 /** The YAML keys a table accepts, in declaration order (built once per table). */
 export function fieldKeys(table: AnyFieldTable): readonly string[] {

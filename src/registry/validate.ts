@@ -6,7 +6,7 @@
 import { closestName } from "../config/suggest.js";
 import type { Problem, SourcePosition } from "../errors.js";
 import type { StoreConfig, StoreKind } from "./types.js";
-import { describeValue, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
+import { describeValue, fieldEntries, fieldKeys, isSectionField, type AnyFieldTable } from "./fields.js";
 import { COMMON_FIELDS, IDENTITY_KEYS, KIND_FIELDS, KIND_RULES, STORE_KINDS, commonRules, isStoreKind, type CommonSettings, type RuleProblem } from "./kinds.js";
 
 /** Keys and sequence indexes from a document's root to a value, e.g. `["entries", 0, "pool", "max"]`. */
@@ -217,12 +217,13 @@ class Checker {
   /** Reads the fields of `table` from `map`, applying defaults; values with problems are left out. */
   fields(table: AnyFieldTable, map: Mapping, path: Path): Record<string, unknown> {
     const values: Record<string, unknown> = {};
-    for (const [property, field] of Object.entries(table)) {
-      const fieldPath = [...path, field.key];
+    // Field paths are built only where a problem or a section needs one: a registry of 20 000
+    // entries reads some 300 000 fields, nearly all of them fine.
+    for (const [property, field] of fieldEntries(table)) {
       const raw = own(map, field.key);
       if (isSectionField(field)) {
         if (raw !== undefined && !isMapping(raw)) {
-          this.fieldProblem(fieldPath, `must be a mapping, got ${describeValue(raw)}`);
+          this.fieldProblem([...path, field.key], `must be a mapping, got ${describeValue(raw)}`);
           continue;
         }
         if (raw === undefined && field.optional === true) {
@@ -230,6 +231,7 @@ class Checker {
           continue;
         }
         const section = raw ?? {};
+        const fieldPath = [...path, field.key];
         this.unknownKeys(section, fieldPath, fieldKeys(field.fields));
         values[property] = this.fields(field.fields, section, fieldPath);
       } else if (raw === undefined) {
@@ -238,7 +240,7 @@ class Checker {
       } else {
         const parsed = field.parse(raw);
         if (parsed.ok) values[property] = parsed.value;
-        else this.fieldProblem(fieldPath, parsed.message);
+        else this.fieldProblem([...path, field.key], parsed.message);
       }
     }
     return values;

@@ -185,6 +185,23 @@ describe("[hostile] config text that would fool the parser", () => {
     await hostSurvives();
   });
 
+  it("parsing hands process.env back unchanged, whether the file loads, is refused early or is refused after parsing", () => {
+    // The parse stands a plain copy in for process.env while it runs (see yaml-source.ts).
+    const env = process.env;
+    process.env.LUASTORE_ENV_PROBE = "kept";
+    try {
+      parseRegistry(GOOD_REGISTRY, "r.yaml");
+      expect(process.env).toBe(env);
+      registryRefused(() => parseRegistry(`${"[".repeat(1000)}${"]".repeat(1000)}\n`, "r.yaml"));
+      expect(process.env).toBe(env);
+      registryRefused(() => parseRegistry(`${GOOD_REGISTRY}oops: [\n`, "r.yaml"));
+      expect(process.env).toBe(env);
+      expect(process.env.LUASTORE_ENV_PROBE).toBe("kept");
+    } finally {
+      delete process.env.LUASTORE_ENV_PROBE;
+    }
+  });
+
   it("an alias bomb is refused at the alias that takes it past the expansion limit, in registry and policy files", () => {
     const bomb = [
       "a: &a [x, x, x, x, x, x, x, x, x, x]",
