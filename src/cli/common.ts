@@ -1,5 +1,7 @@
 /** What the CLI commands share: the registry/policy/actor flags and their defaults. */
 import { LuastoreError, formatProblems, PolicyError, RegistryError } from "../errors.js";
+import type { Host } from "../host.js";
+import type { RunLimits } from "../lua/limits.js";
 import type { Actor } from "../policy/types.js";
 import { parseMeta, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
@@ -27,6 +29,43 @@ export function actorFrom(args: ParsedArgs): Actor {
   const id = (args.flags.get("actor") as string | undefined) ?? DEFAULT_ACTOR_ID;
   if (id.length === 0) throw new UsageError("--actor must not be empty");
   return { id, meta: parseMeta(args.flags.get("meta") as string[] | undefined) };
+}
+
+/** Limit flags → RunLimits fields (values as given; --timeout, in seconds, is read apart). */
+export const LIMIT_FLAGS = {
+  "max-instructions": "maxInstructions",
+  "max-memory": "maxMemoryMb",
+  "max-string": "maxStringBytes",
+  "max-store-ops": "maxStoreOps",
+  "max-output": "maxOutputBytes",
+  "max-call-bytes": "maxCallBytes",
+  "max-handles": "maxHandles",
+} as const satisfies Record<string, keyof RunLimits>;
+
+/** The run limits that `--timeout` and the flags of `table` (those the command takes) ask for. */
+export function limitsFrom(args: ParsedArgs, table: Partial<Record<string, keyof RunLimits>> = LIMIT_FLAGS): Partial<RunLimits> {
+  const limits: Partial<RunLimits> = {};
+  const timeout = args.flags.get("timeout") as number | undefined;
+  if (timeout !== undefined) limits.timeoutMs = timeout * 1000;
+  for (const [flag, field] of Object.entries(table)) {
+    const value = args.flags.get(flag) as number | undefined;
+    if (value !== undefined && field !== undefined) limits[field] = value;
+  }
+  return limits;
+}
+
+/**
+ * Waits until `host` is ready. A registry, policy or store problem found then closes the host and
+ * is reported: the exit code comes back; undefined means the host is ready.
+ */
+export async function hostReady(host: Host, io: CliIO): Promise<number | undefined> {
+  try {
+    await host.ready();
+    return undefined;
+  } catch (err) {
+    await host.close();
+    return reportConfigError(err, io);
+  }
 }
 
 /** Output streams (and stdin for `run -`), injectable for tests. */

@@ -20,14 +20,13 @@ import { CodecError } from "../codec/codec-error.js";
 import { encodeFromLua, pushMsgpack } from "../codec/lua-msgpack.js";
 import type { Host } from "../host.js";
 import { createHost } from "../host.js";
-import type { RunLimits } from "../lua/limits.js";
 import type { ModuleOpener } from "../lua/sandbox.js";
 import { handleOrigin } from "../lua/modules/store.js";
 import { toErrorData } from "../lua/modules/errors.js";
 import { luaStringToJs, pushJsString } from "../lua/strings.js";
 import type { Actor } from "../policy/types.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
-import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, processIO, reportConfigError, type CliIO } from "./common.js";
+import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, hostReady, LIMIT_FLAGS, limitsFrom, processIO, reportConfigError, type CliIO } from "./common.js";
 import { formatRunFailure } from "./run.js";
 
 export const FLAGS: Record<string, FlagSpec> = {
@@ -42,15 +41,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   "max-handles": { kind: "number", min: 1, integer: true },
 };
 
-/** Limit flags → RunLimits fields; those of `run` that apply to an inline run. */
-const LIMIT_FLAGS = {
-  "max-instructions": "maxInstructions",
-  "max-string": "maxStringBytes",
-  "max-store-ops": "maxStoreOps",
-  "max-output": "maxOutputBytes",
-  "max-call-bytes": "maxCallBytes",
-  "max-handles": "maxHandles",
-} as const satisfies Record<string, keyof RunLimits>;
+/** The limit flags of `run` that apply to an inline run (no worker heap to bound). */
+const { "max-memory": _workerHeap, ...INLINE_LIMIT_FLAGS } = LIMIT_FLAGS;
 
 const REPL_MODULE = "luastore:repl";
 /** Each evaluation's main chunk: compiles the input with the session's globals, runs it, keeps the globals. */
@@ -316,28 +308,18 @@ class ReplSession {
 export async function replCommand(argv: readonly string[], io: CliIO): Promise<number> {
   let host: Host;
   let actor: Actor;
-  const limits: Partial<RunLimits> = {};
   try {
     const args = parseArgs(argv, FLAGS);
     if (args.positionals.length > 0) throw new UsageError(`repl takes no arguments, got '${args.positionals[0]}'`);
     actor = actorFrom(args);
-    const timeout = args.flags.get("timeout") as number | undefined;
-    if (timeout !== undefined) limits.timeoutMs = timeout * 1000;
-    for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
-      const value = args.flags.get(flag) as number | undefined;
-      if (value !== undefined) limits[field] = value;
-    }
+    const limits = limitsFrom(args, INLINE_LIMIT_FLAGS);
     // The REPL's module is host-side JavaScript: each evaluation runs inline.
     host = createHost({ ...configPaths(args), limits, isolation: "inline", sweepTimers: false, workers: 1 });
   } catch (err) {
     return reportConfigError(err, io);
   }
-  try {
-    await host.ready();
-  } catch (err) {
-    await host.close();
-    return reportConfigError(err, io);
-  }
+  const notReady = await hostReady(host, io);
+  if (notReady !== undefined) return notReady;
 
   const input = io.input ?? process.stdin;
   const interactive = io.input === undefined && process.stdin.isTTY === true && io === processIO;

@@ -5,7 +5,7 @@ import type { RunFailure } from "../errors.js";
 import { createHost, type Isolation } from "../host.js";
 import type { RunLimits } from "../lua/limits.js";
 import { parseArgs, UsageError, type FlagSpec } from "./args.js";
-import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, jsonSafe, readStdin, reportConfigError, type CliIO } from "./common.js";
+import { ACTOR_FLAGS, actorFrom, CONFIG_FLAGS, configPaths, hostReady, jsonSafe, limitsFrom, readStdin, reportConfigError, type CliIO } from "./common.js";
 
 export const FLAGS: Record<string, FlagSpec> = {
   ...CONFIG_FLAGS,
@@ -42,16 +42,6 @@ function chunkArgs(list: readonly string[] | undefined, json: string | undefined
   return parsed;
 }
 
-/** Limit flags → RunLimits fields (values as given, except --timeout in seconds). */
-const LIMIT_FLAGS = {
-  "max-instructions": "maxInstructions",
-  "max-memory": "maxMemoryMb",
-  "max-string": "maxStringBytes",
-  "max-store-ops": "maxStoreOps",
-  "max-output": "maxOutputBytes",
-  "max-call-bytes": "maxCallBytes",
-  "max-handles": "maxHandles",
-} as const satisfies Record<string, keyof RunLimits>;
 
 /**
  * The report of a failed run. Only the first line starts with `error: KIND`: every other line of
@@ -69,7 +59,7 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
   let source: Uint8Array;
   let file: string;
   let actor;
-  const limits: Partial<RunLimits> = {};
+  let limits: Partial<RunLimits>;
   let stats = false;
   let json = false;
   let values: unknown[];
@@ -89,12 +79,7 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
         code === "ENOENT" ? `no such script: ${file}` : `cannot read script ${file === "-" ? "from stdin" : file}: ${code ?? String(err)}`,
       );
     }
-    const timeout = args.flags.get("timeout") as number | undefined;
-    if (timeout !== undefined) limits.timeoutMs = timeout * 1000;
-    for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
-      const value = args.flags.get(flag) as number | undefined;
-      if (value !== undefined) limits[field] = value;
-    }
+    limits = limitsFrom(args);
     stats = args.flags.get("stats") === true;
     const audit = args.flags.get("audit") as string | undefined;
     const isolation = (args.flags.get("isolation") as Isolation | undefined) ?? "worker";
@@ -110,12 +95,8 @@ export async function runCommand(argv: readonly string[], io: CliIO): Promise<nu
   } catch (err) {
     return reportConfigError(err, io);
   }
-  try {
-    await host.ready();
-  } catch (err) {
-    await host.close();
-    return reportConfigError(err, io);
-  }
+  const notReady = await hostReady(host, io);
+  if (notReady !== undefined) return notReady;
   try {
     const result = await host.run(new Uint8Array(source), {
       actor,
