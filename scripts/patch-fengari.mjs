@@ -29,6 +29,15 @@
  *    OP_CALL and OP_TAILCALL cases first in the switch the walk is short and the call took 6 us.
  *    Case order is no part of the semantics: every case ends in break or continue.
  *
+ * 4. luaL_Buffer (src/lauxlib.js), what string.format, gsub, rep, concat, upper... build their
+ *    result in. luaL_addchar asked luaL_prepbuffsize for a view of the one byte it writes, and
+ *    threw the view away; luaL_addlstring took two views per call; an empty buffer grew one byte
+ *    at a time (1, 2, 4, 8...). Measured: about 7 % of a 200-line plugin's run, mostly those
+ *    views and the garbage they make. The patched functions write into the buffer in place, grow
+ *    it from 32 bytes, and still change `B.n` only through ordinary assignments (the string
+ *    limit watches it through an accessor, src/lua/string-limit.ts), so the limit sees every
+ *    byte exactly as before.
+ *
  * Idempotent. It fails loudly (exit 1) when it finds neither the original nor the patched text
  * in the expected number, so a fengari upgrade cannot silently undo a fix; the tests check the
  * installed copy (test/lua/hooks-after-caught-errors.test.ts, test/lua/fengari-patch.test.ts).
@@ -110,10 +119,100 @@ export function callsFirst(text) {
   return { text: `${rest.slice(0, head)}            ${CALLS_FIRST_MARK}\n${calls}${rest.slice(head)}`, state: "moved first" };
 }
 
+/** The first line of luaL_prepbuffsize once patched: what marks lauxlib.js's buffer functions as done. */
+export const BUFFER_MARK = "/* luastore: luaL_Buffer writes in place, no view per call (scripts/patch-fengari.mjs) */";
+
+/**
+ * fengari 0.1.5's text of each function rewritten (exactly as installed) and its replacement,
+ * by file. Every `B.n` change stays an assignment: the string limit's accessor sees it.
+ */
+export const FUNCTION_PATCHES = {
+  "lauxlib.js": [
+    [
+      `const luaL_prepbuffsize = function(B, sz) {
+    let newend = B.n + sz;
+    if (B.b.length < newend) {
+        let newsize = Math.max(B.b.length * 2, newend);  /* double buffer size */
+        let newbuff = new Uint8Array(newsize);  /* create larger buffer */
+        newbuff.set(B.b);  /* copy original content */
+        B.b = newbuff;
+    }
+    return B.b.subarray(B.n, newend);
+};`,
+      `${BUFFER_MARK}
+const luastore_growbuffer = function(B, newend) {
+    let newsize = Math.max(B.b.length * 2, newend, 32);  /* double buffer size; C Lua's starts at LUAL_BUFFERSIZE */
+    let newbuff = new Uint8Array(newsize);  /* create larger buffer */
+    newbuff.set(B.b);  /* copy original content */
+    B.b = newbuff;
+};
+
+const luaL_prepbuffsize = function(B, sz) {
+    let n = B.n;
+    let newend = n + sz;
+    if (B.b.length < newend) luastore_growbuffer(B, newend);
+    return B.b.subarray(n, newend);
+};`,
+    ],
+    [
+      `const luaL_addlstring = function(B, s, l) {
+    if (l > 0) {
+        s = from_userstring(s);
+        let b = luaL_prepbuffsize(B, l);
+        b.set(s.subarray(0, l));
+        luaL_addsize(B, l);
+    }
+};`,
+      `const luaL_addlstring = function(B, s, l) {
+    if (l > 0) {
+        s = from_userstring(s);
+        let n = B.n;
+        if (B.b.length < n + l) luastore_growbuffer(B, n + l);
+        let b = B.b;
+        if (l <= 16) { for (let i = 0; i < l; i++) b[n + i] = s[i]; }  /* a short copy costs less in JS than set() */
+        else b.set(l === s.length ? s : s.subarray(0, l), n);
+        B.n = n + l;
+    }
+};`,
+    ],
+    [
+      `const luaL_addchar = function(B, c) {
+    luaL_prepbuffsize(B, 1);
+    B.b[B.n++] = c;
+};`,
+      `const luaL_addchar = function(B, c) {
+    let n = B.n;
+    if (B.b.length <= n) luastore_growbuffer(B, n + 1);
+    B.b[n] = c;
+    B.n = n + 1;
+};`,
+    ],
+  ],
+};
+
+/** Applies one file's function patches to its text (each original found exactly once, or every replacement already there). */
+export function patchFunctions(text, file, patches) {
+  const done = patches.filter(([, patched]) => text.includes(patched)).length;
+  if (done === patches.length) return { text, state: "already patched" };
+  if (done !== 0) throw new Error(`fengari's ${file} has ${done} of its ${patches.length} function patches: patch a clean copy`);
+  for (const [original] of patches) {
+    const count = text.split(original).length - 1;
+    if (count !== 1) {
+      throw new Error(
+        `expected the function '${original.split("\n")[0]}' exactly once in fengari's ${file}, found it ${count} times: ` +
+          "this fengari version is not the one luastore was written against",
+      );
+    }
+  }
+  for (const [original, patched] of patches) text = text.replace(original, () => patched);
+  return { text, state: "patched" };
+}
+
 /** Patches the fengari sources in `srcDir` in place; returns what was done per file. */
 export function patchFengari(srcDir) {
   const done = {};
-  for (const [file, expected] of Object.entries(SLOT_DELETES)) {
+  const files = new Set([...Object.keys(SLOT_DELETES), ...Object.keys(FUNCTION_PATCHES)]);
+  for (const file of files) {
     const path = join(srcDir, file);
     const original = readFileSync(path, "utf8");
     const states = [];
@@ -123,9 +222,18 @@ export function patchFengari(srcDir) {
       text = r.text;
       states.push(`lua_pcallk ${r.state}`);
     }
-    const s = clearSlotsByAssignment(text, file, expected);
-    text = s.text;
-    states.push(`stack slots ${s.state}`);
+    const expected = SLOT_DELETES[file];
+    if (expected !== undefined) {
+      const s = clearSlotsByAssignment(text, file, expected);
+      text = s.text;
+      states.push(`stack slots ${s.state}`);
+    }
+    const patches = FUNCTION_PATCHES[file];
+    if (patches !== undefined) {
+      const f = patchFunctions(text, file, patches);
+      text = f.text;
+      states.push(`functions ${f.state}`);
+    }
     if (file === "lvm.js") {
       const c = callsFirst(text);
       text = c.text;

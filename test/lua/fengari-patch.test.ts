@@ -1,9 +1,11 @@
 /**
- * scripts/patch-fengari.mjs's second and third fixes: stack slots above the top are cleared by
- * assignment instead of `delete` (a V8 runtime call that took ~15 % of a loop of store calls), and
- * luaV_execute's call cases come first in its switch (a yield unwinds through that frame; see the
- * script). The installed fengari must carry both, the script must be idempotent and refuse a
- * fengari it does not know, and the rewritten code must still run calls, tail calls and yields.
+ * scripts/patch-fengari.mjs's speed fixes: stack slots above the top are cleared by assignment
+ * instead of `delete` (a V8 runtime call that took ~15 % of a loop of store calls), luaV_execute's
+ * call cases come first in its switch (a yield unwinds through that frame; see the script), and
+ * luaL_Buffer writes in place instead of taking a view per call. The installed fengari must carry
+ * them, the script must be idempotent and refuse a fengari it does not know, and the rewritten
+ * code must still run calls, tail calls and yields, build the same strings, and let the string
+ * limit see every byte.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -12,9 +14,11 @@ import { dirname, join } from "node:path";
 import { lauxlib, lua, lualib } from "fengari";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error -- a plain .mjs script without types
-import { CALLS_FIRST_MARK, callsFirst, clearSlotsByAssignment, FAULTY, patchFengari, REPAIRED, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
+import { BUFFER_MARK, CALLS_FIRST_MARK, callsFirst, clearSlotsByAssignment, FAULTY, FUNCTION_PATCHES, patchFengari, patchFunctions, REPAIRED, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
+import { makeHost, type TestHost } from "../helpers.js";
 
 const slotDeletes = SLOT_DELETES as Record<string, number>;
+const functionPatches = FUNCTION_PATCHES as Record<string, [string, string][]>;
 const fengariSrc = join(dirname(createRequire(import.meta.url).resolve("fengari/package.json")), "src");
 const DELETE = /\bdelete [A-Za-z_]\w*\.stack\[/g;
 
@@ -51,6 +55,15 @@ describe("the installed fengari", () => {
     expect([1, 2, 3, 4, 5].map((i) => lua.lua_tointeger(L, i))).toEqual([100000, 11, 12, 13, 3]);
   });
 
+  it("lauxlib.js's buffer functions write in place (run `node scripts/patch-fengari.mjs` if this fails)", () => {
+    const text = readFileSync(join(fengariSrc, "lauxlib.js"), "utf8");
+    expect(text).toContain(BUFFER_MARK);
+    for (const [original, patched] of functionPatches["lauxlib.js"]!) {
+      expect(text).toContain(patched);
+      expect(text).not.toContain(original);
+    }
+  });
+
   it("leaves no value referenced above the top after calls, pops and settop", () => {
     const L = lauxlib.luaL_newstate();
     lauxlib.luaL_requiref(L, "_G", lualib.luaopen_base, 1);
@@ -65,6 +78,84 @@ describe("the installed fengari", () => {
     const stack = (L as unknown as { stack: unknown[]; top: number }).stack;
     const top = (L as unknown as { top: number }).top;
     for (let i = top; i < stack.length; i++) expect(stack[i]).toBeUndefined();
+  });
+});
+
+describe("luaL_Buffer, patched", () => {
+  let t: TestHost | undefined;
+  afterEach(async () => {
+    await t?.host.close();
+    t = undefined;
+  });
+
+  it("the string library builds the same strings across every buffer growth", async () => {
+    t = makeHost();
+    const sizes = [0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 5000];
+    // Each line builds a string of n bytes through a different buffer path: addchar (gsub's
+    // literal replacement, format's literal text), addlstring of short and long pieces
+    // (table.concat, rep, gsub's captures), addvalue (format %s), and prepbuffsize (upper).
+    const values = await t.eval(
+      `local sizes = { ${sizes.join(", ")} }
+       local out = {}
+       for _, n in ipairs(sizes) do
+         local a = string.rep("a", n)
+         local pieces = {}
+         for i = 1, n do pieces[i] = string.char(97 + i % 26) end
+         local long = {}
+         for i = 1, n // 20 do long[i] = string.rep(string.char(65 + i % 26), 20) end
+         out[#out + 1] = table.concat({
+           (a:gsub("a", "b")), (a:gsub("(a)", "%1c")), string.format(a .. "%s|%d", a, n),
+           table.concat(pieces), table.concat(long, ","), a:upper(), string.rep("xy", n, "-"),
+         }, "/")
+       end
+       return out`,
+    );
+    const expected = sizes.map((n) => {
+      const a = "a".repeat(n);
+      const pieces = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i + 1) % 26))).join("");
+      const long = Array.from({ length: Math.floor(n / 20) }, (_, i) => String.fromCharCode(65 + ((i + 1) % 26)).repeat(20)).join(",");
+      const rep = Array.from({ length: n }, () => "xy").join("-");
+      return [ "b".repeat(n), "ac".repeat(n), `${a}${a}|${n}`, pieces, long, "A".repeat(n), rep].join("/");
+    });
+    expect(values).toEqual([expected]);
+  });
+
+  it("the string limit still stops a buffer at its first byte over the limit, on every path", async () => {
+    t = makeHost();
+    const max = 1000;
+    const cases = [
+      // Each builds n bytes from inputs of at most n / 2, which pass the limit themselves.
+      (n: number) => `local s = string.rep("a", ${n / 2}):gsub("a", "bc")`, // addchar, gsub's replacement
+      (n: number) => `local s = string.format(string.rep("a", ${n / 2}) .. "%s", string.rep("b", ${n / 2}))`, // addchar, then addvalue
+      (n: number) => `local t = {} for i = 1, ${n} do t[i] = "a" end local s = table.concat(t)`, // short addlstring
+      (n: number) => `local t = {} for i = 1, ${n / 20} do t[i] = string.rep("a", 20) end local s = table.concat(t)`, // long addlstring
+    ];
+    for (const build of cases) {
+      const at = await t.run(build(max), { limits: { maxStringBytes: max } });
+      const over = await t.run(build(max + 20), { limits: { maxStringBytes: max } });
+      expect([at.ok, over.ok, over.error?.kind]).toEqual([true, false, "StringLimit"]);
+    }
+  });
+});
+
+describe("scripts/patch-fengari.mjs: functions", () => {
+  const patches: [string, string][] = [
+    ["const f = function() {\n    return 1;\n};", "const f = function() {\n    return 2;\n};"],
+    ["const g = function() {\n    return $1;\n};", "const g = function() {\n    return 3;\n};"],
+  ];
+  const original = `"use strict";\n${patches[0]![0]}\n${patches[1]![0]}\n`;
+
+  it("replaces each function's text once, and finds nothing to do the second time", () => {
+    const once = patchFunctions(original, "x.js", patches);
+    expect(once.state).toBe("patched");
+    expect(once.text).toBe(`"use strict";\n${patches[0]![1]}\n${patches[1]![1]}\n`);
+    expect(patchFunctions(once.text, "x.js", patches)).toEqual({ text: once.text, state: "already patched" });
+  });
+
+  it("fails loudly on a function it does not find once, or on a half-patched file", () => {
+    expect(() => patchFunctions(`"use strict";\n${patches[0]![0]}\n`, "x.js", patches)).toThrow(/const g = function\(\) \{' exactly once .* found it 0 times/);
+    expect(() => patchFunctions(`${original}${patches[1]![0]}\n`, "x.js", patches)).toThrow(/found it 2 times/);
+    expect(() => patchFunctions(`"use strict";\n${patches[0]![1]}\n${patches[1]![0]}\n`, "x.js", patches)).toThrow(/has 1 of its 2/);
   });
 });
 
@@ -103,9 +194,12 @@ describe("scripts/patch-fengari.mjs: stack slots", () => {
         const body = Array.from({ length: n }, () => "delete L.stack[--L.top];").join("\n");
         writeFileSync(join(dir, file), file === "lapi.js" ? `${FAULTY}\n${body}\n` : file === "lvm.js" ? `${body}\n${VM_SWITCH}` : `${body}\n`);
       }
+      writeFileSync(join(dir, "lauxlib.js"), functionPatches["lauxlib.js"]!.map(([o]) => o).join("\n\n"));
       const first = patchFengari(dir) as Record<string, string>;
       expect(first["lapi.js"]).toBe("lua_pcallk repaired, stack slots patched");
       expect(first["ldo.js"]).toBe("stack slots patched");
+      expect(first["lauxlib.js"]).toBe("functions patched");
+      expect(readFileSync(join(dir, "lauxlib.js"), "utf8")).toBe(functionPatches["lauxlib.js"]!.map(([, p]) => p).join("\n\n"));
       expect(first["lvm.js"]).toBe("stack slots patched, calls moved first");
       const lapi = readFileSync(join(dir, "lapi.js"), "utf8");
       expect(lapi).toContain(REPAIRED);
@@ -113,6 +207,7 @@ describe("scripts/patch-fengari.mjs: stack slots", () => {
       const second = patchFengari(dir) as Record<string, string>;
       expect(second["lapi.js"]).toBe("lua_pcallk already repaired, stack slots already patched");
       expect(second["lvm.js"]).toBe("stack slots already patched, calls already first");
+      expect(second["lauxlib.js"]).toBe("functions already patched");
       expect(readFileSync(join(dir, "lapi.js"), "utf8")).toBe(lapi);
     });
   });
