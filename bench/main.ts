@@ -4,6 +4,9 @@
  * `npm test`. `--json` prints one machine-readable object.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { lua, type lua_State } from "fengari";
 import { Redis } from "ioredis";
@@ -393,8 +396,11 @@ async function regexContention(): Promise<void> {
   await host.close();
 }
 
-/** A redis-server of the bench's own on a free loopback port, or undefined when none is on the PATH. */
-async function startRedis(): Promise<{ url: string; stop: () => void } | undefined> {
+/**
+ * A redis-server of the bench's own on a free loopback port (with `replicaOf`, a replica of that
+ * port), or undefined when none is on the PATH. Files go to a temp dir (a replica writes its sync's RDB).
+ */
+async function startRedis(replicaOf?: number): Promise<{ url: string; port: number; stop: () => void } | undefined> {
   if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status !== 0) return undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const server = createServer().once("error", reject);
@@ -403,15 +409,26 @@ async function startRedis(): Promise<{ url: string; stop: () => void } | undefin
       server.close(() => resolve(p));
     });
   });
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: "ignore",
-  });
+  const dir = mkdtempSync(join(tmpdir(), "luastore-bench-redis-"));
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
+  if (replicaOf !== undefined) args.push("--replicaof", "127.0.0.1", String(replicaOf));
+  const child = spawn("redis-server", args, { stdio: "ignore" });
   const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50 });
   probe.on("error", () => {});
   await probe.connect().catch(() => {});
   await probe.ping();
+  if (replicaOf !== undefined) {
+    while (!String(await probe.info("replication")).includes("master_link_status:up")) await new Promise((r) => setTimeout(r, 50));
+  }
   probe.disconnect();
-  return { url: `redis://127.0.0.1:${port}/0`, stop: () => child.kill("SIGTERM") };
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    stop: () => {
+      child.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+      child.kill("SIGTERM");
+    },
+  };
 }
 
 /**
@@ -485,8 +502,61 @@ async function redisBenchmarks(): Promise<void> {
     record("store.redis get / raw GET, 8 at once", par.ratio, "ratio", { op: ">=", bound: 0.8 });
     raw.disconnect();
     await host.close();
+    await minReplicasCost(server.url, server.port, n);
   } finally {
     server.stop();
+  }
+}
+
+/**
+ * What min_replicas costs a write: sequential `s:set` on a store with min_replicas 1 (WAIT after
+ * each script, on a replica of the bench's server) against the same store without, paired.
+ */
+async function minReplicasCost(url: string, port: number, n: number): Promise<void> {
+  const replica = await startRedis(port);
+  if (replica === undefined) return;
+  try {
+    const common = { kind: "store.redis", url, key_prefix: "bench:", command_timeout: "10s" };
+    const registry = {
+      version: "1.0",
+      namespace: "bench",
+      entries: [
+        { name: "kv", ...common },
+        { name: "kvr", ...common, min_replicas: 1, replica_timeout: "5s" },
+      ],
+    };
+    const host = createHost({ registry, policies: POLICIES, sweepTimers: false, isolation: "inline" } as never);
+    const limits = { maxInstructions: 1e12, timeoutMs: 600_000, maxStoreOps: 1e12 };
+    const count = n / 4;
+    const setsMs = async (store: string): Promise<number> => {
+      const t0 = performance.now();
+      const r = await host.run(`local s = require("store").get("bench:${store}") for i = 1, ... do s:set("short", "hello world") end`, {
+        actor: { id: "bench", meta: {} },
+        args: [count],
+        limits,
+      });
+      if (!r.ok) throw new Error(`bench script failed: ${r.error?.message}`);
+      return performance.now() - t0;
+    };
+    const ratios: number[] = [];
+    const plain: number[] = [];
+    const confirmed: number[] = [];
+    for (let rep = -1; rep < (quick ? 4 : 8); rep++) {
+      const first = rep % 2 === 0;
+      const a1 = first ? await setsMs("kv") : 0;
+      const b = await setsMs("kvr");
+      const a = first ? a1 : await setsMs("kv");
+      if (rep < 0) continue;
+      plain.push(count / (a / 1000));
+      confirmed.push(count / (b / 1000));
+      ratios.push(a / b);
+    }
+    record("s:set on store.redis, sequential", median(plain), "ops/s");
+    record("s:set with min_replicas 1, sequential", median(confirmed), "ops/s");
+    record("s:set min_replicas 1 / without, sequential", median(ratios), "ratio");
+    await host.close();
+  } finally {
+    replica.stop();
   }
 }
 

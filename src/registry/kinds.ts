@@ -113,6 +113,8 @@ export const KIND_FIELDS: { readonly [K in StoreKind]: FieldTable<KindSettings<K
     connectTimeoutMs: { key: "connect_timeout", parse: duration({ maxMs: MAX_TIMER_MS }), default: 2_000 },
     commandTimeoutMs: { key: "command_timeout", parse: duration({ maxMs: MAX_TIMER_MS }), default: 1_000 },
     cluster: { key: "cluster", parse: boolean(), default: false },
+    minReplicas: { key: "min_replicas", parse: integer({ min: 0, max: 100 }), default: 0 },
+    replicaTimeoutMs: { key: "replica_timeout", parse: duration({ maxMs: MAX_TIMER_MS }), default: undefined },
     eviction: { key: "eviction", parse: redisEviction, default: "none" },
   },
 };
@@ -154,6 +156,14 @@ export const KIND_RULES: { readonly [K in StoreKind]?: (settings: KindSettings<K
     if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
       problems.push({ key: "tls", message: "give cert_file and key_file together (a client certificate and its key)" });
     }
+    const { minReplicas, replicaTimeoutMs, commandTimeoutMs } = settings;
+    if (replicaTimeoutMs !== undefined && minReplicas === 0) problems.push({ key: "replica_timeout", message: "only with min_replicas (1 or more)" });
+    if (minReplicas > 0 && (replicaTimeoutMs ?? defaultReplicaTimeout(commandTimeoutMs)) >= commandTimeoutMs) {
+      problems.push({
+        key: replicaTimeoutMs === undefined ? "min_replicas" : "replica_timeout",
+        message: `replica_timeout must be shorter than command_timeout (${commandTimeoutMs} ms), so that a write the replicas did not confirm is told apart from one that timed out`,
+      });
+    }
     const plain = [url, ...(nodes ?? [])].find((u) => u !== undefined && u.startsWith("redis:"));
     if (plain !== undefined && Object.values(tls).some((file) => file !== undefined)) {
       problems.push({ key: "tls", message: "TLS files need rediss:// URLs, not redis://" });
@@ -161,6 +171,11 @@ export const KIND_RULES: { readonly [K in StoreKind]?: (settings: KindSettings<K
     return problems;
   },
 };
+
+/** replica_timeout when min_replicas is set without it: half of command_timeout, leaving the other half to the write itself. */
+export function defaultReplicaTimeout(commandTimeoutMs: number): number {
+  return Math.max(1, Math.floor(commandTimeoutMs / 2));
+}
 
 function sqlitePath(raw: unknown): Parsed<string> {
   if (typeof raw !== "string" || raw === "" || raw.includes("\0")) {

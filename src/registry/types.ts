@@ -102,6 +102,13 @@ export interface RedisStoreConfig extends CommonStoreConfig {
   commandTimeoutMs: number;
   /** The URL names one node of a Redis Cluster; the client discovers the others (`nodes` implies it). @default false */
   cluster: boolean;
+  /**
+   * Replicas that must acknowledge each write (Redis WAIT) before the call succeeds; 0: none asked
+   * (Redis's asynchronous replication alone). @default 0
+   */
+  minReplicas: number;
+  /** How long a write waits for those replicas; shorter than commandTimeoutMs. @default half of commandTimeoutMs */
+  replicaTimeoutMs: number | undefined;
   /** Only `none`: LRU eviction would turn every Redis read into a write. @default "none" */
   eviction: "none";
 }
@@ -167,6 +174,9 @@ export interface RedisEntryDocument extends CommonEntryDocument {
   connect_timeout?: number | string;
   command_timeout?: number | string;
   cluster?: boolean;
+  min_replicas?: number;
+  /** A duration, like command_timeout. */
+  replica_timeout?: number | string;
   eviction?: "none";
 }
 

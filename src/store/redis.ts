@@ -38,6 +38,7 @@ import { Cluster, Command, Redis, type ClusterNode, type RedisOptions } from "io
 import { quoteByteString } from "../bytes.js";
 import type { Clock } from "../clock.js";
 import { ErrorKind, StoreError } from "../errors.js";
+import { defaultReplicaTimeout } from "../registry/kinds.js";
 import type { RedisStoreConfig } from "../registry/types.js";
 import { prefixEnd } from "./prefix-range.js";
 import { Outcome, SCRIPTS, type ScriptName } from "./redis-scripts.js";
@@ -118,6 +119,39 @@ const NOT_SENT = new Set([
  */
 const NOT_EXECUTED_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|NOREPLICAS|BUSY)\b/;
 
+/**
+ * The scripts a store's caller writes with: with min_replicas, each is followed by WAIT. The
+ * others only read, or forget keys Redis already expired (bookkeeping a replica converges on by
+ * itself). Every script is listed, so a new one must say which it is.
+ */
+const CONFIRMED: Record<ScriptName, boolean> = {
+  luastoreGet: false,
+  luastoreGetMany: false,
+  luastoreProbe: false,
+  luastoreEntry: false,
+  luastoreWrite: true,
+  luastoreIncr: true,
+  luastoreSetMany: true,
+  luastoreExpire: true,
+  luastoreDelete: true,
+  luastoreDeleteMany: true,
+  luastoreList: false,
+  luastoreListPush: true,
+  luastoreListPop: true,
+  luastoreListTrim: true,
+  luastoreZsetAdd: true,
+  luastoreZsetIncr: true,
+  luastoreZsetRemove: true,
+  luastoreAtomic: true,
+  luastoreSweep: false,
+  luastoreClear: true,
+  luastoreFlush: true,
+  luastoreShare: false,
+  luastoreShares: false,
+  luastoreCapacity: false,
+  luastoreTotals: false,
+};
+
 const OUTCOMES: Record<number, PutOutcome> = {
   [Outcome.OK]: "ok",
   [Outcome.EXISTS]: "exists",
@@ -136,6 +170,10 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   #deadlineTimer: NodeJS.Timeout | undefined;
   /** Commands queued at a Cluster node that has not connected: never written to a socket yet. */
   readonly #unsent = new WeakSet<Command>();
+  /** The Cluster node a command was last handed to: the one that ran it, when it succeeded. */
+  readonly #takenBy = new WeakMap<Command, Redis>();
+  /** With min_replicas: WAIT's arguments (replicas, timeout in ms) after every write. */
+  readonly #waitArgs: [number, number] | undefined;
   readonly #cluster: boolean;
   /** Credentials that no message may show. */
   readonly #secrets: string[];
@@ -181,7 +219,10 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     ];
     const target = resolveTarget(config, options.env ?? process.env, options.baseDir ?? process.cwd());
     this.#secrets = [target.username, target.password].filter((x): x is string => x !== undefined && x.length >= 3);
-    this.#client = connect(target, config, this.#unsent);
+    if (config.minReplicas > 0) {
+      this.#waitArgs = [config.minReplicas, Math.ceil(config.replicaTimeoutMs ?? defaultReplicaTimeout(config.commandTimeoutMs))];
+    }
+    this.#client = connect(target, config, this.#unsent, this.#takenBy);
     this.#cluster = this.#client instanceof Cluster;
     // Without an 'error' listener a refused connection would crash the process; the error is
     // kept for the message of the calls that fail meanwhile.
@@ -748,16 +789,18 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   /** Runs one script with the bookkeeping keys, `entryKeys` and the entry prefix before `args`. */
   #run(name: ScriptName, entryKeys: readonly Buffer[], args: readonly Arg[]): Promise<Reply> {
     const { sha, lua } = SCRIPT_CODE[name];
-    return this.#call("evalsha", [sha, 4 + entryKeys.length, ...this.#bookkeeping, ...entryKeys, this.#entryPrefix, ...args], lua);
+    const confirm = this.#waitArgs !== undefined && CONFIRMED[name];
+    return this.#call("evalsha", [sha, 4 + entryKeys.length, ...this.#bookkeeping, ...entryKeys, this.#entryPrefix, ...args], lua, confirm);
   }
 
   /**
    * Sends one command and answers its reply, within command_timeout (connect_timeout while the
    * first connection is not up yet) from the call. A command is sent once: the only retries are of
    * attempts Redis reports as not executed (see `#notExecuted`), and only while time is left. A
-   * script the server does not know (NOSCRIPT, not executed) is sent once more as EVAL.
+   * script the server does not know (NOSCRIPT, not executed) is sent once more as EVAL. With
+   * `confirm`, the call succeeds only once min_replicas replicas have its effect (see `#confirm`).
    */
-  async #call(name: "evalsha" | PlainCommand, args: Arg[], lua?: string): Promise<Reply> {
+  async #call(name: "evalsha" | PlainCommand, args: Arg[], lua?: string, confirm = false): Promise<Reply> {
     const started = performance.now();
     const deadline = started + (this.#everReady ? this.config.commandTimeoutMs : this.config.connectTimeoutMs);
     let commandName: string = name;
@@ -770,12 +813,21 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
       if (this.#cluster) this.#unsent.add(command);
       else batchWrites((this.#client as Redis).stream);
       this.#client.sendCommand(command);
+      // One connection (standalone, Sentinel): WAIT right behind the script, in the same write,
+      // counts the replicas that have the script's effect, with no round trip of its own. On a
+      // Cluster the script's node is known only once it answered (a redirection moves it).
+      const ack = confirm && !this.#cluster ? this.#sendWait(this.#client as Redis, deadline) : undefined;
+      let reply: Reply;
       try {
-        const reply = (await command.promise) as Reply;
+        reply = (await command.promise) as Reply;
         this.#inFlight.delete(command);
-        return reply;
       } catch (error) {
         this.#inFlight.delete(command);
+        // The script did not run (or failed): what WAIT answers says nothing about this call.
+        if (ack !== undefined) {
+          this.#inFlight.delete(ack);
+          ack.promise.catch(() => {});
+        }
         if (lua !== undefined && commandName === "evalsha" && isReplyError(error, "NOSCRIPT")) {
           commandName = "eval";
           args = [lua, ...args.slice(1)];
@@ -788,7 +840,50 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
         }
         throw this.#storeError(error);
       }
+      if (confirm) await this.#confirm(ack ?? this.#waitOnNodeOf(command, deadline));
+      return reply;
     }
+  }
+
+  /** Sends WAIT (min_replicas, replica_timeout) on `connection`, timed with the call. */
+  #sendWait(connection: Redis, deadline: number): Command {
+    const wait = new Command("wait", this.#waitArgs!);
+    this.#inFlight.set(wait, deadline);
+    this.#watchDeadlines();
+    connection.sendCommand(wait);
+    return wait;
+  }
+
+  /** WAIT on the Cluster node that ran `command`; undefined when none is known. */
+  #waitOnNodeOf(command: Command, deadline: number): Command | undefined {
+    const node = this.#takenBy.get(command);
+    return node === undefined ? undefined : this.#sendWait(node, deadline);
+  }
+
+  /**
+   * Succeeds when WAIT counted min_replicas replicas. Otherwise the write has taken effect on the
+   * primary and is not undone, so the error is not retryable: a script that retried it would
+   * apply it twice. What it may lose is what asynchronous replication loses: the primary failing
+   * before a replica has it.
+   */
+  async #confirm(wait: Command | undefined): Promise<void> {
+    const [need, timeoutMs] = this.#waitArgs!;
+    let acked: number | undefined;
+    let why = "the node that ran it is not known";
+    if (wait !== undefined) {
+      try {
+        acked = (await wait.promise) as number;
+      } catch (error) {
+        why = this.#scrub(error instanceof Error ? error.message : String(error));
+      }
+      this.#inFlight.delete(wait);
+    }
+    if (acked !== undefined && acked >= need) return;
+    const seen = acked === undefined ? `its replicas could not be counted (${why})` : `${acked} of ${need} replicas (min_replicas) had it after ${timeoutMs} ms`;
+    throw new StoreError(
+      ErrorKind.UNAVAILABLE,
+      `store ${this.id}: the write took effect on the primary, but ${seen}; not retryable: it is applied, and a retry would apply it again`,
+    );
   }
 
   /**
@@ -992,7 +1087,7 @@ export function resolveTarget(
  * client seeded with the nodes. No client-side resend of a command that may have reached a server
  * (see `#call` for the retries luastore makes itself).
  */
-function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Command>): Redis | Cluster {
+function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Command>, takenBy: WeakMap<Command, Redis>): Redis | Cluster {
   const options: RedisOptions = {
     connectTimeout: config.connectTimeoutMs,
     // No commandTimeout: it arms a timer per command; RedisStore times its commands itself.
@@ -1038,6 +1133,7 @@ function connect(target: Target, config: RedisStoreConfig, unsent: WeakSet<Comma
     const send = node.sendCommand.bind(node);
     node.sendCommand = (command: Command, stream?: Parameters<Redis["sendCommand"]>[1]) => {
       if (command.isSettled) return command.promise;
+      takenBy.set(command, node);
       if (node.status === "ready") {
         unsent.delete(command);
         batchWrites(node.stream);

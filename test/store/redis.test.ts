@@ -41,6 +41,8 @@ export function redisConfig(config: SuiteStoreConfig = {}, overrides: Partial<Re
     connectTimeoutMs: 2000,
     commandTimeoutMs: 1000,
     cluster: false,
+    minReplicas: 0,
+    replicaTimeoutMs: undefined,
     eviction: "none",
     ...overrides,
   };
