@@ -188,7 +188,7 @@ describe("[hostile] config text that would fool the parser", () => {
   it("parsing hands process.env back unchanged, whether the file loads, is refused early or is refused after parsing", () => {
     // The parse stands a plain copy in for process.env while it runs (see yaml-source.ts).
     const env = process.env;
-    process.env.LUASTORE_ENV_PROBE = "kept";
+    process.env.LUASTORE_TEST_ENV_PROBE = "kept";
     try {
       parseRegistry(GOOD_REGISTRY, "r.yaml");
       expect(process.env).toBe(env);
@@ -196,9 +196,9 @@ describe("[hostile] config text that would fool the parser", () => {
       expect(process.env).toBe(env);
       registryRefused(() => parseRegistry(`${GOOD_REGISTRY}oops: [\n`, "r.yaml"));
       expect(process.env).toBe(env);
-      expect(process.env.LUASTORE_ENV_PROBE).toBe("kept");
+      expect(process.env.LUASTORE_TEST_ENV_PROBE).toBe("kept");
     } finally {
-      delete process.env.LUASTORE_ENV_PROBE;
+      delete process.env.LUASTORE_TEST_ENV_PROBE;
     }
   });
 
