@@ -62,6 +62,8 @@ export interface LuaWorkerData {
   heapMb: number;
   /** Bytes of source the worker's compile cache holds. */
   compileCacheBytes: number;
+  /** The nice value the worker sets on its thread at start (0: the host's priority). */
+  nice: number;
 }
 
 /** Host → Lua worker. */

@@ -39,19 +39,18 @@ import { runInline } from "../inline.js";
 import type { RunResult } from "../run-types.js";
 import { scriptModules } from "../script-modules.js";
 import type { LuaWorkerData, WorkerCommand, WorkerEvent } from "../threads/thread-messages.js";
+import { storeInWorker } from "../threads/store-routes.js";
 
 const MiB = 1 << 20;
 
 /**
- * Runs this thread below the host's threads (Linux: a thread's nice value is its own). On a
- * machine with fewer free cores than busy threads, the store thread, which every worker waits
- * on, and the host thread (the watchdog) then get the CPU first, and untrusted work never
- * starves them. Measured on 2 busy cores: store calls from one worker 10x faster than at equal
- * priority, from four workers 3-6x.
+ * The worker's nice value (Linux: a thread's nice value is its own), as the host chose it (see
+ * HostOptions.workerNice): below the host's threads when runs wait on the store thread, so that
+ * on a machine with fewer free cores than busy threads the thread every worker waits on, and the
+ * host thread (the watchdog), get the CPU first.
  */
-const WORKER_NICE = 5;
-
 function lowerPriority(nice: number): void {
+  if (nice <= 0) return;
   try {
     const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
     if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
@@ -59,8 +58,8 @@ function lowerPriority(nice: number): void {
     // Not Linux, or not allowed: equal priority.
   }
 }
-lowerPriority(WORKER_NICE);
 const data = workerData as LuaWorkerData;
+lowerPriority(data.nice);
 const compileCache = new CompileCache(data.compileCacheBytes);
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
@@ -155,21 +154,6 @@ const clock: Clock =
         },
       };
 
-/**
- * Whether this worker opens `config`'s store itself. A store.sql file: yes, each worker its own
- * connection (WAL lets readers run beside a writer; writers keep BEGIN IMMEDIATE and wait up to
- * busy_timeout), with no sweep timer (the store thread sweeps, once for the host). A SQLite
- * `:memory:` database exists only in the connection that made it, and a memory store with a
- * quota (which the zone does not take yet) only in the store thread: those are reached over the
- * channel. (Other memory stores are zones, attached above.) store.redis: over the channel
- * too. Measured, a client of its own per worker was no faster (often slower): its answers are
- * promises, so every call suspends the run and goes through the worker's event loop, while over
- * the channel the worker waits synchronously and the store thread's one client pipelines every
- * worker's commands (see the README's Benchmarks).
- */
-function storeInWorker(config: StoreConfig): boolean {
-  return config.kind === "store.sql" && config.path !== ":memory:";
-}
 
 const counters = new SharedCounters(data.counters);
 /** The registry's entries made real in this worker, in registry order. */

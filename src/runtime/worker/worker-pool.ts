@@ -114,6 +114,8 @@ export interface WorkerPoolOptions {
   clock: { clock: Clock; cell: SharedArrayBuffer; refresh: () => void } | null;
   /** Each worker's compile cache, in bytes of source. */
   compileCacheBytes: number;
+  /** The workers' nice value (HostOptions.workerNice, resolved). */
+  nice: number;
   registry: RegistryConfig;
   policies: string | PolicyDocument | readonly PolicyDocument[];
   /** The host's shared counters, with a worker slot for each of the `size` workers. */
@@ -230,6 +232,7 @@ export class WorkerPool {
       modules: o.modules,
       heapMb: o.heapMb,
       compileCacheBytes: o.compileCacheBytes,
+      nice: o.nice,
     };
     const worker = new Worker(runtimeEntry("lua-worker"), {
       workerData,
