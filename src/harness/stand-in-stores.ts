@@ -30,6 +30,8 @@ export function standInRegistry(registry: HostOptions["registry"]): RegistryDocu
       max_key_length: entry.maxKeyLength,
       max_value_size: entry.maxValueSize,
       cleanup_interval: `${entry.cleanupIntervalMs}ms`,
+      // Stale copies then follow the file's virtual clock like every TTL.
+      ...(entry.staleForMs !== undefined ? { stale_for: `${entry.staleForMs}ms` } : {}),
       pool: { max: entry.pool.max },
       // The same fair shares, so a test sees the quota production enforces.
       ...(entry.quota

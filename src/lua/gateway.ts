@@ -16,6 +16,7 @@ import type {
   AtomicOutcome,
   AtomicWrite,
   PutOptions,
+  StaleValue,
   StoreInfo,
   ZsetEntry,
   ZsetRange,
@@ -112,6 +113,8 @@ export interface RunGateway {
   noteError(handle: number, kind: ErrorKind): void;
 
   get(handle: number, key: string): Answer<Uint8Array | undefined>;
+  /** `get` that also answers a stale copy (see Store.getStale); checked as `store.key.get`. */
+  getStale(handle: number, key: string): Answer<Uint8Array | StaleValue | undefined>;
   set(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<true>;
   has(handle: number, key: string): Answer<boolean>;
   delete(handle: number, key: string): Answer<boolean>;

@@ -33,6 +33,7 @@ export const COMMON_FIELDS: FieldTable<CommonSettings> = {
   maxKeyLength: { key: "max_key_length", parse: integer({ min: 1, max: 65_535 }), default: 1024 },
   maxValueSize: { key: "max_value_size", parse: size({ min: 1, max: 64 * MiB }), default: MiB },
   pool: { key: "pool", fields: { max: { key: "max", parse: integer({ min: 1 }), default: 64 } } },
+  staleForMs: { key: "stale_for", parse: duration({ maxMs: MAX_TIMER_MS }), default: undefined },
   quota: {
     key: "quota",
     optional: true,

@@ -35,6 +35,11 @@ export interface CommonStoreConfig {
   /** Largest encoded (MessagePack) value in bytes. @default 1048576 (1 MiB) */
   maxValueSize: number;
   pool: PoolConfig;
+  /**
+   * How long an expired key stays readable by `get_stale` (milliseconds); undefined: not at all,
+   * and `get_stale` is `get`. A stale copy counts against max_size and in bytes until it is dropped.
+   */
+  staleForMs?: number | undefined;
   /** Per-share quotas; undefined: none. */
   quota?: QuotaConfig | undefined;
   /** Where the entry was declared (line 0 when the registry came from objects). */
@@ -134,6 +139,8 @@ export interface CommonEntryDocument {
   /** Bytes, or a string like "64KiB", "1MiB". */
   max_value_size?: number | string;
   pool?: { max?: number };
+  /** A duration, like cleanup_interval. */
+  stale_for?: number | string;
   /** `by: actor.id` or `by: actor.meta.<name>`; sizes like max_value_size. */
   quota?: { by: string; max_keys: number; max_bytes?: number | string };
 }

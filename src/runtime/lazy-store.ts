@@ -21,6 +21,7 @@ import {
   type AtomicWrite,
   type CollectionStore,
   type EntryRecord,
+  type StaleValue,
   type ListEnd,
   type ListOptions,
   type ListPage,
@@ -145,6 +146,9 @@ export class LazyStore implements Store, CollectionStore, AtomicStore {
 
   get(key: string): MaybePromise<Uint8Array | undefined> {
     return this.#with((s) => s.get(key));
+  }
+  getStale(key: string): MaybePromise<Uint8Array | StaleValue | undefined> {
+    return this.#with((s) => s.getStale(key));
   }
   set(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<void> {
     return this.#with((s) => s.set(key, value, ttlMs, share));

@@ -24,6 +24,7 @@ import {
   type MaybePromise,
   type PutOptions,
   type PutOutcome,
+  type StaleValue,
   type Store,
 } from "../store/store.js";
 import type { AuditSink } from "./audit.js";
@@ -426,6 +427,30 @@ export class LocalGateway implements RunGateway {
     this.movedBytes += r.length;
     if (r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
     return r;
+  }
+
+  getStale(handle: number, key: string): Answer<Uint8Array | StaleValue | undefined> {
+    const state = this.#state(handle);
+    if (state === null) return RELEASED;
+    // Without stale_for it is get, at get's cost.
+    if (state.slot.config.staleForMs === undefined) return this.get(handle, key);
+    const denied = this.#deny("store.key.get", state, key);
+    if (denied !== null) return denied;
+    let r: MaybePromise<Uint8Array | StaleValue | undefined>;
+    try {
+      r = state.slot.store.getStale(key);
+    } catch (err) {
+      return this.#fail(state.slot, toFailure(err));
+    }
+    const max = this.#maxCallBytes;
+    const capped = (v: Uint8Array | StaleValue | undefined): Uint8Array | StaleValue | undefined | OpFailure => {
+      if (v === undefined) return v;
+      const bytes = v instanceof Uint8Array ? v : v.stale;
+      this.movedBytes += bytes.length;
+      return bytes.length > max ? this.#fail(state.slot, callTooLarge("get_stale", "answer", bytes.length, max)) : v;
+    };
+    if (isPromise(r)) return r.then(capped, (err: unknown) => this.#fail(state.slot, toFailure(err)));
+    return capped(r);
   }
 
   set(handle: number, key: string, value: Uint8Array, ttlMs: number): Answer<true> {

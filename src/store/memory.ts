@@ -22,6 +22,9 @@
  *   order.
  * - `list` walks a {@link SortedKeys} index that is built on the first `list` call and kept up
  *   to date from then on, so a store that is never listed pays nothing for it.
+ * - Stale copies (stale_for): an expired key keeps its slot; the sweep moves it from the expiry
+ *   index to a second one keyed by expiry + stale_for, whose size is how many stale copies `size`
+ *   leaves out, and reclaims it from there. Without stale_for the second index stays empty.
  */
 import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -50,6 +53,7 @@ import type {
   LuaNumber,
   PutOptions,
   PutOutcome,
+  StaleValue,
   Store,
   StoreInfo,
   StoreStats,
@@ -129,6 +133,10 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
   #slotTop = 0;
   readonly #freeSlots: number[] = [];
   readonly #expiry: ExpiryIndex;
+  /** Milliseconds an expired key stays readable by getStale (0: none). */
+  readonly #staleFor: number;
+  /** Expired keys within stale_for, by the time they are reclaimed (filled by the sweep). */
+  readonly #staleIndex = new ExpiryIndex();
   /** Built by the first `list`, then kept up to date. */
   #sortedKeys: SortedKeys | undefined;
   readonly #lru: boolean;
@@ -163,6 +171,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     this.config = config;
     this.#clock = options.clock;
     this.#expiry = options.expiryIndex ?? new ExpiryIndex();
+    this.#staleFor = config.staleForMs ?? 0;
     this.#lru = config.eviction === "lru";
     this.#maxSize = config.maxSize;
     this.#ledger = config.quota ? new ShareLedger(config.id, config.quota, config.maxSize, this.#lru) : null;
@@ -197,6 +206,22 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     this.#hits++;
     if (this.#lru) this.#touch(key, slot);
     return this.#values.get(slot);
+  }
+
+  getStale(key: string): Uint8Array | StaleValue | undefined {
+    if (this.#staleFor !== 0) {
+      const slot = this.#slots.get(key);
+      if (slot !== undefined) {
+        const expiresAt = this.#expiresAtOf(slot);
+        const now = this.#clock.now();
+        if (expiresAt !== 0 && expiresAt <= now && expiresAt + this.#staleFor > now) {
+          if (this.#collections.size !== 0 && this.#collections.has(slot)) throw this.#notAValue(key, slot);
+          this.#misses++;
+          return { stale: this.#values.get(slot) };
+        }
+      }
+    }
+    return this.get(key);
   }
 
   getMany(keys: readonly string[]): (Uint8Array | undefined)[] {
@@ -244,6 +269,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     const now = this.#clock.now();
     const keys: ListedKey[] = [];
     const expired: string[] = [];
+    let staleSteppedOver = 0;
     let lastVisited: string | undefined;
     let hasMore = false;
     const afterApplies = after !== undefined && after >= prefix;
@@ -252,11 +278,13 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
       const slot = this.#slots.get(key)!;
       const expiresAt = this.#expiresAtOf(slot);
       if (expiresAt !== 0 && expiresAt <= now) {
-        if (expired.length === LIST_MAX_EXPIRED_PER_PAGE) {
+        if (expired.length + staleSteppedOver === LIST_MAX_EXPIRED_PER_PAGE) {
           hasMore = true;
           return false;
         }
-        expired.push(key);
+        // A stale copy stays for getStale; it still costs this page a step.
+        if (expiresAt + this.#staleFor <= now) expired.push(key);
+        else staleSteppedOver++;
         lastVisited = key;
         return true;
       }
@@ -288,7 +316,8 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
 
   size(): number {
     this.sweep();
-    return this.#slots.size;
+    // After a sweep every expired key left is a stale copy, in #staleIndex.
+    return this.#slots.size - this.#staleIndex.size;
   }
 
   stats(): StoreStats {
@@ -358,7 +387,8 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     for (const [key] of entries) {
       if (batch.has(key)) continue;
       batch.add(key);
-      if (this.#live(key) === NONE) newKeys++;
+      // A stale copy's slot is written over: not a new key.
+      if (this.#live(key) === NONE && !this.#slots.has(key)) newKeys++;
     }
     if (batch.size > this.#maxSize) {
       throw new StoreError(
@@ -409,7 +439,10 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
 
   delete(key: string): boolean {
     const slot = this.#live(key);
-    if (slot === NONE) return false;
+    if (slot === NONE) {
+      this.#dropStale(key);
+      return false;
+    }
     this.#drop(key, slot);
     this.#deletes++;
     return true;
@@ -430,6 +463,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     this.#slotTop = 0;
     this.#freeSlots.length = 0;
     this.#expiry.clear();
+    this.#staleIndex.clear();
     this.#sortedKeys?.clear();
     this.#ledger?.clear();
     this.#bytes = 0;
@@ -443,20 +477,42 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
 
   sweep(): number {
     const now = this.#clock.now();
-    const n = this.#expiry.sweep(
+    const staleFor = this.#staleFor;
+    let n = 0;
+    const isExpired = (key: string, by: number): boolean => {
+      const slot = this.#slots.get(key);
+      if (slot === undefined) return false;
+      const expiresAt = this.#expiresAtOf(slot);
+      return expiresAt !== 0 && expiresAt + by <= now;
+    };
+    this.#expiry.sweep(
       now,
       (key) => {
         const slot = this.#slots.get(key);
         // The index already let go of the key.
-        if (slot !== undefined) this.#forget(key, slot);
+        if (slot === undefined) return;
+        const reclaimAt = this.#expiresAtOf(slot) + staleFor;
+        if (staleFor !== 0 && reclaimAt > now) {
+          this.#staleIndex.add(key, reclaimAt);
+          return;
+        }
+        this.#forget(key, slot);
+        n++;
       },
-      (key) => {
-        const slot = this.#slots.get(key);
-        if (slot === undefined) return false;
-        const expiresAt = this.#expiresAtOf(slot);
-        return expiresAt !== 0 && expiresAt <= now;
-      },
+      (key) => isExpired(key, 0),
     );
+    if (staleFor !== 0) {
+      this.#staleIndex.sweep(
+        now,
+        (key) => {
+          const slot = this.#slots.get(key);
+          if (slot === undefined) return;
+          this.#forget(key, slot);
+          n++;
+        },
+        (key) => isExpired(key, staleFor),
+      );
+    }
     this.#expired += n;
     return n;
   }
@@ -704,7 +760,10 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     this.#roomForAtomic(tx, writes, share);
     for (const key of tx.delete) {
       const slot = this.#live(key);
-      if (slot === NONE) continue;
+      if (slot === NONE) {
+        this.#dropStale(key);
+        continue;
+      }
       this.#drop(key, slot);
       this.#deletes++;
     }
@@ -739,7 +798,8 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
       throw new StoreError(ErrorKind.INVALID, `store ${this.id}: a transaction of ${touched.size} keys can never fit (max_size ${this.#maxSize})`);
     }
     let newKeys = 0;
-    for (const key of touched) if (this.#live(key) === NONE) newKeys++;
+    // A stale copy gives its slot to the write that replaces it.
+    for (const key of touched) if (this.#live(key) === NONE && !this.#slots.has(key)) newKeys++;
     for (const key of tx.delete) if (this.#live(key) !== NONE) newKeys--;
     if (this.#slots.size + newKeys > this.#maxSize) this.sweep();
     const excess = this.#slots.size + newKeys - this.#maxSize;
@@ -784,6 +844,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     share: string | undefined,
     create: () => C,
   ): [number, C] {
+    if (current === undefined && this.#staleFor !== 0) this.#dropStale(key);
     const ledger = this.#ledger;
     if (ledger !== null) {
       const planned = [{ key, slot, bytes: key.length + newItemBytes }];
@@ -833,17 +894,33 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
   }
 
 
-  /** The slot of the live entry for `key` (NONE when missing), removing it first when it has expired. */
+  /**
+   * The slot of the live entry for `key` (NONE when missing), removing it first when it has expired
+   * (a stale copy within stale_for stays, for getStale).
+   */
   #live(key: string): number {
     const slot = this.#slots.get(key);
     if (slot === undefined) return NONE;
     const expiresAt = this.#expiresAtOf(slot);
-    if (expiresAt !== 0 && expiresAt <= this.#clock.now()) {
-      this.#drop(key, slot);
-      this.#expired++;
-      return NONE;
+    if (expiresAt !== 0) {
+      const now = this.#clock.now();
+      if (expiresAt <= now) {
+        if (expiresAt + this.#staleFor <= now) {
+          this.#drop(key, slot);
+          this.#expired++;
+        }
+        return NONE;
+      }
     }
     return slot;
+  }
+
+  /** Drops the stale copy of `key`, if it has one (a write or delete of the key replaces it). */
+  #dropStale(key: string): void {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return;
+    this.#drop(key, slot);
+    this.#expired++;
   }
 
   #expiresAtFor(ttlMs: number): number {
@@ -874,6 +951,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
     share?: string,
     admitted = false,
   ): void {
+    if (slot === NONE && this.#staleFor !== 0) this.#dropStale(key);
     const ledger = this.#ledger;
     if (ledger !== null) {
       const newBytes = key.length + value.length + (metadata?.length ?? 0);
@@ -965,7 +1043,7 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
   #setExpiry(key: string, slot: number, expiresAt: number): void {
     const current = this.#expiresAtOf(slot);
     if (current === expiresAt) return;
-    if (current !== 0) this.#expiry.remove(key, current);
+    if (current !== 0) this.#unindex(key, current);
     if (expiresAt !== 0) this.#expiry.add(key, expiresAt);
     this.#setExpiresAt(slot, expiresAt);
   }
@@ -1002,8 +1080,14 @@ export class MemoryStore implements Store, CollectionStore, AtomicStore {
   /** Removes the entry of `key` at `slot`, from the expiry index too. */
   #drop(key: string, slot: number): void {
     const expiresAt = this.#expiresAtOf(slot);
-    if (expiresAt !== 0) this.#expiry.remove(key, expiresAt);
+    if (expiresAt !== 0) this.#unindex(key, expiresAt);
     this.#forget(key, slot);
+  }
+
+  /** Removes `key`, expiring at `expiresAt`, from whichever expiry index holds it. */
+  #unindex(key: string, expiresAt: number): void {
+    this.#expiry.remove(key, expiresAt);
+    if (this.#staleFor !== 0) this.#staleIndex.remove(key, expiresAt + this.#staleFor);
   }
 
   /** Removes the entry of `key` at `slot` from everything but the expiry index, and frees the slot. */

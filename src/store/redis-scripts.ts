@@ -20,6 +20,12 @@
  * Redis expires entry hashes by itself; the index, expiry and sizes structures learn about it
  * lazily (a script that meets an indexed key without its hash "forgets" it and reports it as
  * expired) and by the periodic sweep, which walks the expiry set up to now.
+ *
+ * Stale copies (stale_for): a value written with a TTL in such a store keeps its hash for the TTL
+ * plus stale_for (PEXPIRE and the expiry set say so) and records its logical expiry, server ms, in
+ * the field `x`. Every script takes a hash whose `x` has passed as missing (only luastoreGetStale
+ * answers it); a write of the key replaces it (store() starts with DEL). A TTL argument then comes
+ * as "<ttl>,<stale_for>" (see ttl_arg). Lists and sorted sets never get a stale copy.
  */
 
 import { SCORE_BYTES } from "./store.js";
@@ -69,10 +75,36 @@ local function forget(member)
   return 1
 end
 
--- Whether the key is stored, and how many expired keys were forgotten on the way (0 or 1).
+-- Whether the hash at ek is a stale copy: its logical expiry x (stale_for) has passed. pcall: ek
+-- may hold a list or sorted set, which has no fields.
+local function stale(ek, now)
+  local x = redis.pcall('HGET', ek, 'x')
+  return type(x) == 'string' and tonumber(x) <= now
+end
+
+-- A TTL argument: ms, or "ms,stale_for" in a store with stale_for. Returns ttl, grace.
+local function ttl_arg(a)
+  local t, g = string.match(a, '^(%d+),(%d+)$')
+  if t then return tonumber(t), tonumber(g) end
+  return tonumber(a), 0
+end
+
+-- Whether the key is stored and live, how many expired keys were forgotten on the way (0 or 1),
+-- and whether it is stored at all. A stale copy is stored but not live: the write that follows
+-- replaces it, so it takes no room of its own.
 local function live(ek, member)
-  if redis.call('EXISTS', ek) == 1 then return true, 0 end
-  return false, forget(member)
+  if redis.call('EXISTS', ek) == 1 then return not stale(ek, now_ms()), 0, true end
+  return false, forget(member), false
+end
+
+-- The key's Redis TYPE, 'none' for a stale copy (which a collection write then replaces: dropped here).
+local function type_of(ek)
+  local t = redis.call('TYPE', ek).ok
+  if t == 'hash' and stale(ek, now_ms()) then
+    redis.call('DEL', ek)
+    return 'none'
+  end
+  return t
 end
 
 local function resize(member, size)
@@ -131,8 +163,13 @@ local function next_version()
   return redis.call('HINCRBY', META, 'version', 1)
 end
 
-local function set_ttl(ek, member, ttl, now)
-  if ttl > 0 then
+-- grace (stale_for, 0 = none) applies to values only: the hash lives on past its logical expiry x.
+local function set_ttl(ek, member, ttl, now, grace)
+  if ttl > 0 and grace > 0 then
+    redis.call('HSET', ek, 'x', now + ttl)
+    redis.call('PEXPIRE', ek, ttl + grace)
+    redis.call('ZADD', EXPIRY, now + ttl + grace, member)
+  elseif ttl > 0 then
     redis.call('PEXPIRE', ek, ttl)
     redis.call('ZADD', EXPIRY, now + ttl, member)
   else
@@ -142,7 +179,7 @@ local function set_ttl(ek, member, ttl, now)
 end
 
 -- Writes a whole entry: a new version, the metadata it carries (or none), the TTL (0 = none).
-local function store(ek, member, value, ttl, meta, now)
+local function store(ek, member, value, ttl, meta, now, grace)
   local version = next_version()
   redis.call('DEL', ek)
   if meta then
@@ -150,7 +187,7 @@ local function store(ek, member, value, ttl, meta, now)
   else
     redis.call('HSET', ek, 'v', value, 'ver', version)
   end
-  set_ttl(ek, member, ttl, now)
+  set_ttl(ek, member, ttl, now, grace)
   redis.call('ZADD', INDEX, 0, member)
   resize(member, #member + #value + (meta and #meta or 0))
 end
@@ -194,6 +231,17 @@ local function collection_room(member, alive, size, share, max_keys, max, max_by
     return nil, reaped
   end
   return nil, 0
+end
+
+-- Keys of the index, less the stale copies when grace (stale_for) > 0: their hash lives until
+-- x + grace, so their expiry-set score is within grace from now (a live key's is further).
+local function live_count(grace)
+  local n = redis.call('ZCARD', INDEX)
+  if grace > 0 then
+    local now = now_ms()
+    n = n - redis.call('ZCOUNT', EXPIRY, '(' .. now, now + grace)
+  end
+  return n
 end
 
 -- After a collection write: a new key joins the index (no TTL); sizes and the owner follow.
@@ -277,17 +325,33 @@ export const Outcome = {
 const BODIES = {
   /** KEYS +[entry]; ARGV +[member]. The value, or 0 when missing, 1 when it had expired. */
   luastoreGet: `
-    local v = redis.call('HGET', KEYS[5], 'v')
-    if v then return v end
+    local e = redis.call('HMGET', KEYS[5], 'v', 'x')
+    if e[1] then
+      if not e[2] or tonumber(e[2]) > now_ms() then return e[1] end
+      return 0
+    end
+    return forget(ARGV[2])
+  `,
+
+  /** KEYS +[entry]; ARGV +[member]. { 0, value } live, { 1, value } a stale copy, else 0 / 1 like luastoreGet. */
+  luastoreGetStale: `
+    local e = redis.call('HMGET', KEYS[5], 'v', 'x')
+    if e[1] then
+      if not e[2] or tonumber(e[2]) > now_ms() then return { 0, e[1] } end
+      return { 1, e[1] }
+    end
     return forget(ARGV[2])
   `,
 
   /** KEYS +entries; ARGV +members. Per key: the value, or 0 (missing) / 1 (had expired). */
   luastoreGetMany: `
     local out = {}
+    local now = now_ms()
     for i = 5, #KEYS do
-      local v = redis.call('HGET', KEYS[i], 'v')
-      if v then out[#out + 1] = v else out[#out + 1] = forget(ARGV[i - 3]) end
+      local e = redis.call('HMGET', KEYS[i], 'v', 'x')
+      if not e[1] then out[#out + 1] = forget(ARGV[i - 3])
+      elseif e[2] and tonumber(e[2]) <= now then out[#out + 1] = 0
+      else out[#out + 1] = e[1] end
     end
     return out
   `,
@@ -295,15 +359,23 @@ const BODIES = {
   /** KEYS +[entry]; ARGV +[member]. { PTTL (-1 none, -2 missing), expired (0/1) }. */
   luastoreProbe: `
     local pttl = redis.call('PTTL', KEYS[5])
-    if pttl ~= -2 then return { pttl, 0 } end
-    return { -2, forget(ARGV[2]) }
+    if pttl == -2 then return { -2, forget(ARGV[2]) } end
+    -- With a stale copy's grace the logical expiry x, not PTTL, says how long the key lives.
+    local x = redis.pcall('HGET', KEYS[5], 'x')
+    if type(x) ~= 'string' then return { pttl, 0 } end
+    local left = tonumber(x) - now_ms()
+    if left <= 0 then return { -2, 0 } end
+    return { left, 0 }
   `,
 
   /** KEYS +[entry]; ARGV +[member]. { value, version, PTTL, metadata? }, or 0 / 1 like luastoreGet. */
   luastoreEntry: `
-    local e = redis.call('HMGET', KEYS[5], 'v', 'ver', 'm')
+    local e = redis.call('HMGET', KEYS[5], 'v', 'ver', 'm', 'x')
     if not e[1] then return forget(ARGV[2]) end
-    return { e[1], e[2], redis.call('PTTL', KEYS[5]), e[3] }
+    if not e[4] then return { e[1], e[2], redis.call('PTTL', KEYS[5]), e[3] } end
+    local left = tonumber(e[4]) - now_ms()
+    if left <= 0 then return 0 end
+    return { e[1], e[2], left, e[3] }
   `,
 
   /**
@@ -315,7 +387,7 @@ const BODIES = {
     local ek, member, mode = KEYS[5], ARGV[2], ARGV[6]
     local meta = ARGV[8] ~= '' and ARGV[8] or nil
     local share, max_keys = ARGV[9], tonumber(ARGV[10])
-    local alive, expired = live(ek, member)
+    local alive, expired, stored = live(ek, member)
     if alive and (mode == 'add' or mode == 'absent') then return { ${Outcome.EXISTS}, expired } end
     if not alive and (mode == 'replace' or mode == 'version') then return { ${Outcome.MISSING}, expired } end
     if mode == 'version' and redis.call('HGET', ek, 'ver') ~= ARGV[7] then return { ${Outcome.CONFLICT}, expired } end
@@ -325,12 +397,13 @@ const BODIES = {
       local refusal, reaped = admit(share, { member }, { size }, { alive }, tonumber(ARGV[5]), max_keys, tonumber(ARGV[11]), now)
       expired = expired + reaped
       if refusal then return { refusal[1], expired, refusal[2] } end
-    elseif not alive then
+    elseif not stored then
       local fits, reaped = make_room(1, tonumber(ARGV[5]), now)
       expired = expired + reaped
       if not fits then return { ${Outcome.FULL}, expired } end
     end
-    store(ek, member, ARGV[3], tonumber(ARGV[4]), meta, now)
+    local ttl, grace = ttl_arg(ARGV[4])
+    store(ek, member, ARGV[3], ttl, meta, now, grace)
     claim(member, share)
     return { ${Outcome.OK}, expired }
   `,
@@ -344,6 +417,9 @@ const BODIES = {
     local ek, member = KEYS[5], ARGV[2]
     local share, max_keys = ARGV[9], tonumber(ARGV[10])
     local stored = redis.call('HGET', ek, 'v')
+    -- A stale copy: the number starts afresh over it, in its room.
+    local over_stale = stored and stale(ek, now_ms())
+    if over_stale then stored = false end
     local expired = 0
     local current, float
     if stored then
@@ -369,10 +445,11 @@ const BODIES = {
     else
       local now = now_ms()
       local fits, reaped = true, 0
-      if max_keys == 0 then fits, reaped = make_room(1, tonumber(ARGV[8]), now) end
+      if max_keys == 0 and not over_stale then fits, reaped = make_room(1, tonumber(ARGV[8]), now) end
       expired = expired + reaped
       if not fits then return { ${Outcome.FULL}, '', expired } end
-      store(ek, member, bytes, tonumber(ARGV[7]), nil, now)
+      local ttl, grace = ttl_arg(ARGV[7])
+      store(ek, member, bytes, ttl, nil, now, grace)
     end
     claim(member, share)
     return { ${Outcome.OK}, bytes, expired }
@@ -385,14 +462,15 @@ const BODIES = {
    */
   luastoreSetMany: `
     local n = #KEYS - 4
-    local ttl, max = tonumber(ARGV[2]), tonumber(ARGV[3])
+    local ttl, grace = ttl_arg(ARGV[2])
+    local max = tonumber(ARGV[3])
     local share, max_keys, max_bytes = ARGV[4 + 2 * n], tonumber(ARGV[5 + 2 * n]), tonumber(ARGV[6 + 2 * n])
     local expired, new = 0, 0
     local members, sizes, alive = {}, {}, {}
     for i = 1, n do
-      local a, e = live(KEYS[4 + i], ARGV[3 + i])
+      local a, e, stored = live(KEYS[4 + i], ARGV[3 + i])
       expired = expired + e
-      if not a then new = new + 1 end
+      if not stored then new = new + 1 end
       members[i], sizes[i], alive[i] = ARGV[3 + i], #ARGV[3 + i] + #ARGV[3 + n + i], a
     end
     local now = now_ms()
@@ -406,7 +484,7 @@ const BODIES = {
       if not fits then return { ${Outcome.FULL}, new, expired } end
     end
     for i = 1, n do
-      store(KEYS[4 + i], ARGV[3 + i], ARGV[3 + n + i], ttl, nil, now)
+      store(KEYS[4 + i], ARGV[3 + i], ARGV[3 + n + i], ttl, nil, now, grace)
       claim(ARGV[3 + i], share)
     end
     return { ${Outcome.OK}, new, expired }
@@ -417,14 +495,26 @@ const BODIES = {
     local ek, member = KEYS[5], ARGV[2]
     local alive, expired = live(ek, member)
     if not alive then return { 0, expired } end
-    -- Lists and sorted sets (native types) keep no version field.
-    if redis.call('TYPE', ek).ok == 'hash' then redis.call('HSET', ek, 'ver', next_version()) end
-    set_ttl(ek, member, tonumber(ARGV[3]), now_ms())
+    local ttl, grace = ttl_arg(ARGV[3])
+    -- Lists and sorted sets (native types) keep no version field, and get no stale copy.
+    if redis.call('TYPE', ek).ok == 'hash' then
+      redis.call('HSET', ek, 'ver', next_version())
+      redis.call('HDEL', ek, 'x')
+    else
+      grace = 0
+    end
+    set_ttl(ek, member, ttl, now_ms(), grace)
     return { 1, 0 }
   `,
 
   /** KEYS +[entry]; ARGV +[member]. { deleted (0/1), expired }. */
   luastoreDelete: `
+    -- A stale copy goes, but was not there to delete.
+    if stale(KEYS[5], now_ms()) then
+      redis.call('DEL', KEYS[5])
+      forget(ARGV[2])
+      return { 0, 1 }
+    end
     if redis.call('DEL', KEYS[5]) == 1 then
       forget(ARGV[2])
       return { 1, 0 }
@@ -435,8 +525,12 @@ const BODIES = {
   /** KEYS +entries (distinct); ARGV +members. { deleted, expired }: all in one script. */
   luastoreDeleteMany: `
     local deleted, expired = 0, 0
+    local now = now_ms()
     for i = 5, #KEYS do
-      if redis.call('DEL', KEYS[i]) == 1 then
+      if stale(KEYS[i], now) then
+        redis.call('DEL', KEYS[i])
+        expired = expired + forget(ARGV[i - 3])
+      elseif redis.call('DEL', KEYS[i]) == 1 then
         forget(ARGV[i - 3])
         deleted = deleted + 1
       else
@@ -456,15 +550,22 @@ const BODIES = {
     local start, stop = ARGV[2], ARGV[3]
     local limit, max_expired = tonumber(ARGV[4]), tonumber(ARGV[5])
     local out = { 0, '', 0 }
-    local found, expired, last, done = 0, 0, nil, false
+    local found, expired, stepped, last, done = 0, 0, 0, nil, false
+    local now = now_ms()
     while not done do
       local members = redis.call('ZRANGEBYLEX', INDEX, start, stop, 'LIMIT', 0, limit + 1)
       for _, member in ipairs(members) do
         local ek = PREFIX .. member
-        if redis.call('EXISTS', ek) == 0 then
-          if expired == max_expired then out[1] = 1; done = true; break end
-          forget(member)
-          expired = expired + 1
+        local gone = redis.call('EXISTS', ek) == 0
+        if gone or stale(ek, now) then
+          if expired + stepped == max_expired then out[1] = 1; done = true; break end
+          -- A stale copy stays (for get_stale) but costs the page a step.
+          if gone then
+            forget(member)
+            expired = expired + 1
+          else
+            stepped = stepped + 1
+          end
           last = member
         else
           if found == limit then out[1] = 1; done = true; break end
@@ -491,7 +592,7 @@ const BODIES = {
    */
   luastoreListPush: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     local expired = 0
     if t == 'none' then expired = forget(member)
     elseif t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
@@ -527,7 +628,7 @@ const BODIES = {
   /** KEYS +[entry]; ARGV +[member, end, count]. { outcome, expired, TYPE | values... }. */
   luastoreListPop: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     if t == 'none' then return { ${Outcome.OK}, forget(member) } end
     if t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
     local values = redis.call(ARGV[3] == 'left' and 'LPOP' or 'RPOP', ek, tonumber(ARGV[4]))
@@ -544,7 +645,7 @@ const BODIES = {
   /** KEYS +[entry]; ARGV +[member, start, stop] (Redis LTRIM indexes). { outcome, expired, new length | TYPE }. */
   luastoreListTrim: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     if t == 'none' then return { ${Outcome.OK}, forget(member), 0 } end
     if t ~= 'list' then return { ${Outcome.WRONG_TYPE}, 0, t } end
     local length = redis.call('LLEN', ek)
@@ -574,7 +675,7 @@ const BODIES = {
    */
   luastoreZsetAdd: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     local expired = 0
     if t == 'none' then expired = forget(member)
     elseif t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
@@ -609,7 +710,7 @@ const BODIES = {
    */
   luastoreZsetIncr: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     local expired = 0
     if t == 'none' then expired = forget(member)
     elseif t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
@@ -634,7 +735,7 @@ const BODIES = {
   /** KEYS +[entry]; ARGV +[member, set members...]. { outcome, expired, removed | TYPE }. */
   luastoreZsetRemove: `
     local ek, member = KEYS[5], ARGV[2]
-    local t = redis.call('TYPE', ek).ok
+    local t = type_of(ek)
     if t == 'none' then return { ${Outcome.OK}, forget(member), 0 } end
     if t ~= 'zset' then return { ${Outcome.WRONG_TYPE}, 0, t } end
     local removed, bytes = 0, 0
@@ -657,7 +758,8 @@ const BODIES = {
    * by (float64 bytes), by is float]. { outcome, expired, failed check's index | incr values... }.
    */
   luastoreAtomic: `
-    local max, ttl, share = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+    local max, share = tonumber(ARGV[2]), ARGV[4]
+    local ttl, grace = ttl_arg(ARGV[3])
     local max_keys, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
     local nc, ns, nd, ni = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
     local a, k = 11, 5
@@ -691,6 +793,7 @@ const BODIES = {
     for i = 1, ni do
       local ek, member = KEYS[k], ARGV[a]
       local stored = redis.call('HGET', ek, 'v')
+      if stored and stale(ek, now_ms()) then stored = false end
       local current, float = 0, false
       if stored then
         current, float = decode(stored)
@@ -730,7 +833,7 @@ const BODIES = {
         redis.call('HDEL', eks[i], 'm')
         resize(members[i], sizes[i])
       else
-        store(eks[i], members[i], values[i], ttl, nil, now)
+        store(eks[i], members[i], values[i], ttl, nil, now, grace)
       end
       claim(members[i], share)
     end
@@ -788,18 +891,21 @@ const BODIES = {
     return out
   `,
 
-  /** { keys held, bytes, the server's used_memory, its maxmemory (0 = no bound) }. */
+  /**
+   * ARGV +[stale_for]. { live keys, bytes, the server's used_memory, its maxmemory (0 = no bound) };
+   * live keys leave out stale copies (PEXPIRE'd within stale_for from now), which bytes counts.
+   */
   luastoreCapacity: `
     local memory = redis.call('INFO', 'memory')
     return {
-      redis.call('ZCARD', INDEX), tonumber(redis.call('HGET', META, 'bytes') or '0'),
+      live_count(tonumber(ARGV[2])), tonumber(redis.call('HGET', META, 'bytes') or '0'),
       tonumber(string.match(memory, 'used_memory:(%d+)') or '0'), tonumber(string.match(memory, 'maxmemory:(%d+)') or '0'),
     }
   `,
 
-  /** { keys held (expired ones not yet forgotten included), bytes }. */
+  /** ARGV +[stale_for, or 0 to count them]. { keys held (expired ones not yet forgotten included, stale copies unless stale_for), bytes }. */
   luastoreTotals: `
-    return { redis.call('ZCARD', INDEX), tonumber(redis.call('HGET', META, 'bytes') or '0') }
+    return { live_count(tonumber(ARGV[2])), tonumber(redis.call('HGET', META, 'bytes') or '0') }
   `,
 } as const;
 

@@ -28,7 +28,9 @@
  * timed out may still have been applied, once. The client reconnects by itself.
  *
  * Reads that need no script are plain commands: `get` is one HGET and `has`/`ttl` one PTTL when the
- * key is there; only a miss runs the script that also forgets a key Redis expired.
+ * key is there; only a miss runs the script that also forgets a key Redis expired. In a store with
+ * stale_for those reads are scripts: a stale copy is a hash that HGET and PTTL would show as live
+ * (see redis-scripts.ts).
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
@@ -57,6 +59,7 @@ import type {
   LuaNumber,
   PutOptions,
   PutOutcome,
+  StaleValue,
   Store,
   ShareUsage,
   StoreInfo,
@@ -179,6 +182,8 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   readonly #secrets: string[];
   /** `<key_prefix>{<store id>}:`: an entry's Redis key is this followed by the key bytes. */
   readonly #entryPrefix: Buffer;
+  /** Milliseconds an expired value stays readable by getStale (0: none). */
+  readonly #staleFor: number;
   /** The same, as a string, when it is ASCII (see `#plainKey`). */
   readonly #entryPrefixText: string | undefined;
   /** index, expiry, sizes, meta: the first four KEYS of every script. */
@@ -210,6 +215,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     this.#maxSize = String(config.maxSize);
     const base = `${config.keyPrefix}{${config.id}}`;
     this.#entryPrefix = Buffer.from(`${base}:`, "utf8");
+    this.#staleFor = config.staleForMs === undefined ? 0 : Math.ceil(config.staleForMs);
     this.#entryPrefixText = ASCII.test(base) ? `${base}:` : undefined;
     this.#bookkeeping = [
       Buffer.from(`${base}#keys`, "utf8"),
@@ -249,6 +255,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   // -------------------------------------------------------------------------------------------
 
   get(key: string): Promise<Uint8Array | undefined> {
+    if (this.#staleFor !== 0) return this.#getMiss(key);
     // A hit needs no script: a plain HGET. A miss runs the script, which also forgets a key Redis
     // expired (and counts it), and reads again, in case the key was written in between.
     return this.#call("hget", [this.#plainKey(key), "v"]).then((value) => {
@@ -264,6 +271,24 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     if (reply instanceof Buffer) {
       this.#hits++;
       return reply;
+    }
+    this.#expired += reply as number;
+    this.#misses++;
+    return undefined;
+  }
+
+  async getStale(key: string): Promise<Uint8Array | StaleValue | undefined> {
+    if (this.#staleFor === 0) return this.get(key);
+    const member = Buffer.from(key, "latin1");
+    const reply = await this.#run("luastoreGetStale", [this.#entryKey(member)], [member]);
+    if (Array.isArray(reply)) {
+      const value = reply[1] as Buffer;
+      if (reply[0] === 0) {
+        this.#hits++;
+        return value;
+      }
+      this.#misses++;
+      return { stale: value };
     }
     this.#expired += reply as number;
     this.#misses++;
@@ -342,7 +367,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
 
   async info(share?: string): Promise<StoreInfo> {
     await this.sweep();
-    const [size, bytes, used, max] = (await this.#run("luastoreCapacity", [], [])) as [number, number, number, number];
+    const [size, bytes, used, max] = (await this.#run("luastoreCapacity", [], [this.#staleFor])) as [number, number, number, number];
     const info: StoreInfo = { size, bytes, maxSize: this.config.maxSize, eviction: this.config.eviction };
     if (max > 0) info.freeBytes = Math.max(0, max - used);
     const quota = this.config.quota;
@@ -356,7 +381,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
 
   async size(): Promise<number> {
     await this.sweep();
-    return (await this.#totals())[0];
+    return (await this.#totals(this.#staleFor))[0];
   }
 
   async stats(): Promise<StoreStats> {
@@ -418,7 +443,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
         by.float ? "1" : "0",
         float64(init.value),
         init.float ? "1" : "0",
-        ttlArg(initTtlMs),
+        this.#ttlArg(initTtlMs),
         this.#maxSize,
         ...this.#quotaArgs(share),
       ],
@@ -449,7 +474,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     const reply = (await this.#run(
       "luastoreSetMany",
       members.map((m) => this.#entryKey(m)),
-      [ttlArg(ttlMs), this.#maxSize, ...members, ...[...batch.values()].map(asBuffer), ...this.#quotaArgs(share)],
+      [this.#ttlArg(ttlMs), this.#maxSize, ...members, ...[...batch.values()].map(asBuffer), ...this.#quotaArgs(share)],
     )) as [number, number, number, Buffer?];
     const [outcome, newKeys, expired, refusal] = reply;
     this.#expired += expired;
@@ -460,7 +485,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
     const member = Buffer.from(key, "latin1");
-    const [changed, expired] = (await this.#run("luastoreExpire", [this.#entryKey(member)], [member, ttlArg(ttlMs)])) as [
+    const [changed, expired] = (await this.#run("luastoreExpire", [this.#entryKey(member)], [member, this.#ttlArg(ttlMs)])) as [
       number,
       number,
     ];
@@ -563,11 +588,11 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   }
 
   async listLength(key: string): Promise<number> {
-    return (await this.#typed(key, "list", "llen", [this.#plainKey(key)])) as number;
+    return (await this.#typed(key, "list", "llen", [this.#plainKey(key)], 0)) as number;
   }
 
   async listRange(key: string, start: number, stop: number): Promise<Uint8Array[]> {
-    return (await this.#typed(key, "list", "lrange", [this.#plainKey(key), start, stop])) as Buffer[];
+    return (await this.#typed(key, "list", "lrange", [this.#plainKey(key), start, stop], [])) as Buffer[];
   }
 
   async listTrim(key: string, start: number, stop: number): Promise<number> {
@@ -614,12 +639,12 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   }
 
   async zsetScore(key: string, member: string): Promise<number | undefined> {
-    const reply = await this.#typed(key, "zset", "zscore", [this.#plainKey(key), Buffer.from(member, "latin1")]);
+    const reply = await this.#typed(key, "zset", "zscore", [this.#plainKey(key), Buffer.from(member, "latin1")], null);
     return reply === null ? undefined : parseScore(reply);
   }
 
   async zsetRank(key: string, member: string, reverse: boolean): Promise<number | undefined> {
-    const reply = await this.#typed(key, "zset", reverse ? "zrevrank" : "zrank", [this.#plainKey(key), Buffer.from(member, "latin1")]);
+    const reply = await this.#typed(key, "zset", reverse ? "zrevrank" : "zrank", [this.#plainKey(key), Buffer.from(member, "latin1")], null);
     return reply === null ? undefined : (reply as number);
   }
 
@@ -640,7 +665,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     }
     if (range.limit === 0) return [];
     args.push("WITHSCORES");
-    const flat = (await this.#typed(key, "zset", "zrange", args)) as Buffer[];
+    const flat = (await this.#typed(key, "zset", "zrange", args, [])) as Buffer[];
     const n = Math.min(flat.length / 2, range.limit ?? Number.POSITIVE_INFINITY);
     const out = new Array<ZsetEntry>(n);
     for (let i = 0; i < n; i++) out[i] = { member: flat[2 * i]!.toString("latin1"), score: parseScore(flat[2 * i + 1]!) };
@@ -658,7 +683,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   }
 
   async zsetCard(key: string): Promise<number> {
-    return (await this.#typed(key, "zset", "zcard", [this.#plainKey(key)])) as number;
+    return (await this.#typed(key, "zset", "zcard", [this.#plainKey(key)], 0)) as number;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -682,7 +707,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     for (const key of tx.delete) data.push(member(key));
     for (const [key, by] of tx.incr) data.push(member(key), float64(by.value), by.float ? "1" : "0");
     const [share_, maxKeys, maxBytes] = this.#quotaArgs(share);
-    const args: Arg[] = [this.#maxSize, ttlArg(tx.ttlMs), share_!, maxKeys!, maxBytes!, tx.checks.length, tx.set.length, tx.delete.length, tx.incr.length, ...data];
+    const args: Arg[] = [this.#maxSize, this.#ttlArg(tx.ttlMs), share_!, maxKeys!, maxBytes!, tx.checks.length, tx.set.length, tx.delete.length, tx.incr.length, ...data];
     const reply = (await this.#run("luastoreAtomic", keys, args)) as Reply[];
     const [outcome, expired] = reply as [number, number];
     this.#expired += expired;
@@ -708,11 +733,14 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   }
 
   /** A plain read command on a collection: a key of another type answers WRONGTYPE, which becomes INVALID. */
-  async #typed(key: string, kind: CollectionKind, name: PlainCommand, args: Arg[]): Promise<Reply> {
+  /** A plain collection read; `missing` is its answer for a key that is not there. */
+  async #typed(key: string, kind: CollectionKind, name: PlainCommand, args: Arg[], missing: Reply): Promise<Reply> {
     try {
       return await this.#call(name, args);
     } catch (error) {
       if (error instanceof StoreError && error.kind === ErrorKind.INVALID) {
+        // A value's stale copy is a hash the plain command meets: the key is missing.
+        if (this.#staleFor !== 0 && !(await this.has(key))) return missing;
         throw new StoreError(ErrorKind.INVALID, `store ${this.id}: key ${JSON.stringify(key)} does not hold ${kind === "list" ? "a list" : "a sorted set"}`);
       }
       throw error;
@@ -730,7 +758,7 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
   ): Promise<PutOutcome> {
     const member = Buffer.from(key, "latin1");
     // Metadata is a MessagePack table, never empty: "" says there is none.
-    const args: Arg[] = [member, asBuffer(value), ttlArg(ttlMs), this.#maxSize, mode, ifVersion ?? "", metadata !== undefined ? asBuffer(metadata) : ""];
+    const args: Arg[] = [member, asBuffer(value), this.#ttlArg(ttlMs), this.#maxSize, mode, ifVersion ?? "", metadata !== undefined ? asBuffer(metadata) : ""];
     args.push(...this.#quotaArgs(share));
     const [outcome, expired, refusal] = (await this.#run("luastoreWrite", [this.#entryKey(member)], args)) as [number, number, Buffer?];
     this.#expired += expired;
@@ -742,7 +770,8 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
 
   /** The key's PTTL: -2 missing, -1 no TTL. A plain PTTL; only a miss runs the script (see `get`). */
   async #probe(key: string): Promise<number> {
-    const plain = (await this.#call("pttl", [this.#plainKey(key)])) as number;
+    // With stale_for a PTTL counts the stale copy's grace: the script reads the logical expiry.
+    const plain = this.#staleFor === 0 ? ((await this.#call("pttl", [this.#plainKey(key)])) as number) : -2;
     if (plain !== -2) return plain;
     const member = Buffer.from(key, "latin1");
     const entryKey = this.#entryKey(member);
@@ -751,8 +780,9 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     return pttl;
   }
 
-  async #totals(): Promise<[number, number]> {
-    return (await this.#run("luastoreTotals", [], [])) as [number, number];
+  /** Keys and bytes; keys leave out stale copies when `staleFor` is the store's (0: count them). */
+  async #totals(staleFor = 0): Promise<[number, number]> {
+    return (await this.#run("luastoreTotals", [], [staleFor])) as [number, number];
   }
 
   /** The share arguments every write script ends with: share ("" = the host), max_keys (0: no quota), max_bytes (-1: none). */
@@ -771,6 +801,16 @@ export class RedisStore implements Store, CollectionStore, AtomicStore {
     if (outcome === Outcome.RESERVED) {
       throw new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is full: ${why}`, { retryable: true });
     }
+  }
+
+  /**
+   * A TTL argument of the write scripts: whole milliseconds (a fractional TTL rounds up so that it
+   * never becomes 0, none), with the store's stale_for after a comma when it has one (see ttl_arg in
+   * redis-scripts.ts).
+   */
+  #ttlArg(ttlMs: number): number | string {
+    const ttl = ttlMs > 0 ? Math.ceil(ttlMs) : 0;
+    return ttl > 0 && this.#staleFor !== 0 ? `${ttl},${this.#staleFor}` : ttl;
   }
 
   #entryKey(member: Buffer): Buffer {
@@ -1154,9 +1194,6 @@ function float64(value: number): Buffer {
 }
 
 /** Redis takes whole milliseconds; a fractional TTL rounds up so that it never becomes 0 (none). */
-function ttlArg(ttlMs: number): number {
-  return ttlMs > 0 ? Math.ceil(ttlMs) : 0;
-}
 
 /** A Buffer over the same bytes (ioredis sends Buffers as binary, other views it would stringify). */
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -23,6 +23,10 @@
  * from the counter in `kv_meta`, bumped inside the writing transaction, so they are unique across
  * processes and never reused. Counters (hits, misses, ...) are this process's own.
  *
+ * Stale copies (stale_for): an expired row stays until stale_for after its expiry; reads and the
+ * sweep reclaim only rows older than that, writes of the key replace it, and `size` leaves out the
+ * expired rows a sweep kept (counted on the partial index on expires_at).
+ *
  * With `eviction: lru` every read of a value is a write (it records recency from the same counter),
  * which costs a synced commit: choose lru for caches, not for read-heavy data.
  */
@@ -54,6 +58,7 @@ import type {
   Store,
   ShareUsage,
   StoreInfo,
+  StaleValue,
   StoreStats,
 } from "./store.js";
 import {
@@ -123,6 +128,8 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
   readonly #db: Database.Database;
   readonly #lru: boolean;
   readonly #maxSize: number;
+  /** Milliseconds an expired row stays readable by getStale (0: none). */
+  readonly #staleFor: number;
   #timer: NodeJS.Timeout | undefined;
   readonly #counters: Float64Array;
   get #hits(): number { return this.#counters[0]!; }
@@ -153,6 +160,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     this.#counters = options.counters ?? new Float64Array(6);
     this.#lru = config.eviction === "lru";
     this.#maxSize = config.maxSize;
+    this.#staleFor = config.staleForMs ?? 0;
     this.file = config.path === ":memory:" ? ":memory:" : resolve(options.baseDir ?? process.cwd(), config.path);
     try {
       if (this.file !== ":memory:") mkdirSync(dirname(this.file), { recursive: true });
@@ -199,6 +207,56 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     } catch (error) {
       throw this.#storeError(error);
     }
+  }
+
+  getStale(key: string): Uint8Array | StaleValue | undefined {
+    if (this.#staleFor === 0 || this.#lru) {
+      // With lru a live read records recency in a transaction: get does that; only a stale copy is answered here.
+      if (this.#staleFor !== 0) {
+        const stale = this.#staleRow(key);
+        if (stale !== undefined) return stale;
+      }
+      return this.get(key);
+    }
+    try {
+      const k = Buffer.from(key, "latin1");
+      const row = this.#sql.value.get(k) as ValueRow | undefined;
+      if (row === undefined) {
+        this.#misses++;
+        return undefined;
+      }
+      const now = this.#clock.now();
+      if (row[1] !== 0 && row[1] <= now) {
+        if (row[1] + this.#staleFor > now) return this.#staleAnswer(k, row);
+        this.#reap(k, now - this.#staleFor);
+        this.#misses++;
+        return undefined;
+      }
+      if (row[2] !== null) throw this.#notAValue(k);
+      this.#hits++;
+      return row[0];
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  /** The stale copy of `key` if it has one (expired less than stale_for ago), else undefined. */
+  #staleRow(key: string): StaleValue | undefined {
+    try {
+      const k = Buffer.from(key, "latin1");
+      const row = this.#sql.value.get(k) as ValueRow | undefined;
+      if (row === undefined || row[1] === 0) return undefined;
+      const now = this.#clock.now();
+      return row[1] <= now && row[1] + this.#staleFor > now ? this.#staleAnswer(k, row) : undefined;
+    } catch (error) {
+      throw this.#storeError(error);
+    }
+  }
+
+  #staleAnswer(k: Buffer, row: ValueRow): StaleValue {
+    if (row[2] !== null) throw this.#notAValue(k);
+    this.#misses++;
+    return { stale: row[0] };
   }
 
   getMany(keys: readonly string[]): (Uint8Array | undefined)[] {
@@ -289,7 +347,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
         keys.push(metadata === null ? { key: text } : { key: text, metadata });
         lastVisited = key;
       }
-      if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now);
+      if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now - this.#staleFor);
       return hasMore ? { keys, cursor: lastVisited!.toString("latin1"), hasMore } : { keys, hasMore };
     } catch (error) {
       throw this.#storeError(error);
@@ -304,7 +362,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     } catch (error) {
       throw this.#storeError(error);
     }
-    const info: StoreInfo = { size: totals[0], bytes: totals[1], maxSize: this.#maxSize, eviction: this.config.eviction };
+    const info: StoreInfo = { size: totals[0] - this.#staleRows(), bytes: totals[1], maxSize: this.#maxSize, eviction: this.config.eviction };
     const quota = this.config.quota;
     if (quota !== undefined && share !== undefined) {
       try {
@@ -321,7 +379,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
   size(): number {
     this.sweep();
     try {
-      return this.#sql.count.get() as number;
+      return (this.#sql.count.get() as number) - this.#staleRows();
     } catch (error) {
       throw this.#storeError(error);
     }
@@ -468,7 +526,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
       let total = 0;
       for (;;) {
         // Each batch is its own transaction, so a large sweep never holds the lock for long.
-        const n = this.#sql.sweepBatch.run(now, SWEEP_BATCH).changes;
+        const n = this.#sql.sweepBatch.run(now - this.#staleFor, SWEEP_BATCH).changes;
         total += n;
         if (n < SWEEP_BATCH) break;
       }
@@ -648,15 +706,24 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const sql = this.#sql;
     const clock = this.#clock;
 
-    /** The live row's expiry and version, deleting the row first when it has expired. */
-    const liveState = (k: Buffer, now: number): StateRow | undefined => {
+    /**
+     * The row's expiry and version, live or a stale copy, deleting it first when it expired more
+     * than stale_for ago. A write of the key upserts over a stale copy, so it is no new key.
+     */
+    const storedState = (k: Buffer, now: number): StateRow | undefined => {
       const row = sql.state.get(k) as StateRow | undefined;
       if (row === undefined) return undefined;
-      if (row[0] !== 0 && row[0] <= now) {
+      if (row[0] !== 0 && row[0] <= now - this.#staleFor) {
         this.#pendingExpired += sql.deleteKey.run(k).changes;
         return undefined;
       }
       return row;
+    };
+
+    /** The live row's expiry and version (see storedState). */
+    const liveState = (k: Buffer, now: number): StateRow | undefined => {
+      const row = storedState(k, now);
+      return row === undefined || row[0] === 0 || row[0] > now ? row : undefined;
     };
 
     const nextVersion = (): number => sql.nextVersion.get() as number;
@@ -665,7 +732,8 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const makeRoom = (now: number, needed: number, keep?: ReadonlyMap<string, unknown>): boolean => {
       let excess = (sql.count.get() as number) + needed - this.#maxSize;
       if (excess <= 0) return true;
-      this.#pendingExpired += sql.sweepAll.run(now).changes;
+      // Stale copies count until stale_for has passed, as in every backend.
+      this.#pendingExpired += sql.sweepAll.run(now - this.#staleFor).changes;
       excess = (sql.count.get() as number) + needed - this.#maxSize;
       if (excess <= 0) return true;
       if (!this.#lru) return false;
@@ -691,7 +759,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
         admit(planned, share, quota);
       } catch (error) {
         // Expired rows still count in their shares: reclaim them, then decide again.
-        const swept = sql.sweepAll.run(now).changes;
+        const swept = sql.sweepAll.run(now - this.#staleFor).changes;
         if (swept === 0) throw error;
         this.#pendingExpired += swept;
         admit(planned, share, quota);
@@ -781,10 +849,11 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const write = db.transaction(
       (mode: "set" | "add" | "replace", k: Buffer, value: Uint8Array, ttlMs: number, share: string | null): boolean | typeof FULL => {
         const now = clock.now();
-        const live = liveState(k, now) !== undefined;
+        const row = storedState(k, now);
+        const live = row !== undefined && (row[0] === 0 || row[0] > now);
         if (mode === "add" && live) return false;
         if (mode === "replace" && !live) return false;
-        if (!room(now, live ? 0 : 1, undefined, [plan(k, value, null)], share)) return FULL;
+        if (!room(now, row !== undefined ? 0 : 1, undefined, [plan(k, value, null)], share)) return FULL;
         store(k, value, ttlMs > 0 ? now + ttlMs : 0, null, share);
         return true;
       },
@@ -795,13 +864,15 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
         const k = Buffer.from(key, "latin1");
         const now = clock.now();
         let row = sql.value.get(k) as ValueRow | undefined;
+        // A stale copy stays a row the write upserts over: no new key.
+        const stored = row !== undefined && (row[1] === 0 || row[1] > now - this.#staleFor);
         if (row !== undefined && row[1] !== 0 && row[1] <= now) {
-          this.#pendingExpired += sql.deleteKey.run(k).changes;
+          if (!stored) this.#pendingExpired += sql.deleteKey.run(k).changes;
           row = undefined;
         }
         if (row !== undefined && row[2] !== null) throw this.#notAValue(k);
         const bytes = incrementBytes(key, row?.[0], by, init);
-        if (!room(now, row === undefined ? 1 : 0, undefined, [plan(k, bytes, null)], share)) return FULL;
+        if (!room(now, stored ? 0 : 1, undefined, [plan(k, bytes, null)], share)) return FULL;
         store(k, bytes, row !== undefined ? row[1] : initTtlMs > 0 ? now + initTtlMs : 0, null, share);
         return bytes;
       },
@@ -809,7 +880,8 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
 
     const put = db.transaction((k: Buffer, value: Uint8Array, options: PutOptions): PutOutcome | typeof FULL => {
       const now = clock.now();
-      const state = liveState(k, now);
+      const row = storedState(k, now);
+      const state = row === undefined || row[0] === 0 || row[0] > now ? row : undefined;
       if (options.onlyIfAbsent && state !== undefined) return "exists";
       if (options.ifVersion !== undefined) {
         if (state === undefined) return "missing";
@@ -817,7 +889,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
       }
       const metadata = options.metadata ?? null;
       const share = options.share ?? null;
-      if (!room(now, state === undefined ? 1 : 0, undefined, [plan(k, value, metadata)], share)) return FULL;
+      if (!room(now, row === undefined ? 1 : 0, undefined, [plan(k, value, metadata)], share)) return FULL;
       store(k, value, options.ttlMs > 0 ? now + options.ttlMs : 0, metadata, share);
       return "ok";
     });
@@ -831,7 +903,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
       for (const [key, value] of batch) {
         const k = Buffer.from(key, "latin1");
         keys.push(k);
-        if (liveState(k, now) === undefined) newKeys++;
+        if (storedState(k, now) === undefined) newKeys++;
         if (quota !== undefined) planned.push(plan(k, value, null));
       }
       if (!room(now, newKeys, batch, planned, share)) return newKeys;
@@ -850,8 +922,9 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const readTouch = db.transaction((k: Buffer): Buffer | undefined => {
       const row = sql.value.get(k) as ValueRow | undefined;
       if (row === undefined) return undefined;
-      if (row[1] !== 0 && row[1] <= clock.now()) {
-        this.#pendingExpired += sql.deleteKey.run(k).changes;
+      const now = clock.now();
+      if (row[1] !== 0 && row[1] <= now) {
+        this.#pendingExpired += sql.deleteExpired.run(k, now - this.#staleFor).changes;
         return undefined;
       }
       if (row[2] !== null) throw this.#notAValue(k);
@@ -863,8 +936,9 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const entry = db.transaction((k: Buffer): EntryRow | undefined => {
       const row = sql.entry.get(k) as EntryRow | undefined;
       if (row === undefined) return undefined;
-      if (row[2] !== 0 && row[2] <= clock.now()) {
-        this.#pendingExpired += sql.deleteKey.run(k).changes;
+      const now = clock.now();
+      if (row[2] !== 0 && row[2] <= now) {
+        this.#pendingExpired += sql.deleteExpired.run(k, now - this.#staleFor).changes;
         return undefined;
       }
       sql.touch.run(nextVersion(), k);
@@ -879,7 +953,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
         const k = Buffer.from(keys[i]!, "latin1");
         const row = sql.value.get(k) as ValueRow | undefined;
         if (row !== undefined && row[1] !== 0 && row[1] <= now) {
-          this.#pendingExpired += sql.deleteKey.run(k).changes;
+          this.#pendingExpired += sql.deleteExpired.run(k, now - this.#staleFor).changes;
         } else if (row !== undefined) {
           if (row[2] !== null) throw this.#notAValue(k);
           values[i] = row[0];
@@ -1122,14 +1196,20 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
         return { k, bytes: incrementBytes(key, row?.[0], by, ZERO_INIT), expiresAt: row === undefined ? (tx.ttlMs > 0 ? now + tx.ttlMs : 0) : row[1] };
       });
       let freed = 0;
-      for (const key of tx.delete) freed += sql.deleteLive.run(Buffer.from(key, "latin1"), now).changes;
+      for (const key of tx.delete) {
+        const k = Buffer.from(key, "latin1");
+        const n = sql.deleteLive.run(k, now).changes;
+        freed += n;
+        // A stale copy goes with the delete.
+        if (n === 0) this.#pendingExpired += sql.deleteExpired.run(k, now).changes;
+      }
       this.#pendingDeletes += freed;
       const writes = tx.set.map(([key, value]) => ({ k: Buffer.from(key, "latin1"), value }));
       for (const i of incremented) writes.push({ k: i.k, value: i.bytes });
       let newKeys = 0;
       const planned: PlannedRow[] = [];
       for (const w of writes) {
-        if (liveState(w.k, now) === undefined) newKeys++;
+        if (storedState(w.k, now) === undefined) newKeys++;
         if (quota !== undefined) planned.push(plan(w.k, w.value, null));
       }
       const keep = new Map(writes.map((w) => [w.k.toString("latin1"), true]));
@@ -1196,7 +1276,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     if (row === undefined) return undefined;
     const now = this.#clock.now();
     if (row[1] !== 0 && row[1] <= now) {
-      this.#reap(k, now);
+      this.#reap(k, now - this.#staleFor);
       return undefined;
     }
     if (row[2] !== null) throw this.#notAValue(k);
@@ -1209,7 +1289,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     if (row === undefined) return undefined;
     const now = this.#clock.now();
     if (row[2] !== 0 && row[2] <= now) {
-      this.#reap(k, now);
+      this.#reap(k, now - this.#staleFor);
       return undefined;
     }
     return row;
@@ -1223,7 +1303,7 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     const now = this.#clock.now();
     const expired: Buffer[] = [];
     const values = this.#tx.readMany.deferred(keys, now, expired);
-    if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now);
+    if (expired.length > 0) this.#commit(this.#tx.reapMany, expired, now - this.#staleFor);
     return values;
   }
 
@@ -1233,18 +1313,24 @@ export class SqlStore implements Store, CollectionStore, AtomicStore {
     if (expiresAt === undefined) return undefined;
     const now = this.#clock.now();
     if (expiresAt !== 0 && expiresAt <= now) {
-      this.#reap(k, now);
+      this.#reap(k, now - this.#staleFor);
       return undefined;
     }
     return expiresAt;
   }
 
   /**
-   * Deletes the row of `k` if it is still expired at `now`: lazy expiry. The condition makes it safe
-   * against another process that rewrote the key in between.
+   * Deletes the row of `k` if it expired at or before `before` (now, or now - stale_for to keep a
+   * stale copy): lazy expiry. The condition makes it safe against another process that rewrote the
+   * key in between.
    */
-  #reap(k: Buffer, now: number): void {
-    this.#expired += this.#sql.deleteExpired.run(k, now).changes;
+  #reap(k: Buffer, before: number): void {
+    this.#expired += this.#sql.deleteExpired.run(k, before).changes;
+  }
+
+  /** Expired rows a sweep left (stale copies within stale_for); 0 without stale_for. */
+  #staleRows(): number {
+    return this.#staleFor === 0 ? 0 : (this.#sql.countExpired.get(this.#clock.now()) as number);
   }
 
   /** The error for a list or sorted set row read as a value. */
@@ -1471,6 +1557,8 @@ function prepareStatements(db: Database.Database, tableName: string, quota: bool
     deleteKey: db.prepare(`DELETE FROM ${table} WHERE key = ?`),
     deleteLive: db.prepare(`DELETE FROM ${table} WHERE key = ? AND ${live}`),
     deleteExpired: db.prepare(`DELETE FROM ${table} WHERE key = ? AND ${expired}`),
+    // Walks the partial index on expires_at.
+    countExpired: db.prepare(`SELECT count(*) FROM ${table} WHERE ${expired}`).pluck(),
     // The subquery walks the partial index on expires_at: only rows that expire are looked at.
     sweepBatch: db.prepare(`DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE ${expired} LIMIT ?)`),
     sweepAll: db.prepare(`DELETE FROM ${table} WHERE ${expired}`),

@@ -238,6 +238,19 @@ export function wrongType(storeId: string, key: string, holds: CollectionKind | 
   return new StoreError(ErrorKind.INVALID, `store ${storeId}: key ${JSON.stringify(key)} holds ${name(holds)}, not ${name(wanted)}`);
 }
 
+/**
+ * What `getStale` answers for a key that expired less than stale_for ago: its last value, wrapped
+ * so that a live value (a bare Uint8Array, the common answer) needs no object.
+ */
+export interface StaleValue {
+  readonly stale: Uint8Array;
+}
+
+/** True when a getStale answer is a stale copy rather than a live value. */
+export function isStaleValue(answer: Uint8Array | StaleValue | undefined): answer is StaleValue {
+  return answer !== undefined && !(answer instanceof Uint8Array);
+}
+
 export interface Store {
   readonly id: string;
   readonly kind: StoreConfig["kind"];
@@ -245,6 +258,17 @@ export interface Store {
 
   /** The value bytes, or undefined when missing or expired. */
   get(key: string): MaybePromise<Uint8Array | undefined>;
+  /**
+   * `get` that also answers a key which expired less than the store's stale_for ago, as a
+   * {@link StaleValue} (OpenResty's `get_stale`). A live value answers and counts as `get` does; a
+   * stale one counts as a miss and does not touch the key's recency. Without stale_for it is `get`.
+   *
+   * Stale copies: an expired key stays where it was, invisible to every other call, until stale_for
+   * has passed since its expiry (then the sweep or the next access reclaims it). Until then it counts
+   * against max_size, in bytes and in its share, like a live key, and LRU may evict it. A write of the
+   * key (set, add, incr, put, setMany, atomic, a collection push) and a delete drop the stale copy.
+   */
+  getStale(key: string): MaybePromise<Uint8Array | StaleValue | undefined>;
   /**
    * Stores `value`; `ttlMs` 0 means no expiry (and removes an earlier TTL, as Redis SET does).
    * Fails with StoreError UNAVAILABLE (retryable) when a new key does not fit.

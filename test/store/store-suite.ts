@@ -21,7 +21,7 @@ import { ManualClock, systemClock, type Clock } from "../../src/clock.js";
 import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind, StoreError } from "../../src/errors.js";
 import type { CommonStoreConfig } from "../../src/registry/types.js";
-import { atomicOf, collectionsOf, type AtomicWrite, type LuaNumber, type MaybePromise, type Store, type ZsetEntry, type ZsetRange } from "../../src/store/store.js";
+import { atomicOf, collectionsOf, isStaleValue, type AtomicWrite, type LuaNumber, type MaybePromise, type Store, type ZsetEntry, type ZsetRange } from "../../src/store/store.js";
 
 /** Per-case overrides of the store config; the factory fills in the rest. */
 export interface SuiteStoreConfig {
@@ -32,6 +32,8 @@ export interface SuiteStoreConfig {
   cleanupIntervalMs?: number;
   /** Per-share quotas (`by` is only reported: the suite passes shares to the writes itself). */
   quota?: { maxKeys: number; maxBytes?: number };
+  /** stale_for in ms: how long getStale still answers an expired key. */
+  staleForMs?: number;
 }
 
 export interface StoreFactoryContext {
@@ -61,6 +63,7 @@ export function commonStoreConfig(overrides: SuiteStoreConfig = {}): CommonStore
     maxKeyLength: overrides.maxKeyLength ?? 1024,
     maxValueSize: overrides.maxValueSize ?? 2 * 1024 * 1024,
     pool: { max: 64 },
+    ...(overrides.staleForMs !== undefined ? { staleForMs: overrides.staleForMs } : {}),
     ...(overrides.quota
       ? { quota: { by: "actor.meta.tenant", maxKeys: overrides.quota.maxKeys, maxBytes: overrides.quota.maxBytes } }
       : {}),
@@ -1531,7 +1534,140 @@ function decoded(values: readonly Uint8Array[]): unknown[] {
   return values.map((value) => decodeValue(value));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Stale reads (stale_for, getStale)
+// ---------------------------------------------------------------------------------------------
+
+/** What getStale answered, as [hex of the value, is stale], or undefined. */
+async function staleRead(store: Store, key: string): Promise<[string | undefined, boolean] | undefined> {
+  const answer = await store.getStale(key);
+  if (answer === undefined) return undefined;
+  return isStaleValue(answer) ? [hex(answer.stale), true] : [hex(answer), false];
+}
+
+group("stale reads", () => {
+  test("getStale answers a live key's value as not stale, and nothing for a missing key", async ({ open, time }) => {
+    const store = await open({ staleForMs: 10 * time.unit });
+    await store.set("a", v(1), 0);
+    await store.set("b", v(2), 5 * time.unit);
+    expect(await staleRead(store, "a")).toEqual([hex(v(1)), false]);
+    expect(await staleRead(store, "b")).toEqual([hex(v(2)), false]);
+    expect(await store.getStale("never")).toBeUndefined();
+  });
+
+  test("a key that expired less than stale_for ago is answered stale by getStale and invisible to every other read", async ({ open, time }) => {
+    const store = await open({ staleForMs: 10 * time.unit });
+    await store.set("a", v("old"), time.unit);
+    await store.set("b", v(2), 0);
+    await time.advance(time.unit);
+    expect(await staleRead(store, "a")).toEqual([hex(v("old")), true]);
+    expect(await store.get("a")).toBeUndefined();
+    expect(await store.has("a")).toBe(false);
+    expect(await store.ttl("a")).toBeUndefined();
+    expect(await store.entry("a")).toBeUndefined();
+    expect(await store.getMany(["a", "b"])).toEqual([undefined, expect.any(Uint8Array)]);
+    expect((await store.list({ prefix: "", limit: 10 })).keys.map((k) => k.key)).toEqual(["b"]);
+    expect(await store.size()).toBe(1);
+    expect((await store.info()).size).toBe(1);
+    expect(await store.replace("a", v(3), 0)).toBe(false);
+    expect(await store.expire("a", time.unit)).toBe(false);
+    // Reads and a sweep left the stale copy in place.
+    await store.sweep();
+    expect(await staleRead(store, "a")).toEqual([hex(v("old")), true]);
+  });
+
+  test("a stale copy is gone once stale_for has passed since its expiry, and the sweep reclaims it", async ({ open, time }) => {
+    const store = await open({ staleForMs: 2 * time.unit });
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(2), time.unit);
+    await time.advance(time.unit);
+    await store.sweep();
+    expect((await store.stats()).size).toBe(2);
+    await time.advance(2 * time.unit);
+    expect(await store.getStale("a")).toBeUndefined();
+    await store.sweep();
+    expect((await store.stats()).size).toBe(0);
+    expect(await store.getStale("b")).toBeUndefined();
+  });
+
+  test("a TTL keeps its exact end under stale_for: live until the expiry time, stale from it", async ({ open, time }) => {
+    const store = await open({ staleForMs: 500 });
+    await store.set("a", v(1), 1000);
+    await time.advance(999);
+    expect(await store.ttl("a")).toBe(1);
+    expect(await staleRead(store, "a")).toEqual([hex(v(1)), false]);
+    await time.advance(1);
+    expect(await store.has("a")).toBe(false);
+    expect(await staleRead(store, "a")).toEqual([hex(v(1)), true]);
+    await time.advance(499);
+    expect(await staleRead(store, "a")).toEqual([hex(v(1)), true]);
+    await time.advance(1);
+    expect(await store.getStale("a")).toBeUndefined();
+  }, { manualClock: true });
+
+  test("writing a key drops its stale copy: set, add and incr start afresh", async ({ open, time }) => {
+    const store = await open({ staleForMs: 10 * time.unit });
+    await store.set("s", v("old"), time.unit);
+    await store.set("a", v("old"), time.unit);
+    await store.set("n", v(5), time.unit);
+    await time.advance(time.unit);
+    await store.set("s", v("new"), 0);
+    expect(await store.add("a", v("new"), 0)).toBe(true);
+    expectBytes(await store.incr("n", int(1), int(0), 0), v(1));
+    expect(await staleRead(store, "s")).toEqual([hex(v("new")), false]);
+    expect(await staleRead(store, "a")).toEqual([hex(v("new")), false]);
+    expect(await staleRead(store, "n")).toEqual([hex(v(1)), false]);
+    expect(await store.size()).toBe(3);
+    // A new TTL: when it passes, the stale copy is the new value.
+    await store.set("s", v("newer"), time.unit);
+    await time.advance(time.unit);
+    expect(await staleRead(store, "s")).toEqual([hex(v("newer")), true]);
+  });
+
+  test("deleting a key drops its stale copy", async ({ open, time }) => {
+    const store = await open({ staleForMs: 10 * time.unit });
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(2), time.unit);
+    await time.advance(time.unit);
+    expect(await store.delete("a")).toBe(false);
+    expect(await store.deleteMany(["b"])).toBe(0);
+    expect(await store.getStale("a")).toBeUndefined();
+    expect(await store.getStale("b")).toBeUndefined();
+    expect((await store.stats()).size).toBe(0);
+  });
+
+  test("a stale copy counts against max_size until stale_for has passed", async ({ open, time }) => {
+    const store = await open({ maxSize: 1, staleForMs: 3 * time.unit });
+    await store.set("a", v(1), time.unit);
+    await time.advance(time.unit);
+    expect(await store.size()).toBe(0);
+    await expectStoreError(() => store.set("b", v(2), 0), ErrorKind.UNAVAILABLE, true);
+    // Its own key takes its place.
+    await store.set("a", v(3), 0);
+    expect(await staleRead(store, "a")).toEqual([hex(v(3)), false]);
+  });
+
+  test("without stale_for getStale is get: an expired key answers nothing", async ({ open, time }) => {
+    const store = await open();
+    await store.set("a", v(1), time.unit);
+    await store.set("b", v(2), 0);
+    await time.advance(time.unit);
+    expect(await store.getStale("a")).toBeUndefined();
+    expect(await staleRead(store, "b")).toEqual([hex(v(2)), false]);
+  });
+});
+
 group("lists", () => {
+  test("a push over a value's stale copy makes a list of it", async ({ open, time }) => {
+    const store = collectionsOf(await open({ staleForMs: 10 * time.unit }));
+    await store.set("q", v("old"), time.unit);
+    await time.advance(time.unit);
+    expect(await store.listLength("q")).toBe(0);
+    expect(await store.listPush("q", "right", [v("a")])).toBe(1);
+    expect(decoded(await store.listRange("q", 0, -1))).toEqual(["a"]);
+    await expectStoreError(() => store.getStale("q"), ErrorKind.INVALID);
+  });
+
   test("a push onto a missing key creates a list and answers its length", async ({ open }) => {
     const store = collectionsOf(await open());
     expect(await store.listPush("q", "right", [v("a")])).toBe(1);

@@ -32,6 +32,7 @@ import {
   type ListEnd,
   type ListPage,
   type LuaNumber,
+  type StaleValue,
   type ZsetEntry,
   type ZsetRange,
 } from "../../store/store.js";
@@ -289,6 +290,33 @@ const get: JSFunction = (L) => {
     return 1;
   }
   return answer(L, r, pushValue);
+};
+
+/** get_stale's answer: `value, is_stale`, or nil for a missing key (as get). */
+const pushStale = (L: lua_State, v: Uint8Array | StaleValue | undefined): number => {
+  if (v === undefined) {
+    lua.lua_pushnil(L);
+    return 1;
+  }
+  const live = v instanceof Uint8Array;
+  pushMsgpack(L, live ? v : v.stale);
+  lua.lua_pushboolean(L, !live);
+  return 2;
+};
+
+const getStale: JSFunction = (L) => {
+  const h = checkHandle(L);
+  const key = begin(L, h);
+  if (key === null) return 2;
+  const r = runOf(L).gateway.getStale(h.ref.info.handle, key);
+  // As get: a synchronous answer is pushed here, without answer()'s promise test.
+  if (r === undefined || r instanceof Uint8Array) {
+    const n = pushStale(L, r);
+    const after = runOf(L).afterStoreCall;
+    if (after !== null) after(L);
+    return n;
+  }
+  return answer(L, r, pushStale);
 };
 
 const has: JSFunction = (L) => {
@@ -1210,6 +1238,7 @@ const release: JSFunction = (L) => {
 
 const methods: Record<string, JSFunction> = {
   get,
+  get_stale: getStale,
   set: writeMethod("set"),
   has,
   delete: del,
@@ -1254,6 +1283,7 @@ const methods: Record<string, JSFunction> = {
  */
 export const METHOD_PARAMS: Readonly<Record<string, readonly string[]>> = {
   get: ["key"],
+  get_stale: ["key"],
   set: ["key", "value", "ttl"],
   has: ["key"],
   delete: ["key"],

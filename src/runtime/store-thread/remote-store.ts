@@ -18,6 +18,7 @@ import type {
   LuaNumber,
   PutOptions,
   PutOutcome,
+  StaleValue,
   Store,
   StoreInfo,
   StoreStats,
@@ -29,6 +30,7 @@ import type { StoreSlot } from "../local-gateway.js";
 /** The methods a RemoteStore may call; anything else is refused by the store thread. */
 const METHODS: ReadonlySet<string> = new Set([
   "get",
+  "getStale",
   "set",
   "has",
   "delete",
@@ -95,6 +97,9 @@ export class RemoteStore implements Store, CollectionStore, AtomicStore {
 
   get(key: string): Promise<Uint8Array | undefined> {
     return this.#do("get", key);
+  }
+  getStale(key: string): Promise<Uint8Array | StaleValue | undefined> {
+    return this.#do("getStale", key);
   }
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
     return this.#do("set", key, value, ttlMs);

@@ -41,6 +41,7 @@ export interface StoreServerOptions {
 
 /** The Store methods an Op.CALL request may name. */
 const CALLS: ReadonlySet<string> = new Set([
+  "getStale",
   "size",
   "clear",
   "flush",

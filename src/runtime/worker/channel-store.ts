@@ -19,6 +19,7 @@ import type {
   LuaNumber,
   PutOptions,
   PutOutcome,
+  StaleValue,
   Store,
   StoreInfo,
   StoreStats,
@@ -183,6 +184,12 @@ export class ChannelStore implements Store, CollectionStore, AtomicStore {
     this.#key(Op.GET, key);
     const r = this.#send();
     return r.u8() === 1 ? r.bytes() : undefined;
+  }
+
+  getStale(key: string): Uint8Array | StaleValue | undefined {
+    // Without stale_for it is get, opcode and all; stale reads take Op.CALL.
+    if (this.config.staleForMs === undefined) return this.get(key);
+    return this.#call("getStale", key) as Uint8Array | StaleValue | undefined;
   }
 
   set(key: string, value: Uint8Array, ttlMs: number, share?: string): void {

@@ -75,6 +75,9 @@ export class ZoneStore implements Store, AtomicStore {
     if (config.quota !== undefined) {
       throw new StoreError(ErrorKind.INVALID, `store ${config.id}: a zone-backed memory store does not take a quota yet`);
     }
+    if (config.staleForMs !== undefined) {
+      throw new StoreError(ErrorKind.INVALID, `store ${config.id}: a zone-backed memory store does not take stale_for yet`);
+    }
     this.id = config.id;
     this.config = config;
     this.zone = zone;
@@ -109,6 +112,11 @@ export class ZoneStore implements Store, AtomicStore {
     }
     if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#getLocked(key));
     return this.#getLocked(key);
+  }
+
+  /** No stale_for here (the constructor refuses it): get. */
+  getStale(key: string): MaybePromise<Uint8Array | undefined> {
+    return this.get(key);
   }
 
   #getLocked(key: string): Uint8Array | undefined {
