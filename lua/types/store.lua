@@ -65,6 +65,14 @@ local Store = {}
 ---@return errors.Error|nil err
 function Store:get(key) end
 
+---The value and `false` for a live key; the last value and `true` for a key that expired less than
+---the store's `stale_for` ago (OpenResty's `get_stale`); nil otherwise. Without `stale_for` it answers
+---as `get` does.
+---@param key string
+---@return store.Value|nil value
+---@return boolean|errors.Error|nil is_stale `is_stale` on success, `err` on failure
+function Store:get_stale(key) end
+
 ---Stores `value`; without `ttl` (or with 0) the key never expires (an earlier TTL is removed).
 ---@param key string
 ---@param value store.Value

@@ -407,6 +407,31 @@ describe("virtual time", () => {
     expect(statuses(result)).toEqual({ ttl: "passed", sleep: "passed", set: "passed" });
   });
 
+  it("stale_for follows the virtual clock too, on the stand-in of any store kind", async () => {
+    const registry = {
+      version: "1.0",
+      namespace: "app",
+      entries: [{ name: "cache", kind: "store.redis", url: "redis://127.0.0.1:1/0", stale_for: "30s" }],
+    } as const;
+    const result = await runLua(
+      `
+      local test = require("test")
+      test.it("stale", function()
+        local s = test.no_error(require("store").get("app:cache"))
+        s:set("k", "v", 60)
+        test.clock.advance(60)
+        test.is_nil(s:get("k"))
+        local v, stale = s:get_stale("k")
+        test.eq({ v, stale }, { "v", true })
+        test.clock.advance(30)
+        test.is_nil(s:get_stale("k"))
+      end)
+    `,
+      { registry: [registry] },
+    );
+    expect(statuses(result)).toEqual({ stale: "passed" });
+  });
+
   it("advance refuses a negative or non-finite time", async () => {
     const result = await runLua(`
       local test = require("test")

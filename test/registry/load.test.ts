@@ -80,6 +80,22 @@ describe("valid registries", () => {
     expect(entry!.cleanupIntervalMs).toBe(ms);
   });
 
+  test("stale_for is a duration in ms on memory, sql and redis entries, and absent by default", () => {
+    const config = parseRegistry(
+      [
+        'version: "1.0"',
+        "namespace: app",
+        "entries:",
+        "  - { name: a, kind: store.memory, stale_for: 30s }",
+        "  - { name: b, kind: store.sql, path: b.db, stale_for: 1.5 }",
+        "  - { name: c, kind: store.redis, url: redis://127.0.0.1:6379/0, stale_for: 1m }",
+        "  - { name: d, kind: store.memory }",
+      ].join("\n"),
+      "registry.yaml",
+    );
+    expect(config.entries.map((e) => e.staleForMs)).toEqual([30_000, 1_500, 60_000, undefined]);
+  });
+
   test.each([
     ["2048", 2_048],
     ["512B", 512],

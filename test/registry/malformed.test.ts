@@ -125,6 +125,21 @@ const cases: MalformedCase[] = [
     problems: [{ line: 6, column: 23, says: "cleanup_interval: must be at most" }],
   },
   {
+    name: "a misspelt stale_for is refused at its key, with the field it most likely meant",
+    lines: cacheEntry("    stale_fr: 30s"),
+    problems: [{ line: 6, column: 5, says: "stale_fr: unknown field (did you mean 'stale_for'?)" }],
+  },
+  {
+    name: "a stale_for with words is a bad duration, at its value, on every kind",
+    lines: [...HEAD, "  - name: db", "    kind: store.sql", "    path: x.db", "    stale_for: 5 minutes"],
+    problems: [{ line: 7, column: 16, says: 'stale_for: invalid duration "5 minutes"' }],
+  },
+  {
+    name: "a zero stale_for is out of range",
+    lines: cacheEntry("    stale_for: 0s"),
+    problems: [{ line: 6, column: 16, says: "stale_for: must be greater than 0" }],
+  },
+  {
     name: "a size with an unknown unit is a bad size",
     lines: cacheEntry("    max_value_size: 10XB"),
     problems: [{ line: 6, column: 21, says: 'max_value_size: invalid size "10XB"' }],
