@@ -306,6 +306,8 @@ const pushStale = (L: lua_State, v: Uint8Array | StaleValue | undefined): number
 
 const getStale: JSFunction = (L) => {
   const h = checkHandle(L);
+  // As get: its own argument count, so that without stale_for it costs what get does.
+  if (lua.lua_gettop(L) > 2) return tooManyArguments(L, h, "get_stale");
   const key = begin(L, h);
   if (key === null) return 2;
   const r = runOf(L).gateway.getStale(h.ref.info.handle, key);
@@ -1329,7 +1331,7 @@ function tooManyArguments(L: lua_State, h: HandleData, name: string): number {
 }
 
 /** The hottest methods, which check their argument count themselves (the same check, in the same order). */
-const COUNTS_OWN_ARGUMENTS: ReadonlySet<string> = new Set(["get", "set", "add", "replace"]);
+const COUNTS_OWN_ARGUMENTS: ReadonlySet<string> = new Set(["get", "get_stale", "set", "add", "replace"]);
 
 /** `method` with its argument count checked first (one lua_gettop per call). */
 function strict(name: string, method: JSFunction): JSFunction {
