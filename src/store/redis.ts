@@ -129,6 +129,7 @@ const NOT_EXECUTED_REPLY = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|N
  */
 const CONFIRMED: Record<ScriptName, boolean> = {
   luastoreGet: false,
+  luastoreGetStale: false,
   luastoreGetMany: false,
   luastoreProbe: false,
   luastoreEntry: false,
