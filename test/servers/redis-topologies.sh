@@ -142,9 +142,16 @@ CONF
 topologies_stop() {
   local dir=${LUASTORE_REDIS_TOPOLOGY_DIR:-}
   [ -n "$dir" ] && [ -d "$dir" ] || return 0
-  local pidfile
+  local pidfile pid pids=() i
   for pidfile in "$dir"/*/pid; do
-    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  # A server logs its shutdown after the signal: removing the directory before it exits would
+  # leave its log file behind in a new copy of its directory.
+  for pid in "${pids[@]}"; do
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   rm -rf "$dir"
   unset LUASTORE_REDIS_TOPOLOGY_DIR LUASTORE_REDIS_CLUSTER_NODES LUASTORE_REDIS_SENTINELS LUASTORE_REDIS_SENTINEL_NAME \
