@@ -201,10 +201,31 @@ async function redisFigures(o: RunCostOptions, inlineShort: () => Promise<void>,
   }
 }
 
-async function workerFigures(o: RunCostOptions, n: number, inlineShort: number): Promise<void> {
+/** CPU µs per run of `return 1`, one run at a time (every thread of the process: the host's and the worker's). */
+async function returnOneCpuUs(host: Host, n: number): Promise<number> {
+  const runs: number[] = [];
+  for (let rep = -1; rep < 3; rep++) {
+    const t0 = cpuMs();
+    for (let i = 0; i < n; i++) {
+      const r = await host.run("return 1", { actor: ACTOR });
+      if (!r.ok) throw new Error(r.error?.message);
+    }
+    if (rep >= 0) runs.push(((cpuMs() - t0) * 1000) / n);
+  }
+  return median(runs);
+}
+
+async function workerFigures(o: RunCostOptions, n: number, inlineShort: number, inlineHost: Host): Promise<void> {
   const host = createHost({ registry: REGISTRY, policies: POLICIES, sweepTimers: false, isolation: "worker" } as never);
   await host.ready();
   try {
+    // The dispatch alone: a run that does nothing, through a worker and inline, in CPU time.
+    const dispatchRuns = Math.min(n, 2000);
+    const inlineUs = await returnOneCpuUs(inlineHost, dispatchRuns);
+    const workerUs = await returnOneCpuUs(host, dispatchRuns);
+    o.record("`return 1` inline, CPU per run", inlineUs, "µs");
+    o.record("`return 1` via a worker, CPU per run (all threads)", workerUs, "µs");
+    o.record("worker dispatch alone (the difference)", workerUs - inlineUs, "µs");
     const inFlight = 8;
     const latencies: number[] = [];
     const batch = async (count: number, keep: boolean): Promise<number> => {
@@ -286,7 +307,7 @@ export async function runCostBenchmarks(o: RunCostOptions): Promise<void> {
 
   await redisFigures(o, runShort, n, reps);
 
-  await workerFigures(o, n, inlineShort);
+  await workerFigures(o, n, inlineShort, host);
   await memoryOverManyRuns(o, host);
   await host.close();
 }
