@@ -220,10 +220,10 @@ export class Host {
       mirror = { clock, cell, refresh };
     }
     // Memory stores live in shared-memory zones that this thread, the store thread and every
-    // worker map (a store with a quota, a snapshot or stale_for stays in the store thread: the
-    // zone takes none of them yet).
+    // worker map (a store with a quota or a snapshot stays in the store thread: the zone takes
+    // neither yet).
     const zones = this.registry.entries.map((config) =>
-      config.kind === "store.memory" && config.quota === undefined && config.snapshot === undefined && config.staleForMs === undefined
+      config.kind === "store.memory" && config.quota === undefined && config.snapshot === undefined
         ? createZone(config as MemoryStoreConfig, { clock: this.clock, sweepTimer: sweepTimers })
         : null,
     );

@@ -27,7 +27,6 @@ function verifiedOnClose(store: ZoneStore): ZoneStore {
 storeSuite("store.memory (zone)", ({ clock, config }) => verifiedOnClose(createZone(zoneConfig(config), { clock })), {
   skip: [
     { reason: "a zone store has no lists or sorted sets yet (src/store/store.ts CollectionStore)", tests: [...casesOf("lists", "sorted sets"), "an incr of a non-number fails the whole write as Invalid"] },
-    { reason: "a zone store takes no stale_for yet", tests: casesOf("stale reads").filter((title) => !title.startsWith("without stale_for")) },
     {
       reason: "a zone store takes no quota yet",
       tests: [

@@ -27,6 +27,7 @@ import type {
   MaybePromise,
   PutOptions,
   PutOutcome,
+  StaleValue,
   Store,
   StoreInfo,
   StoreStats,
@@ -69,14 +70,13 @@ export class ZoneStore implements Store, AtomicStore {
   readonly #clock: Clock;
   readonly #maxSize: number;
   readonly #lru: boolean;
+  /** Milliseconds an expired entry stays readable by getStale (0: none). */
+  readonly #staleFor: number;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(config: MemoryStoreConfig, zone: Zone, options: ZoneStoreOptions) {
     if (config.quota !== undefined) {
       throw new StoreError(ErrorKind.INVALID, `store ${config.id}: a zone-backed memory store does not take a quota yet`);
-    }
-    if (config.staleForMs !== undefined) {
-      throw new StoreError(ErrorKind.INVALID, `store ${config.id}: a zone-backed memory store does not take stale_for yet`);
     }
     this.id = config.id;
     this.config = config;
@@ -84,6 +84,7 @@ export class ZoneStore implements Store, AtomicStore {
     this.#clock = options.clock;
     this.#maxSize = zone.maxSize;
     this.#lru = zone.lru;
+    this.#staleFor = config.staleForMs ?? 0;
     if (options.sweepTimer ?? false) {
       this.#timer = setInterval(() => void Promise.resolve(this.sweep()).catch(() => {}), config.cleanupIntervalMs);
       // The timer must not keep a CLI process alive.
@@ -114,9 +115,25 @@ export class ZoneStore implements Store, AtomicStore {
     return this.#getLocked(key);
   }
 
-  /** No stale_for here (the constructor refuses it): get. */
-  getStale(key: string): MaybePromise<Uint8Array | undefined> {
-    return this.get(key);
+  /**
+   * Stale copies (stale_for) are entries the sweep keeps until expiry + stale_for: every other
+   * read takes an expired entry as missing, this one answers it flagged.
+   */
+  getStale(key: string): MaybePromise<Uint8Array | StaleValue | undefined> {
+    if (this.#staleFor === 0) return this.get(key);
+    return this.#locked((): Uint8Array | StaleValue | undefined => {
+      const z = this.zone;
+      const rec = z.find(key, hashKey(key));
+      if (rec !== 0) {
+        const expiresAt = z.expiresAt(rec);
+        const now = this.#clock.now();
+        if (expiresAt !== 0 && expiresAt <= now && expiresAt + this.#staleFor > now) {
+          z.countRead(1);
+          return { stale: z.copyValue(rec) };
+        }
+      }
+      return this.#getOne(key);
+    });
   }
 
   #getLocked(key: string): Uint8Array | undefined {
@@ -206,8 +223,11 @@ export class ZoneStore implements Store, AtomicStore {
             break;
           }
           lastVisited = z.keyOf(rec);
-          z.remove(rec);
-          z.count(F_EXPIRED);
+          // A stale copy stays for getStale; it still costs this page a step.
+          if (expiresAt + this.#staleFor <= now) {
+            z.remove(rec);
+            z.count(F_EXPIRED);
+          }
           expired++;
         } else {
           if (keys.length === limit) {
@@ -230,14 +250,14 @@ export class ZoneStore implements Store, AtomicStore {
     return this.#locked(() => {
       this.#sweepLocked();
       // max_memory bounds a zone's bytes: what an allocation could still find is free.
-      return { size: this.zone.size, bytes: this.zone.bytes, freeBytes: this.zone.freeBytes(), maxSize: this.#maxSize, eviction: this.config.eviction };
+      return { size: this.#liveSize(), bytes: this.zone.bytes, freeBytes: this.zone.freeBytes(), maxSize: this.#maxSize, eviction: this.config.eviction };
     });
   }
 
   size(): MaybePromise<number> {
     return this.#locked(() => {
       this.#sweepLocked();
-      return this.zone.size;
+      return this.#liveSize();
     });
   }
 
@@ -351,7 +371,8 @@ export class ZoneStore implements Store, AtomicStore {
       let newKeys = 0;
       for (let i = 0; i < keys.length; i++) {
         recs[i] = this.#live(keys[i]!, hashes[i]!);
-        if (recs[i] === 0) newKeys++;
+        // A stale copy gives its place to the write that replaces it.
+        if (recs[i] === 0 && (this.#staleFor === 0 || z.find(keys[i]!, hashes[i]!) === 0)) newKeys++;
       }
       if (z.size + newKeys > this.#maxSize) needRoom(newKeys, 0);
       for (let i = 0; i < keys.length; i++) this.#store(keys[i]!, hashes[i]!, recs[i]!, last.get(keys[i]!)!, undefined, expiresAt, last);
@@ -371,8 +392,12 @@ export class ZoneStore implements Store, AtomicStore {
 
   delete(key: string): MaybePromise<boolean> {
     return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
-      if (rec === 0) return false;
+      const h = hashKey(key);
+      const rec = this.#live(key, h);
+      if (rec === 0) {
+        this.#dropStale(key, h);
+        return false;
+      }
       this.zone.remove(rec);
       this.zone.count(F_DELETES);
       return true;
@@ -408,8 +433,12 @@ export class ZoneStore implements Store, AtomicStore {
         if (version === null ? rec !== 0 : rec === 0 || formatVersion(z.version(rec)) !== version) return { ok: false, conflict: key };
       }
       for (const key of tx.delete) {
-        const rec = this.#live(key, hashKey(key));
-        if (rec === 0) continue;
+        const h = hashKey(key);
+        const rec = this.#live(key, h);
+        if (rec === 0) {
+          this.#dropStale(key, h);
+          continue;
+        }
         z.remove(rec);
         z.count(F_DELETES);
       }
@@ -434,8 +463,12 @@ export class ZoneStore implements Store, AtomicStore {
     return this.#locked(() => {
       let n = 0;
       for (const key of keys) {
-        const rec = this.#live(key, hashKey(key));
-        if (rec === 0) continue;
+        const h = hashKey(key);
+        const rec = this.#live(key, h);
+        if (rec === 0) {
+          this.#dropStale(key, h);
+          continue;
+        }
         this.zone.remove(rec);
         this.zone.count(F_DELETES);
         n++;
@@ -447,7 +480,7 @@ export class ZoneStore implements Store, AtomicStore {
   flush(): MaybePromise<number> {
     return this.#locked(() => {
       this.#sweepLocked();
-      const live = this.zone.size;
+      const live = this.#liveSize();
       this.zone.clear();
       return live;
     });
@@ -560,7 +593,9 @@ export class ZoneStore implements Store, AtomicStore {
     const z = this.zone;
     const now = this.#clock.now();
     let swept = 0;
-    for (let rec = z.soonest(); rec !== 0 && z.expiresAt(rec) <= now; rec = z.soonest()) {
+    // The heap orders by expiry, so by expiry + stale_for too: the stale copies are kept at its top.
+    const before = now - this.#staleFor;
+    for (let rec = z.soonest(); rec !== 0 && z.expiresAt(rec) <= before; rec = z.soonest()) {
       z.remove(rec);
       z.count(F_EXPIRED);
       if (++swept % 128 === 0) z.commit();
@@ -580,12 +615,34 @@ export class ZoneStore implements Store, AtomicStore {
     const rec = z.find(key, h);
     if (rec === 0) return 0;
     const expiresAt = z.expiresAt(rec);
-    if (expiresAt !== 0 && expiresAt <= this.#clock.now()) {
-      z.remove(rec);
-      z.count(F_EXPIRED);
-      return 0;
+    if (expiresAt !== 0) {
+      const now = this.#clock.now();
+      if (expiresAt <= now) {
+        // A stale copy (within stale_for) stays for getStale.
+        if (expiresAt + this.#staleFor <= now) {
+          z.remove(rec);
+          z.count(F_EXPIRED);
+        }
+        return 0;
+      }
     }
     return rec;
+  }
+
+  /** Removes the stale copy of `key`, if it has one (a write or delete of the key replaces it). */
+  #dropStale(key: string, h: number): void {
+    if (this.#staleFor === 0) return;
+    const z = this.zone;
+    const rec = z.find(key, h);
+    if (rec === 0) return;
+    z.remove(rec);
+    z.count(F_EXPIRED);
+  }
+
+  /** Entries less the stale copies a sweep kept (call after #sweepLocked). */
+  #liveSize(): number {
+    const z = this.zone;
+    return this.#staleFor === 0 ? z.size : z.size - z.expiringBy(this.#clock.now());
   }
 
   /**
@@ -607,6 +664,7 @@ export class ZoneStore implements Store, AtomicStore {
       z.setExpiry(rec, expiresAt);
       if (this.#lru) z.touch(rec);
     } else {
+      this.#dropStale(key, h);
       if (z.size >= this.#maxSize) needRoom(1, 0);
       if (z.insert(key, h, randomLevel(), value, metadata, expiresAt) === 0) needRoom(0, this.#bytesFor(key, value, metadata, batch));
     }

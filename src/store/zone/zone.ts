@@ -979,6 +979,22 @@ export class Zone {
     return this.i32[H_EXP_SIZE]! === 0 ? 0 : this.i32[this.#expBase]!;
   }
 
+  /** How many entries expire at or before `t`: a walk of the heap's top, in time of the answer. */
+  expiringBy(t: number): number {
+    const n = this.i32[H_EXP_SIZE]!;
+    const base = this.#expBase;
+    let count = 0;
+    const pending = n > 0 ? [0] : [];
+    while (pending.length > 0) {
+      const i = pending.pop()!;
+      if (this.expiresAt(this.i32[base + i]!) > t) continue;
+      count++;
+      if (2 * i + 1 < n) pending.push(2 * i + 1);
+      if (2 * i + 2 < n) pending.push(2 * i + 2);
+    }
+    return count;
+  }
+
   #heapPush(rec: number): void {
     const n = this.i32[H_EXP_SIZE]!;
     // The store keeps size <= max_size <= capacity; past it the heap would run into the log.
