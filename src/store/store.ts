@@ -355,8 +355,8 @@ export interface Store {
 
 /**
  * Lists and sorted sets (see CollectionKind), the methods a backend adds to Store for them. Every
- * backend has them but the shared-memory zone, which does not yet: the gateway answers a call on a
- * store without them as INVALID (see `hasCollections`). Same answer rules as Store: synchronous or
+ * backend has them; the gateway answers a call on a store without them as INVALID (see
+ * `hasCollections`). Same answer rules as Store: synchronous or
  * a promise, StoreError for failures.
  */
 export interface CollectionStore {
@@ -417,7 +417,7 @@ export const COLLECTION_METHODS = [
   "zsetCard",
 ] as const satisfies readonly (keyof CollectionStore)[];
 
-/** True when `store` has the collection methods (every backend but the shared-memory zone, for now). */
+/** True when `store` has the collection methods (every backend's store does). */
 export function hasCollections(store: Store): store is Store & CollectionStore {
   return typeof (store as Partial<CollectionStore>).listPush === "function";
 }
@@ -449,7 +449,7 @@ export function atomicOf(store: Store): Store & AtomicStore {
 /** `store` with its collection methods. @throws StoreError INVALID for a backend without them */
 export function collectionsOf(store: Store): Store & CollectionStore {
   if (!hasCollections(store)) {
-    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind} in a shared-memory zone) has no lists or sorted sets yet`);
+    throw new StoreError(ErrorKind.INVALID, `store ${store.id}: this backend (${store.kind}) has no lists or sorted sets`);
   }
   return store;
 }

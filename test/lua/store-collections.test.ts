@@ -9,7 +9,7 @@ afterEach(async () => {
 const setup = (overrides: Parameters<typeof makeHost>[0] = {}) => (t = makeHost(overrides));
 /**
  * Worker isolation: a memory store with a quota stays in the store thread (its calls cross the
- * channel); one without is a shared-memory zone, which has no lists or sorted sets yet.
+ * channel); one without is a shared-memory zone that the worker changes itself.
  */
 const inWorkers = () =>
   setup({
@@ -23,13 +23,21 @@ async function withCache(body: string, actor = ADMIN): Promise<unknown[]> {
 }
 
 describe("lists", () => {
-  it("a zone-backed memory store in a worker answers Invalid: it has no lists or sorted sets yet", async () => {
+  it("lists and sorted sets live in the shared-memory zone a worker maps, and the host sees them", async () => {
     setup({ isolation: "worker", workers: 1 });
+    const as = (body: string, actor: typeof ADMIN = tenant("t1")) => t.eval(`local s = require("store").get("app:tenant"); ${body}`, { actor });
     expect(
-      await t.eval(`local s = require("store").get("app:tenant"); local _, a = s:rpush("k", 1); local _, b = s:zadd("z", "m", 1); return a:kind(), b:kind()`, {
-        actor: ADMIN,
-      }),
-    ).toEqual(["Invalid", "Invalid"]);
+      await as(`s:rpush("t1:q", 1, "two", { 3 }); local a = s:lpop("t1:q"); local n = s:ltrim("t1:q", 1, 1)
+        local _, e = s:get("t1:q"); local _, denied = s:rpush("t2:q", 1)
+        s:zadd("t1:z", "a", 1, "b", 2); local sc = s:zincr("t1:z", "a", 5)
+        return a, n, s:lrange("t1:q", 1, -1), s:llen("t1:q"), e:kind(), denied:kind(),
+          sc, s:zrange("t1:z", {}, { with_scores = true }), s:zrank("t1:z", "a"), s:zcard("t1:z"), s:zscore("t1:z", "b")`),
+    ).toEqual([1, 1, ["two"], 1, "Invalid", "PermissionDenied", 6, [{ member: "b", score: 2 }, { member: "a", score: 6 }], 2, 2, 2]);
+    // A second run (another acquisition of the handle) and the host thread read the same zone.
+    expect(await as(`return s:lrange("t1:q", 1, -1), s:zrange("t1:z", { min = 3 })`)).toEqual([["two"], ["a"]]);
+    const host = t.host.store("app:tenant");
+    expect(await host.has("t1:q")).toBe(true);
+    await expect(host.get("t1:z")).rejects.toMatchObject({ kind: "Invalid" });
   });
 
   it("pushes answer the new length; lrange counts from 1 and from -1 at the end", async () => {

@@ -105,6 +105,61 @@ export const OPS = {
     targets: ["new", "m"],
     run: (s) => s.atomic({ checks: [], set: [["new", bytes(3, 40)]], delete: [], incr: [["m", int(1)]], ttlMs: 0 }),
   },
+  "lpush a new list": { targets: ["L"], run: (s) => s.listPush("L", "left", [bytes(1, 30), bytes(2, 600), bytes(3, 5)]) },
+  "rpush into a new chunk": {
+    prepare: (s) => s.listPush("L", "right", Array.from({ length: 30 }, (_, i) => bytes(i, 12))),
+    targets: ["L"],
+    run: (s) => s.listPush("L", "right", [bytes(7, 100), bytes(8, 700), bytes(9, 3)]),
+  },
+  "lpop across chunks": {
+    prepare: (s) => s.listPush("L", "left", Array.from({ length: 60 }, (_, i) => bytes(i, 20))),
+    targets: ["L"],
+    run: (s) => s.listPop("L", "left", 25),
+  },
+  "rpop the last item deletes the list": {
+    prepare: (s) => s.listPush("L", "right", [bytes(4, 9)]),
+    targets: ["L"],
+    run: (s) => s.listPop("L", "right", 3),
+  },
+  ltrim: {
+    prepare: (s) => s.listPush("L", "right", Array.from({ length: 80 }, (_, i) => bytes(i, 16))),
+    targets: ["L"],
+    run: (s) => s.listTrim("L", 21, -30),
+  },
+  "zadd new and rescored members (the hash table grows)": {
+    prepare: (s) => s.zsetAdd("Z", [{ member: "a", score: 1 }, { member: "b", score: 2 }, { member: "c", score: 3 }]),
+    targets: ["Z"],
+    run: (s) => s.zsetAdd("Z", [{ member: "d", score: 0 }, { member: "a", score: 9 }, { member: "e", score: 2 }, { member: "f", score: 2 }]),
+  },
+  "zadd a new sorted set": { targets: ["Z"], run: (s) => s.zsetAdd("Z", [{ member: "x", score: 1 }, { member: "y", score: -1 }]) },
+  zincr: {
+    prepare: (s) => s.zsetAdd("Z", Array.from({ length: 20 }, (_, i) => ({ member: `m${i}`, score: i }))),
+    targets: ["Z"],
+    run: (s) => s.zsetIncr("Z", "m3", 10.5),
+  },
+  "zrem members and the set": {
+    prepare: (s) => s.zsetAdd("Z", Array.from({ length: 6 }, (_, i) => ({ member: `m${i}`, score: i % 2 }))),
+    targets: ["Z"],
+    run: (s) => s.zsetRemove("Z", ["m0", "m1", "m2", "m3", "m4", "m5", "nobody"]),
+  },
+  "set over a list and delete a sorted set (their blocks reclaimed)": {
+    prepare: (s) => {
+      s.listPush("L", "right", Array.from({ length: 200 }, (_, i) => bytes(i, 40)));
+      s.zsetAdd("Z", Array.from({ length: 200 }, (_, i) => ({ member: `m${i}`, score: i })));
+    },
+    targets: ["L", "Z"],
+    run: (s) => s.atomic({ checks: [], set: [["L", bytes(5, 10)]], delete: ["Z"], incr: [], ttlMs: 0 }),
+  },
+  "eviction of a list for a new key": {
+    config: { eviction: "lru", maxSize: 19 },
+    prepare: (s) => {
+      s.listPush("L", "right", Array.from({ length: 100 }, (_, i) => bytes(i, 30)));
+      for (let i = 0; i < 12; i++) s.get(`c${i}`); // the list is the least recently used key now
+      for (const key of ["cm", "k0", "k1", "k2", "k3", "n"]) s.get(key);
+    },
+    targets: ["new"],
+    run: (s) => s.set("new", bytes(9), 0),
+  },
   clear: { targets: [], whole: true, run: (s) => s.clear() },
   flush: { targets: [], whole: true, run: (s) => s.flush() },
   sweep: { expired: true, targets: [], run: (s) => s.sweep() },
@@ -317,8 +372,31 @@ function race(msg) {
   parentPort.postMessage({ type: "raced", ops, bad, found });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Lists, sorted sets and atomic from several threads at once
+// ---------------------------------------------------------------------------------------------
+
+/** `msg.rounds` times: a push onto both ends of one list, a zincr of one member, an atomic transfer. */
+function collections(msg) {
+  const store = attachZone(msg.buffer, config({ maxSize: 100_000, maxMemory: 8 * MiB }), { clock: systemClock, token: nextToken++ });
+  for (let i = 0; i < msg.rounds; i++) {
+    store.listPush("shared:list", i % 2 === 0 ? "left" : "right", [bytes(msg.lane, 1 + (i % 40))]);
+    store.zsetIncr("shared:board", `lane${msg.lane}`, 1);
+    store.zsetIncr("shared:board", "total", 0.5);
+    if (i % 3 === 0 && store.listLength("shared:list") > 10) store.listPop("shared:list", i % 2 === 0 ? "right" : "left", 1);
+    for (;;) {
+      const a = store.entry("shared:a");
+      const b = store.entry("shared:b");
+      const outcome = store.atomic({ checks: [["shared:a", a.version], ["shared:b", b.version]], set: [], delete: [], incr: [["shared:a", int(-1)], ["shared:b", int(1)]], ttlMs: 0 });
+      if (outcome.ok) break;
+    }
+  }
+  parentPort.postMessage({ type: "collected", token: 0 });
+}
+
 parentPort?.on("message", (msg) => {
   if (msg.type === "sweep") sweepStep(msg);
   else if (msg.type === "mixed") mixed(msg);
   else if (msg.type === "race") race(msg);
+  else if (msg.type === "collections") collections(msg);
 });

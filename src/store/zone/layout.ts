@@ -34,22 +34,34 @@
  * A value block is a header word then the value bytes (MessagePack) and the metadata bytes.
  * A new value gets a new block and the entry keeps its place in every index.
  *
- * **Type tags.** `TAG_STRING` (one MessagePack value) is the only tag written today; `TAG_LIST`
- * and `TAG_ZSET` are reserved. How they will hang off an entry (word 9 then points at a
- * structure block instead of a value block, so hash, LRU, expiry and the key index stay as they are):
- * - a list: a deque descriptor block `{ header, length, byte total, first chunk, last chunk }`
- *   and doubly linked chunk blocks `{ header, prev, next, count, used bytes, items }` of up to
- *   ~512 bytes, each item a u32 length and its MessagePack bytes; push and pop touch one end
- *   chunk, `lrange` walks chunks skipping by count;
- * - a sorted set: a descriptor `{ header, cardinality, level, head forwards[16], member hash
- *   buckets offset }` and one node block per member `{ header, score (f64), member length,
- *   level, forwards with spans (for rank) ..., member bytes }` ordered by (score, member bytes),
- *   plus a small member → node hash table block for `zscore`, so rank and range cost
- *   O(log n + k). Every change goes through the same undo log, so recovery needs nothing new.
+ * **Type tags.** An entry's tag says what word 9 points at; hash, LRU, expiry and the key index
+ * treat every entry alike. `TAG_STRING`: a value block. `TAG_LIST` and `TAG_ZSET`: a collection
+ * descriptor, whose first words every collection shares (`D_*`: the first block of its chain, the
+ * next descriptor on the garbage list, its tag, its item count); word 10 then holds the items'
+ * bytes (what stats count) and word 11 is 0.
+ * - A **list** (`L_*`, `C_*`) is a chunked deque: its descriptor names the first and last chunk,
+ *   and doubly linked chunk blocks (`C_NEXT` is word 1, the chain) of at least CHUNK_BYTES hold a
+ *   run of items between a start and an end offset, each item its length (u32), its bytes padded
+ *   to 4 and its length again, so both ends read in O(1). A push writes into the free bytes past
+ *   one end of the end chunk (bytes no reader looks at, so only the offsets and counts are logged)
+ *   or links a new chunk; a pop moves an offset or unlinks an emptied chunk. lrange walks chunks,
+ *   skipping a whole chunk by its count.
+ * - A **sorted set** (`Z_*`, `N_*`) is a skip list with spans (as Redis's zskiplist) whose nodes
+ *   are zone blocks: a node holds its level-0 forward at word 1 (the chain, in score order), a
+ *   backward link, its level and member length, its score (f64), its member's hash, a
+ *   forward and a span per level, then the member bytes. The descriptor doubles as the head node
+ *   (the same forward and span words) and adds the level, the tail and a member hash table block
+ *   (open addressing, at most half full, doubled into a fresh block: `zscore` in O(1)). Order is (score, member bytes), so rank
+ *   and range cost O(log n + k).
+ * - **Garbage.** A collection that is deleted, evicted, expired or overwritten leaves its hash,
+ *   LRU and expiry links in one step, and its descriptor goes onto the garbage list (H_GARBAGE,
+ *   linked by D_GARBAGE) with its whole chain: freeing a million items must not have to fit one
+ *   operation's undo log. Later steps, each its own logged and committed operation, free the chain
+ *   a block at a time (C_NEXT and N_FWD0 are both word 1), then the hash table, then the descriptor.
  */
 
 export const MAGIC = 0x6e6f7a6c; // "lzon"
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // Header words.
 export const H_MAGIC = 0;
@@ -96,6 +108,8 @@ export const H_LRU_NEXT = 37;
 /** Skip-list head forwards (a pseudo-entry at word 26: its R_FWD + i lands on 40 + i). */
 export const H_SKIP_HEAD = 40;
 export const SKIP_MAX_LEVEL = 16;
+/** The first descriptor of collections waiting to be freed (see Garbage above), 0 = none. */
+export const H_GARBAGE = 56;
 /** Liveness table: one word per attached thread, holding its token (0 = free). */
 export const H_THREADS = 64;
 export const THREAD_SLOTS = 256;
@@ -126,6 +140,73 @@ export const R_FWD = 14;
 export const TAG_STRING = 0;
 export const TAG_LIST = 1;
 export const TAG_ZSET = 2;
+
+// Collection descriptor words (every collection).
+/** The first block of the structure's chain: a list's first chunk, a sorted set's lowest node. */
+export const D_CHAIN = 1;
+/** The next descriptor on the garbage list. */
+export const D_GARBAGE = 2;
+/** TAG_LIST or TAG_ZSET. */
+export const D_KIND = 3;
+/** Items: list elements or sorted-set members. */
+export const D_COUNT = 4;
+
+// List descriptor and chunks.
+export const L_LAST = 5;
+export const LIST_DESC_BYTES = 24;
+export const C_NEXT = 1;
+export const C_PREV = 2;
+export const C_COUNT = 3;
+/** Byte offsets, from the chunk's start, of its first item and of the end of its last. */
+export const C_START = 4;
+export const C_END = 5;
+export const CHUNK_HEADER = 24;
+/** A chunk's size unless one item needs more: pushes and pops touch one such block. */
+export const CHUNK_BYTES = 512;
+
+/** Bytes an item of `length` bytes takes in a chunk: both length words and the bytes padded to 4. */
+export function listItemBytes(length: number): number {
+  return 8 + ((length + 3) & ~3);
+}
+
+// Sorted-set nodes (and the descriptor, which is the head node: it has the same forward and span words).
+export const N_FWD0 = 1;
+export const N_BACK = 2;
+/** Level (bits 0-7) | member length (bits 8-31). */
+export const N_INFO = 3;
+/** The score, a float64 at words 4-5 (a block is 8-aligned). */
+export const N_SCORE = 4;
+/** The member's hashKey (its place in the member hash table). */
+export const N_HASH = 6;
+export const ZSET_MAX_LEVEL = 16;
+/** Descriptor words (besides D_*): the list's level, its last node, the member hash table block and its mask. */
+export const Z_LEVEL = 5;
+export const Z_TAIL = 6;
+export const Z_HASH = 38;
+export const Z_HASH_MASK = 39;
+export const ZSET_DESC_BYTES = 160;
+/** Slots of a new set's member hash table (a power of two; doubled before it is half full). */
+export const ZSET_MIN_BUCKETS = 8;
+
+/** Word of a node's (or the head's) forward link at `level`. */
+export function nodeFwd(level: number): number {
+  return level === 0 ? N_FWD0 : 6 + 2 * level;
+}
+
+/** Word of a node's (or the head's) span at `level`: how many members that forward link moves on. */
+export function nodeSpan(level: number): number {
+  return 7 + 2 * level;
+}
+
+/** Bytes of a node of `level` levels and `memberLength` member bytes. */
+export function nodeBytes(level: number, memberLength: number): number {
+  return align8(4 * (6 + 2 * level) + memberLength);
+}
+
+/** Byte offset of a node's member bytes from its start. */
+export function nodeMemberOffset(level: number): number {
+  return 4 * (6 + 2 * level);
+}
 
 /** Byte offset of the LRU sentinel pseudo-entry. */
 export const LRU_SENTINEL = (H_LRU_PREV - R_PREV) * 4;

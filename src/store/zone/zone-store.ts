@@ -19,7 +19,10 @@ import type {
   AtomicOutcome,
   AtomicStore,
   AtomicWrite,
+  CollectionKind,
+  CollectionStore,
   EntryRecord,
+  ListEnd,
   ListedKey,
   ListOptions,
   ListPage,
@@ -31,10 +34,26 @@ import type {
   Store,
   StoreInfo,
   StoreStats,
+  ZsetEntry,
+  ZsetRange,
 } from "../store.js";
-import { checkListLimit, LIST_MAX_EXPIRED_PER_PAGE } from "../store.js";
-import { F_DELETES, F_EVICTED, F_EXPIRED, F_SETS, SKIP_MAX_LEVEL } from "./layout.js";
+import { checkCollectionBounds, checkListLimit, checkScore, indexRange, LIST_MAX_EXPIRED_PER_PAGE, SCORE_BYTES, wrongType } from "../store.js";
+import { F_DELETES, F_EVICTED, F_EXPIRED, F_SETS, SKIP_MAX_LEVEL, TAG_LIST, TAG_STRING, TAG_ZSET } from "./layout.js";
 import { hashKey, LOG_FULL, randomLevel, Zone } from "./zone.js";
+import { listDrop, listLength, listPop, listPush, listPushBytes, listRange, newListDescriptor } from "./zone-list.js";
+import {
+  newZsetDescriptor,
+  scoreOf,
+  zsetAddBytes,
+  zsetCount,
+  zsetDelete,
+  zsetFind,
+  zsetInsert,
+  zsetRangeByRank,
+  zsetRangeByScore,
+  zsetRank,
+  zsetRescore,
+} from "./zone-zset.js";
 
 /** The zone's size when the registry gives no max_memory (configs built in code). */
 export const DEFAULT_MAX_MEMORY = 64 * 1024 * 1024;
@@ -62,7 +81,11 @@ type Keep = string | ReadonlySet<string> | undefined;
 /** Where an incr of a missing key starts (s:atomic's incr). */
 const ZERO_INIT: LuaNumber = { value: 0, float: false };
 
-export class ZoneStore implements Store, AtomicStore {
+/** Blocks of discarded collections freed after each call (each batch its own committed step). */
+const RECLAIM_PER_CALL = 512;
+const RECLAIM_BATCH = 64;
+
+export class ZoneStore implements Store, CollectionStore, AtomicStore {
   readonly id: string;
   readonly kind = "store.memory" as const;
   readonly config: MemoryStoreConfig;
@@ -128,6 +151,7 @@ export class ZoneStore implements Store, AtomicStore {
         const expiresAt = z.expiresAt(rec);
         const now = this.#clock.now();
         if (expiresAt !== 0 && expiresAt <= now && expiresAt + this.#staleFor > now) {
+          if (z.tagOf(rec) !== TAG_STRING) throw this.#notAValue(key, rec);
           z.countRead(1);
           return { stale: z.copyValue(rec) };
         }
@@ -158,6 +182,7 @@ export class ZoneStore implements Store, AtomicStore {
       z.countRead(1);
       return undefined;
     }
+    if (z.tagOf(rec) !== TAG_STRING) throw this.#notAValue(key, rec);
     z.countRead(0);
     if (this.#lru) z.touch(rec);
     return z.copyValue(rec);
@@ -193,6 +218,7 @@ export class ZoneStore implements Store, AtomicStore {
         z.countRead(1);
         return undefined;
       }
+      if (z.tagOf(rec) !== TAG_STRING) throw this.#notAValue(key, rec);
       z.countRead(0);
       if (this.#lru) z.touch(rec);
       const record: EntryRecord = { value: z.copyValue(rec), version: formatVersion(z.version(rec)), expiresAt: z.expiresAt(rec) };
@@ -496,6 +522,222 @@ export class ZoneStore implements Store, AtomicStore {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Lists
+  // -------------------------------------------------------------------------------------------
+
+  listPush(key: string, end: ListEnd, values: readonly Uint8Array[], share?: string): MaybePromise<number> {
+    void share;
+    let added = 0;
+    for (const value of values) added += value.length;
+    const left = end === "left";
+    return this.#locked(() => {
+      const z = this.zone;
+      const h = hashKey(key);
+      let rec = this.#live(key, h);
+      const desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "list");
+      const length = (desc === 0 ? 0 : listLength(z, desc)) + values.length;
+      const bytes = (rec === 0 ? 0 : z.valueLength(rec)) + added;
+      checkCollectionBounds(this.id, key, "list", length, bytes);
+      const roomBytes = Zone.entryCost(key.length, SKIP_MAX_LEVEL, 0) + listPushBytes(values);
+      rec = this.#collectionWrite(key, h, rec, TAG_LIST, roomBytes);
+      const list = z.valueBlock(rec);
+      for (const value of values) if (!listPush(z, list, left, value)) needRoom(0, roomBytes);
+      z.setItemBytes(rec, bytes);
+      return length;
+    }, key);
+  }
+
+  listPop(key: string, end: ListEnd, count: number): MaybePromise<Uint8Array[]> {
+    const left = end === "left";
+    return this.#locked(() => {
+      const z = this.zone;
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return [];
+      const list = this.#collectionAt(key, rec, "list");
+      const length = listLength(z, list);
+      const n = Math.min(count, length);
+      const out = new Array<Uint8Array>(n);
+      let bytes = z.valueLength(rec);
+      for (let i = 0; i < n; i++) {
+        const value = listPop(z, list, left);
+        bytes -= value.length;
+        out[i] = value;
+      }
+      this.#shrunk(rec, length - n, bytes);
+      return out;
+    });
+  }
+
+  listLength(key: string): MaybePromise<number> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      return rec === 0 ? 0 : listLength(this.zone, this.#collectionAt(key, rec, "list"));
+    });
+  }
+
+  listRange(key: string, start: number, stop: number): MaybePromise<Uint8Array[]> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return [];
+      const list = this.#collectionAt(key, rec, "list");
+      const range = indexRange(start, stop, listLength(this.zone, list));
+      return range === null ? [] : listRange(this.zone, list, range[0], range[1]);
+    });
+  }
+
+  listTrim(key: string, start: number, stop: number): MaybePromise<number> {
+    return this.#locked(() => {
+      const z = this.zone;
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return 0;
+      const list = this.#collectionAt(key, rec, "list");
+      const length = listLength(z, list);
+      const [from, to] = indexRange(start, stop, length) ?? [length, length - 1];
+      const kept = to - from + 1;
+      if (kept === length) return length;
+      if (kept === 0) {
+        z.remove(rec);
+        return 0;
+      }
+      let bytes = z.valueLength(rec);
+      if (from > 0) bytes -= listDrop(z, list, true, from);
+      if (to < length - 1) bytes -= listDrop(z, list, false, length - 1 - to);
+      this.#shrunk(rec, kept, bytes);
+      return kept;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sorted sets
+  // -------------------------------------------------------------------------------------------
+
+  zsetAdd(key: string, entries: readonly ZsetEntry[], share?: string): MaybePromise<number> {
+    void share;
+    for (const { score } of entries) checkScore(this.id, key, score);
+    const hashes = entries.map(({ member }) => hashKey(member));
+    return this.#locked(() => {
+      const z = this.zone;
+      const h = hashKey(key);
+      let rec = this.#live(key, h);
+      let desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "zset");
+      // New members (a repeated one once), for the bounds before anything changes.
+      let size = desc === 0 ? 0 : zsetCount(z, desc);
+      let bytes = rec === 0 ? 0 : z.valueLength(rec);
+      const fresh: string[] = [];
+      const seen = entries.length > 1 ? new Set<string>() : undefined;
+      for (let i = 0; i < entries.length; i++) {
+        const { member } = entries[i]!;
+        if (seen !== undefined) {
+          if (seen.has(member)) continue;
+          seen.add(member);
+        }
+        if (desc === 0 || zsetFind(z, desc, member, hashes[i]!) === 0) {
+          size++;
+          bytes += member.length + SCORE_BYTES;
+          fresh.push(member);
+        }
+      }
+      checkCollectionBounds(this.id, key, "zset", size, bytes);
+      const roomBytes = Zone.entryCost(key.length, SKIP_MAX_LEVEL, 0) + zsetAddBytes(z, desc, fresh);
+      rec = this.#collectionWrite(key, h, rec, TAG_ZSET, roomBytes);
+      desc = z.valueBlock(rec);
+      let added = 0;
+      for (let i = 0; i < entries.length; i++) {
+        const { member, score } = entries[i]!;
+        const node = zsetFind(z, desc, member, hashes[i]!);
+        if (node !== 0) zsetRescore(z, desc, node, member, score);
+        else if (zsetInsert(z, desc, member, hashes[i]!, score)) added++;
+        else needRoom(0, roomBytes);
+      }
+      z.setItemBytes(rec, bytes);
+      return added;
+    }, key);
+  }
+
+  zsetIncr(key: string, member: string, by: number, share?: string): MaybePromise<number> {
+    void share;
+    const mh = hashKey(member);
+    return this.#locked(() => {
+      const z = this.zone;
+      const h = hashKey(key);
+      let rec = this.#live(key, h);
+      let desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "zset");
+      const node = desc === 0 ? 0 : zsetFind(z, desc, member, mh);
+      const score = (node === 0 ? 0 : scoreOf(z, node)) + by;
+      checkScore(this.id, key, score);
+      const size = (desc === 0 ? 0 : zsetCount(z, desc)) + (node === 0 ? 1 : 0);
+      const bytes = (rec === 0 ? 0 : z.valueLength(rec)) + (node === 0 ? member.length + SCORE_BYTES : 0);
+      checkCollectionBounds(this.id, key, "zset", size, bytes);
+      const roomBytes = Zone.entryCost(key.length, SKIP_MAX_LEVEL, 0) + zsetAddBytes(z, desc, [member]);
+      rec = this.#collectionWrite(key, h, rec, TAG_ZSET, roomBytes);
+      desc = z.valueBlock(rec);
+      if (node !== 0) zsetRescore(z, desc, node, member, score);
+      else if (!zsetInsert(z, desc, member, mh, score)) needRoom(0, roomBytes);
+      z.setItemBytes(rec, bytes);
+      return score;
+    }, key);
+  }
+
+  zsetScore(key: string, member: string): MaybePromise<number | undefined> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return undefined;
+      const node = zsetFind(this.zone, this.#collectionAt(key, rec, "zset"), member, hashKey(member));
+      return node === 0 ? undefined : scoreOf(this.zone, node);
+    });
+  }
+
+  zsetRank(key: string, member: string, reverse: boolean): MaybePromise<number | undefined> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return undefined;
+      const desc = this.#collectionAt(key, rec, "zset");
+      const node = zsetFind(this.zone, desc, member, hashKey(member));
+      return node === 0 ? undefined : zsetRank(this.zone, desc, node, member, reverse);
+    });
+  }
+
+  zsetRange(key: string, range: ZsetRange): MaybePromise<ZsetEntry[]> {
+    return this.#locked(() => {
+      const z = this.zone;
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return [];
+      const desc = this.#collectionAt(key, rec, "zset");
+      if (range.by === "score") return zsetRangeByScore(z, desc, range.min, range.max, range.reverse, range.limit);
+      const ranks = indexRange(range.start, range.stop, zsetCount(z, desc));
+      return ranks === null ? [] : zsetRangeByRank(z, desc, ranks[0], ranks[1], range.reverse, range.limit);
+    });
+  }
+
+  zsetRemove(key: string, members: readonly string[]): MaybePromise<number> {
+    return this.#locked(() => {
+      const z = this.zone;
+      const rec = this.#live(key, hashKey(key));
+      if (rec === 0) return 0;
+      const desc = this.#collectionAt(key, rec, "zset");
+      let removed = 0;
+      let bytes = z.valueLength(rec);
+      for (const member of members) {
+        const mh = hashKey(member);
+        const node = zsetFind(z, desc, member, mh);
+        if (node === 0) continue;
+        zsetDelete(z, desc, node, member, mh);
+        removed++;
+        bytes -= member.length + SCORE_BYTES;
+      }
+      if (removed > 0) this.#shrunk(rec, zsetCount(z, desc), bytes);
+      return removed;
+    });
+  }
+
+  zsetCard(key: string): MaybePromise<number> {
+    return this.#locked(() => {
+      const rec = this.#live(key, hashKey(key));
+      return rec === 0 ? 0 : zsetCount(this.zone, this.#collectionAt(key, rec, "zset"));
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Internals
   // -------------------------------------------------------------------------------------------
 
@@ -518,6 +760,7 @@ export class ZoneStore implements Store, AtomicStore {
         try {
           const result = op();
           z.commit();
+          if (z.hasGarbage()) this.#reclaim(RECLAIM_PER_CALL);
           return result;
         } catch (e) {
           z.recover();
@@ -547,6 +790,10 @@ export class ZoneStore implements Store, AtomicStore {
     const z = this.zone;
     // A write bigger than the zone's whole block space must not evict everything first.
     if (room.bytes > z.blockSpace()) throw this.#full();
+    if (z.hasGarbage()) {
+      this.#reclaim(Number.POSITIVE_INFINITY);
+      return merged;
+    }
     if (this.#sweepLocked() > 0) return merged;
     if (room.bytes > 0 && !merged) {
       z.coalesce();
@@ -567,6 +814,11 @@ export class ZoneStore implements Store, AtomicStore {
       z.count(F_EVICTED);
       // Commit in batches: each eviction stands on its own, and the log stays small.
       if (++evicted % 64 === 0) z.commit();
+      // An evicted list or sorted set gives its blocks back only once they are freed.
+      if (z.hasGarbage()) {
+        z.commit();
+        this.#reclaim(Number.POSITIVE_INFINITY);
+      }
       rec = newer;
     }
     z.commit();
@@ -588,6 +840,18 @@ export class ZoneStore implements Store, AtomicStore {
     return new StoreError(ErrorKind.UNAVAILABLE, `store ${this.id} is full ${what}`, { retryable: true });
   }
 
+  /**
+   * Frees up to `limit` blocks of discarded lists and sorted sets, in batches each committed on
+   * its own (a thread that dies in one leaves the others done and that one undone).
+   */
+  #reclaim(limit: number): void {
+    const z = this.zone;
+    for (let freed = 0; freed < limit && z.hasGarbage(); ) {
+      freed += z.reclaim(RECLAIM_BATCH);
+      z.commit();
+    }
+  }
+
   /** Removes expired entries (committed in batches) and returns how many. */
   #sweepLocked(): number {
     const z = this.zone;
@@ -604,9 +868,56 @@ export class ZoneStore implements Store, AtomicStore {
     return swept;
   }
 
-  /** A view of the value bytes of the live entry `rec` of `key` (valid until the next write). */
+  /** A view of the value bytes of the live entry `rec` of `key` (valid until the next write); INVALID for a collection. */
   #valueOf(key: string, rec: number): Uint8Array {
+    if (this.zone.tagOf(rec) !== TAG_STRING) throw this.#notAValue(key, rec);
     return this.zone.valueView(rec);
+  }
+
+  #notAValue(key: string, rec: number): StoreError {
+    return wrongType(this.id, key, this.zone.tagOf(rec) === TAG_LIST ? "list" : "zset", "value");
+  }
+
+  /** The descriptor of the collection of `kind` at the live `rec`; INVALID when the key holds anything else. */
+  #collectionAt(key: string, rec: number, kind: CollectionKind): number {
+    const tag = this.zone.tagOf(rec);
+    const wanted = kind === "list" ? TAG_LIST : TAG_ZSET;
+    if (tag !== wanted) throw wrongType(this.id, key, tag === TAG_STRING ? "value" : tag === TAG_LIST ? "list" : "zset", kind);
+    return this.zone.valueBlock(rec);
+  }
+
+  /**
+   * The write step of a collection change: a missing key becomes a new, empty collection (no
+   * TTL); a live one gets a new version and recency. Counts the write. Returns the entry.
+   */
+  #collectionWrite(key: string, h: number, rec: number, tag: number, roomBytes: number): number {
+    const z = this.zone;
+    if (rec === 0) {
+      this.#dropStale(key, h);
+      if (z.size >= this.#maxSize) needRoom(1, 0);
+      const desc = tag === TAG_LIST ? newListDescriptor(z) : newZsetDescriptor(z);
+      if (desc === 0) needRoom(0, roomBytes);
+      rec = z.insertCollection(key, h, randomLevel(), tag, desc, 0);
+      if (rec === 0) needRoom(0, roomBytes);
+    } else {
+      z.nextVersion(rec, false);
+      if (this.#lru) z.touch(rec);
+    }
+    z.count(F_SETS);
+    return rec;
+  }
+
+  /** After items were taken out of `rec`: the key goes when none is left, else it is a write like any other. */
+  #shrunk(rec: number, items: number, bytes: number): void {
+    const z = this.zone;
+    if (items === 0) {
+      z.remove(rec);
+      return;
+    }
+    z.setItemBytes(rec, bytes);
+    z.nextVersion(rec, false);
+    z.count(F_SETS);
+    if (this.#lru) z.touch(rec);
   }
 
   /** The entry of a live `key` (0 when missing), removing it first when it has expired. */

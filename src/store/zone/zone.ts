@@ -21,6 +21,9 @@
  * - **Redo intents** cover the two operations too large to log: `clear` and the free-space merge
  *   (`coalesce`) record their intent in H_REDO first; both are idempotent, and recovery runs an
  *   unfinished one again from the start.
+ * - **Garbage.** A list or sorted set that leaves the store (`remove`, or `rewrite` with a value)
+ *   goes onto the garbage list whole; `reclaim` frees its blocks later in small logged steps, so
+ *   no operation has to log the freeing of a big collection (layout.ts, Garbage).
  * - **Liveness.** Each thread that maps the zone writes its token into a slot of the liveness
  *   table; the host clears a worker's slot on its 'exit' event (`threadExited`). A lock whose
  *   holder has no slot belongs to a dead thread: whoever sees that takes the lock over with a
@@ -28,12 +31,18 @@
  */
 import { isMainThread, threadId } from "node:worker_threads";
 import { zoneFault } from "./fault.js";
+import { hashKey } from "./hash-key.js";
+import { verifyList } from "./zone-list.js";
+import { verifyZset } from "./zone-zset.js";
 import {
   align8,
   CLASS_COUNT,
   CLASS_SIZE,
   classDown,
   classUp,
+  D_CHAIN,
+  D_GARBAGE,
+  D_KIND,
   entryBytes,
   F_EXPIRED,
   FLAG_LRU,
@@ -47,6 +56,7 @@ import {
   H_FLAGS,
   H_FREE_BYTES,
   H_FREE_HEADS,
+  H_GARBAGE,
   H_HEAP_START,
   H_LAYOUT,
   H_LOCK,
@@ -91,8 +101,11 @@ import {
   REDO_NONE,
   SKIP_HEAD,
   SKIP_MAX_LEVEL,
+  TAG_LIST,
   TAG_STRING,
+  TAG_ZSET,
   THREAD_SLOTS,
+  Z_HASH,
   valueBlockBytes,
 } from "./layout.js";
 
@@ -119,15 +132,7 @@ export interface ZoneLayoutOptions {
   lru: boolean;
 }
 
-/** FNV-1a over the key's bytes, then a finalizer so the low bits (the bucket) mix all of them. */
-export function hashKey(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  return h >>> 0;
-}
+export { hashKey };
 
 /** A skip-list level: 1 + one more with probability 1/4 each, at most SKIP_MAX_LEVEL. */
 export function randomLevel(): number {
@@ -424,6 +429,8 @@ export class Zone {
       if ((info & 0xffff) === n) {
         const off = rec + 4 * (R_FWD + (info >>> 24));
         if (off + n > end) return null;
+        // A list or sorted set: the locked get answers that it is not a value.
+        if ((info & 0xff0000) !== TAG_STRING << 16) return null;
         let i = 0;
         while (i < n && u8[off + i] === key.charCodeAt(i)) i++;
         if (i === n) {
@@ -789,17 +796,28 @@ export class Zone {
   insert(key: string, h: number, level: number, value: Uint8Array, metadata: Uint8Array | undefined, expiresAt: number): number {
     const vb = this.#valueBlock(value, metadata);
     if (vb === 0) return 0;
+    return this.#insertEntry(key, h, level, TAG_STRING, vb, value.length, metadata === undefined ? 0 : metadata.length, expiresAt);
+  }
+
+  /**
+   * Stores a new entry for the collection whose descriptor block `desc` (fresh, its D_KIND set)
+   * the caller made; it holds no items yet. 0 when there is no room (the caller rolls back).
+   */
+  insertCollection(key: string, h: number, level: number, tag: number, desc: number, expiresAt: number): number {
+    return this.#insertEntry(key, h, level, tag, desc, 0, 0, expiresAt);
+  }
+
+  #insertEntry(key: string, h: number, level: number, tag: number, vb: number, vlen: number, m: number, expiresAt: number): number {
     const rec = this.alloc(entryBytes(key.length, level), BLOCK_ENTRY);
     if (rec === 0) return 0;
     const i32 = this.i32;
     const r = rec >> 2;
-    const m = metadata === undefined ? 0 : metadata.length;
     // A fresh block: its words need no undo (alloc logged the two a free block carries).
     i32[r + R_VALUE] = vb;
-    i32[r + R_VLEN] = value.length;
+    i32[r + R_VLEN] = vlen;
     i32[r + R_MLEN] = m;
     i32[r + R_SHARE] = 0;
-    i32[r + R_INFO] = key.length | (TAG_STRING << 16) | (level << 24);
+    i32[r + R_INFO] = key.length | (tag << 16) | (level << 24);
     i32[r + R_HEAPIDX] = -1;
     this.f64[(rec >> 3) + (R_EXPIRES >> 1)] = expiresAt;
     const koff = rec + 4 * (R_FWD + level);
@@ -820,7 +838,7 @@ export class Zone {
     this.#skipInsert(rec, key, level);
     if (expiresAt !== 0) this.#heapPush(rec);
     this.w(H_SIZE, i32[H_SIZE]! + 1);
-    this.w(H_BYTES, i32[H_BYTES]! + key.length + value.length + m);
+    this.w(H_BYTES, i32[H_BYTES]! + key.length + vlen + m);
     return rec;
   }
 
@@ -837,9 +855,75 @@ export class Zone {
     this.w(r + R_VLEN, value.length);
     this.w(r + R_MLEN, m);
     this.w(H_BYTES, i32[H_BYTES]! - oldBytes + value.length + m);
-    this.free(old);
+    const info = i32[r + R_INFO]!;
+    if ((info & 0xff0000) === TAG_STRING << 16) this.free(old);
+    else {
+      // A value over a list or sorted set replaces it, as Redis SET does.
+      this.w(r + R_INFO, (info & ~0xff0000) | (TAG_STRING << 16));
+      this.#discard(old);
+    }
     this.nextVersion(rec, false);
     return true;
+  }
+
+  /** The entry's type tag (TAG_*). */
+  tagOf(rec: number): number {
+    return (this.i32[(rec >> 2) + R_INFO]! >>> 16) & 0xff;
+  }
+
+  /** The block word 9 of `rec` points at: its value block, or its collection's descriptor. */
+  valueBlock(rec: number): number {
+    return this.i32[(rec >> 2) + R_VALUE]!;
+  }
+
+  /** Sets the item bytes of the collection entry `rec` (what stats count), keeping the byte total. */
+  setItemBytes(rec: number, bytes: number): void {
+    const r = rec >> 2;
+    const old = this.i32[r + R_VLEN]!;
+    if (old === bytes) return;
+    this.w(r + R_VLEN, bytes);
+    this.w(H_BYTES, this.i32[H_BYTES]! - old + bytes);
+  }
+
+  /** Puts a collection's descriptor (and so its whole chain) on the garbage list. */
+  #discard(desc: number): void {
+    this.w((desc >> 2) + D_GARBAGE, this.i32[H_GARBAGE]!);
+    this.w(H_GARBAGE, desc);
+  }
+
+  /** True while some discarded collection still holds blocks. */
+  hasGarbage(): boolean {
+    return this.i32[H_GARBAGE] !== 0;
+  }
+
+  /**
+   * Frees up to `limit` blocks of discarded collections, as part of the current operation (the
+   * caller commits): chain blocks first, then a sorted set's hash table, then the descriptor.
+   * Returns how many it freed.
+   */
+  reclaim(limit: number): number {
+    const i32 = this.i32;
+    let n = 0;
+    while (n < limit) {
+      const desc = i32[H_GARBAGE]!;
+      if (desc === 0) break;
+      const d = desc >> 2;
+      const first = i32[d + D_CHAIN]!;
+      if (first !== 0) {
+        // Word 1 of a chunk and of a node both link the chain; free() keeps it intact until commit.
+        this.w(d + D_CHAIN, i32[(first >> 2) + 1]!);
+        this.free(first);
+      } else if (i32[d + D_KIND] === TAG_ZSET && i32[d + Z_HASH] !== 0) {
+        const table = i32[d + Z_HASH]!;
+        this.w(d + Z_HASH, 0);
+        this.free(table);
+      } else {
+        this.w(H_GARBAGE, i32[d + D_GARBAGE]!);
+        this.free(desc);
+      }
+      n++;
+    }
+    return n;
   }
 
   /** Removes `rec` from every index and frees its blocks. */
@@ -856,7 +940,8 @@ export class Zone {
     if (i32[r + R_HEAPIDX]! >= 0) this.#heapRemove(rec);
     this.w(H_SIZE, i32[H_SIZE]! - 1);
     this.w(H_BYTES, i32[H_BYTES]! - (info & 0xffff) - i32[r + R_VLEN]! - i32[r + R_MLEN]!);
-    this.free(i32[r + R_VALUE]!);
+    if ((info & 0xff0000) === TAG_STRING << 16) this.free(i32[r + R_VALUE]!);
+    else this.#discard(i32[r + R_VALUE]!);
     this.free(rec);
   }
 
@@ -1102,6 +1187,7 @@ export class Zone {
     i32[H_LRU_PREV] = LRU_SENTINEL;
     i32[H_LRU_NEXT] = LRU_SENTINEL;
     i32[H_EXP_SIZE] = 0;
+    i32[H_GARBAGE] = 0;
     i32[H_FREE_BYTES] = 0;
     i32[H_SIZE] = 0;
     i32[H_BYTES] = 0;
@@ -1179,7 +1265,9 @@ export class Zone {
     // Hash chains: every entry once, each in its key's bucket.
     const entries = new Set<number>();
     const keys = new Set<string>();
-    const valueBlocks = new Set<number>();
+    /** Blocks in use reached from an entry or the garbage list, besides the entry records. */
+    const reached = new Set<number>();
+    const items = { bytes: 0 };
     let bytes = 0;
     let withTtl = 0;
     const mask = this.#bucketMask;
@@ -1208,10 +1296,19 @@ export class Zone {
         const vb = i32[r + R_VALUE]!;
         const vh = blocks.get(vb);
         const vlen = i32[r + R_VLEN]! + i32[r + R_MLEN]!;
+        const tag = (info >>> 16) & 0xff;
         if (vh === undefined || (vh & (BLOCK_FREE | BLOCK_ENTRY)) !== 0) problem(`entry ${rec} points at value block ${vb}, not a value block`);
-        else if (valueBlockBytes(vlen) > (vh & ~BLOCK_FLAGS)) problem(`value of ${rec} overflows its block`);
-        if (valueBlocks.has(vb)) problem(`value block ${vb} shared`);
-        valueBlocks.add(vb);
+        else if (reached.has(vb)) problem(`value block ${vb} shared`);
+        else if (tag === TAG_STRING) {
+          if (valueBlockBytes(vlen) > (vh & ~BLOCK_FLAGS)) problem(`value of ${rec} overflows its block`);
+        } else if ((tag === TAG_LIST || tag === TAG_ZSET) && i32[(vb >> 2) + D_KIND] === tag) {
+          items.bytes = -1;
+          if (tag === TAG_LIST) verifyList(this, vb, blocks, reached, problem, items);
+          else verifyZset(this, vb, blocks, reached, problem, items);
+          if (items.bytes !== -1 && items.bytes !== vlen) problem(`collection ${JSON.stringify(key)} holds ${items.bytes} item bytes, its entry says ${vlen}`);
+          if (i32[r + R_MLEN] !== 0) problem(`collection ${JSON.stringify(key)} has metadata`);
+        } else problem(`entry ${rec} has tag ${tag}, its block kind ${i32[(vb >> 2) + D_KIND]}`);
+        reached.add(vb);
         bytes += (info & 0xffff) + vlen;
         if (this.expiresAt(rec) !== 0) withTtl++;
         rec = i32[r + R_HNEXT]!;
@@ -1220,10 +1317,30 @@ export class Zone {
     if (entries.size !== i32[H_SIZE]) problem(`size ${i32[H_SIZE]}, ${entries.size} entries chained`);
     if (bytes !== i32[H_BYTES]) problem(`bytes ${i32[H_BYTES]}, entries hold ${bytes}`);
     if (entries.size > this.maxSize) problem(`${entries.size} entries over max_size ${this.maxSize}`);
+    // Garbage: discarded collections, each with what is left of its chain.
+    let discarded = 0;
+    for (let desc = i32[H_GARBAGE]!; desc !== 0; desc = i32[(desc >> 2) + D_GARBAGE]!) {
+      const header = blocks.get(desc);
+      if (header === undefined || (header & (BLOCK_FREE | BLOCK_ENTRY)) !== 0 || reached.has(desc) || ++discarded > blocks.size) {
+        problem(`garbage list reaches ${desc}, not a discarded collection`);
+        break;
+      }
+      reached.add(desc);
+      const d = desc >> 2;
+      for (let b = i32[d + D_CHAIN]!, steps = 0; b !== 0; b = i32[(b >> 2) + 1]!) {
+        const bh = blocks.get(b);
+        if (bh === undefined || (bh & (BLOCK_FREE | BLOCK_ENTRY)) !== 0 || reached.has(b) || ++steps > blocks.size) {
+          problem(`discarded collection ${desc} chains to ${b}, not a block of its own`);
+          break;
+        }
+        reached.add(b);
+      }
+      if (i32[d + D_KIND] === TAG_ZSET && i32[d + Z_HASH] !== 0) reached.add(i32[d + Z_HASH]!);
+    }
     let usedBlocks = 0;
     for (const header of blocks.values()) if ((header & BLOCK_FREE) === 0) usedBlocks++;
-    if (usedBlocks !== entries.size + valueBlocks.size) {
-      problem(`${usedBlocks} blocks in use, ${entries.size} entries and ${valueBlocks.size} value blocks reachable`);
+    if (usedBlocks !== entries.size + reached.size) {
+      problem(`${usedBlocks} blocks in use, ${entries.size} entries and ${reached.size} value, collection and garbage blocks reachable`);
     }
 
     // LRU, both directions.
