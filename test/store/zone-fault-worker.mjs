@@ -274,7 +274,7 @@ function mixed(msg) {
     for (;;) {
       const state = Atomics.add(acked, genSlot, 1);
       const j = next(KEYS);
-      switch (next(8)) {
+      switch (next(10)) {
         case 0:
         case 1:
           write(j, state, () => store.set(key(j), encodeState(state), 0));
@@ -304,6 +304,21 @@ function mixed(msg) {
         case 6:
           store.expire(key(j), 3_600_000); // a version change only
           break;
+        case 8: {
+          // The lane's list and sorted set churn (their contents are not modelled: verify() walks
+          // their chunks, links and spans after the terminations, and the host checks their items).
+          const list = `L${lane}:list`;
+          if (store.listPush(list, next(2) === 0 ? "left" : "right", [encodeState(state), encodeState(state)]) > 24) store.listTrim(list, next(4), -1 - next(4));
+          if (next(3) === 0) store.listPop(list, next(2) === 0 ? "left" : "right", 1 + next(5));
+          break;
+        }
+        case 9: {
+          const zset = `L${lane}:z`;
+          store.zsetAdd(zset, [{ member: `m${j}`, score: state }, { member: `m${(j + 1) % KEYS}`, score: -state }]);
+          if (next(2) === 0) store.zsetIncr(zset, `m${next(KEYS)}`, 0.5);
+          if (next(3) === 0) store.zsetRemove(zset, [`m${next(KEYS)}`, `m${next(KEYS)}`]);
+          break;
+        }
         default:
           if (store.get(key(j)) === undefined && Atomics.load(acked, base + j) > 0) throw new Error(`lane ${lane}: acknowledged ${key(j)} missing`);
       }

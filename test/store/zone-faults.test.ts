@@ -359,6 +359,10 @@ describe("zone crash safety under load", () => {
       const n = counter === undefined ? 0 : (decodeValue(counter) as number);
       expect([acked[base + KEYS_PER_LANE], pending[base + KEYS_PER_LANE]], `lane ${lane} counter`).toContain(n);
       acked[base + KEYS_PER_LANE] = pending[base + KEYS_PER_LANE] = n;
+      // The lane's list holds whole state numbers only; its sorted set members in (score, member) order.
+      for (const item of await host.listRange(`L${lane}:list`, 0, -1)) expect(item.length).toBe(4);
+      const members = await host.zsetRange(`L${lane}:z`, { by: "rank", start: 0, stop: -1, reverse: false });
+      for (let i = 1; i < members.length; i++) expect(members[i - 1]!.score <= members[i]!.score).toBe(true);
     };
 
     const runLane = async (lane: number): Promise<void> => {
