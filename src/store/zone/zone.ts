@@ -429,11 +429,11 @@ export class Zone {
       if ((info & 0xffff) === n) {
         const off = rec + 4 * (R_FWD + (info >>> 24));
         if (off + n > end) return null;
-        // A list or sorted set: the locked get answers that it is not a value.
-        if ((info & 0xff0000) !== TAG_STRING << 16) return null;
         let i = 0;
         while (i < n && u8[off + i] === key.charCodeAt(i)) i++;
         if (i === n) {
+          // A list or sorted set: the locked get answers that it is not a value.
+          if ((info & 0xff0000) !== TAG_STRING << 16) return null;
           const expiresAt = this.f64[(rec >> 3) + (R_EXPIRES >> 1)]!;
           if (expiresAt !== 0 && expiresAt <= clock.now()) return null;
           const vb = i32[r + R_VALUE]! + 4;
