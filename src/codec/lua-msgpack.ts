@@ -44,7 +44,7 @@
  */
 import { lua, type lua_State } from "fengari";
 import { constant_types } from "fengari/src/defs.js";
-import { pushobj2s, TValue } from "fengari/src/lobject.js";
+import { pushobj2s, pushsvalue2s, TValue } from "fengari/src/lobject.js";
 import { luaS_bless, luaS_hashlongstr, type TString } from "fengari/src/lstring.js";
 import { invalidateTMcache, luaH_new, luaH_setfrom, type Table } from "fengari/src/ltable.js";
 import { CodecError } from "./codec-error.js";
@@ -292,6 +292,20 @@ export function pushMsgpack(L: lua_State, bytes: Uint8Array, offset = 0): number
   return end;
 }
 
+/**
+ * Pushes the stored value `bytes` when it is one short string (a fixstr, what
+ * {@link encodeShortString} writes) and returns true; returns false, pushing nothing, for any
+ * other value (then {@link pushMsgpack} it). The hot `s:get` path: no decoder state to set up.
+ */
+export function pushShortString(L: lua_State, bytes: Uint8Array): boolean {
+  const length = bytes.length - 1;
+  // A Buffer goes the long way: its slice would make the Lua string a Buffer.
+  if (length < 0 || bytes[0] !== (0xa0 | length) || length > SHORT_STRING_BYTES || bytes.constructor !== Uint8Array) return false;
+  if (!lua.lua_checkstack(L, 1)) throw new CodecError("value", "Lua stack overflow");
+  pushsvalue2s(L, internString(L, bytes, 1, length));
+  return true;
+}
+
 /** Decodes one value at `pos` into `resultType`/`resultValue`; tables count `depth` from 0. */
 function readValue(L: lua_State, depth: number): void {
   if (pos >= input.length) malformed("truncated input");
@@ -346,7 +360,7 @@ function number(v: number): void {
 function string(L: lua_State, length: number): void {
   if (length > input.length - pos) malformed("truncated input");
   resultType = LUA_TLNGSTR; // fengari tags every string as long
-  resultValue = length <= INTERNED_STRING_BYTES ? internString(L, length) : wrapString(L, pos, pos + length);
+  resultValue = length <= INTERNED_STRING_BYTES ? internString(L, input, pos, length) : wrapString(L, pos, pos + length);
   pos += length;
 }
 
@@ -380,10 +394,9 @@ const INTERNED_STRING_BYTES = 32;
 const STRING_CACHE_SLOTS = 1024;
 const stringCache: (TString | undefined)[] = new Array<TString | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
-/** The Lua string for the `length` (at most INTERNED_STRING_BYTES) bytes at `pos`; the caller checked the bounds and advances `pos`. */
-function internString(L: lua_State, length: number): TString {
-  const start = pos;
-  const end = pos + length;
+/** The Lua string for the `length` (at most INTERNED_STRING_BYTES) bytes of `input` at `start`; the caller checked the bounds. */
+function internString(L: lua_State, input: Uint8Array, start: number, length: number): TString {
+  const end = start + length;
   let h = 0x811c9dc5 ^ length; // FNV-1a
   for (let i = start; i < end; i++) h = Math.imul(h ^ input[i]!, 0x01000193);
   const slot = (h ^ (h >>> 16)) & (STRING_CACHE_SLOTS - 1);
@@ -455,7 +468,7 @@ function readMap(L: lua_State, n: number, depth: number): void {
       const length = tag & 0x1f;
       if (length >= input.length - pos) malformed("truncated input");
       pos++;
-      const key = internString(L, length);
+      const key = internString(L, input, pos, length);
       pos += length;
       readValue(L, depth + 1);
       if (resultType === LUA_TNIL) continue; // Lua tables hold no nil values

@@ -54,6 +54,8 @@ declare module "fengari/src/lobject.js" {
   }
   /** Pushes a copy of `tv` onto the stack (no stack check). */
   export function pushobj2s(L: lua_State, tv: TValue): void;
+  /** Pushes a string value onto the stack (no stack check). */
+  export function pushsvalue2s(L: lua_State, ts: import("fengari/src/lstring.js").TString): void;
 }
 
 declare module "fengari/src/ltable.js" {

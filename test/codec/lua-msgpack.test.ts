@@ -1,7 +1,7 @@
 import { lua, to_luastring } from "fengari";
 import { describe, expect, it } from "vitest";
 import { CodecError } from "../../src/codec/codec-error.js";
-import { encodeFromLua, pushMsgpack } from "../../src/codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString } from "../../src/codec/lua-msgpack.js";
 import { checkInLua, encodeLua, encodeLuaChunk, hex, newState, roundTrip, runLua } from "./lua-state.js";
 
 /** The CodecError that `fn` throws (fails the test when it throws nothing or something else). */
@@ -257,6 +257,43 @@ describe("refusals name the path", () => {
     codecError(() => encodeFromLua(L, -1, 100));
     expect(lua.lua_gettop(L)).toBe(1);
     expect(lua.lua_type(L, -1)).toBe(lua.LUA_TTABLE);
+  });
+});
+
+describe("pushShortString", () => {
+  it("pushes every fixstr exactly as pushMsgpack does, any bytes, lengths 0 to 31", () => {
+    const L = newState();
+    for (let n = 0; n <= 31; n++) {
+      const raw = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+      const bytes = encodeShortString(raw);
+      expect(pushShortString(L, bytes)).toBe(true);
+      pushMsgpack(L, bytes);
+      expect(lua.lua_gettop(L)).toBe(2);
+      expect(lua.lua_type(L, 1)).toBe(lua.LUA_TSTRING);
+      expect(lua.lua_tolstring(L, 1)).toEqual(raw);
+      expect(Boolean(lua.lua_rawequal(L, 1, 2))).toBe(true);
+      // A copy, never a view of the stored bytes.
+      expect(lua.lua_tolstring(L, 1)!.buffer).not.toBe(bytes.buffer);
+      lua.lua_settop(L, 0);
+    }
+  });
+
+  it("refuses, pushing nothing, every value that is not one whole fixstr", () => {
+    const L = newState();
+    const fixstr = encodeShortString(to_luastring("abc"));
+    for (const bytes of [
+      encodeLua(`1`),
+      encodeLua(`true`),
+      encodeLua(`{ 1 }`),
+      encodeLua(`string.rep("x", 32)`), // str8
+      Uint8Array.of(0xa3, 0x61), // a fixstr of 3 with 1 byte: truncated
+      Uint8Array.of(...fixstr, 0x01), // a trailing byte
+      new Uint8Array(0),
+      Buffer.from(fixstr), // a Buffer: the long way, so no Lua string is a Buffer
+    ]) {
+      expect(pushShortString(L, bytes)).toBe(false);
+      expect(lua.lua_gettop(L)).toBe(0);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { lua, lauxlib, to_luastring, type lua_State, type JSFunction } from "fen
 import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
-import { encodeFromLua, encodeShortString, pushMsgpack, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
 import {
   callTooLarge,
   OpFailure,
@@ -255,7 +255,7 @@ function answer<T>(L: lua_State, r: Answer<T>, push: (L: lua_State, v: T) => num
 
 const pushValue = (L: lua_State, v: Uint8Array | undefined): number => {
   if (v === undefined) lua.lua_pushnil(L);
-  else pushMsgpack(L, v);
+  else if (!pushShortString(L, v)) pushMsgpack(L, v);
   return 1;
 };
 const pushBoolean = (L: lua_State, v: boolean): number => {
