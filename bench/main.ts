@@ -560,6 +560,50 @@ async function minReplicasCost(url: string, port: number, n: number): Promise<vo
   }
 }
 
+/**
+ * Sorted sets and multi-key transactions from Lua (inline, memory store), against `s:get` and
+ * `s:set` in the same run: `zadd` and `zrange` of 10 on a 100 000-member set, and `s:atomic` of
+ * 5 keys against 5 single sets.
+ */
+async function collectionBenchmarks(): Promise<void> {
+  log("\nSorted sets and atomic (inline, memory store, a 100 000-member set, per CPU second)");
+  const host = createHost({ registry: REGISTRY, policies: POLICIES, sweepTimers: false, isolation: "inline" } as never);
+  const members = 100_000;
+  // The set is built once, outside the measured runs (which keep using it).
+  const built = await host.run(
+    `local s = require("store").get("bench:kv")
+     s:set("short", "hello world")
+     for i = 1, ${members}, 1000 do
+       local batch = {}
+       for j = i, i + 999 do batch[#batch + 1] = "member:" .. j; batch[#batch + 1] = (j * 7919) % ${members} end
+       assert(s:zadd("z", table.unpack(batch)))
+     end
+     return s:zcard("z")`,
+    { actor: { id: "bench", meta: {} }, limits: { maxInstructions: 1e12, timeoutMs: 600_000, maxStoreOps: 1e12 } },
+  );
+  if (!built.ok || built.values[0] !== members) throw new Error(`building the sorted set failed: ${built.error?.message ?? String(built.values[0])}`);
+  const n = quick ? 50_000 : 200_000;
+  // zadd moves one of 1000 existing members to a new score: the set stays at 100 000 members.
+  const names = `local names = {} for j = 1, 1000 do names[j] = "member:" .. (j * 97) end`;
+  const get = await luaOpsPerSecond(host, `local v = s:get("short")`, n);
+  const zadd = await luaOpsPerSecond(host, `s:zadd("z", names[i % 1000 + 1], i % ${members})`, n, names);
+  const zrange = await luaOpsPerSecond(host, `local r = s:zrange("z", { start = 50001, stop = 50010 })`, n);
+  const zrangeScores = await luaOpsPerSecond(host, `local r = s:zrange("z", { start = 50001, stop = 50010 }, { with_scores = true })`, n);
+  const sets = await luaOpsPerSecond(host, `s:set("a", i) s:set("b", i) s:set("c", i) s:set("d", i) s:set("e", i)`, n / 5);
+  const atomic = await luaOpsPerSecond(host, `s:atomic({ set = { a = i, b = i, c = i, d = i, e = i } })`, n / 5);
+  record("s:get(short string)", get, "ops/s");
+  record("s:zadd, 100 000 members", zadd, "ops/s");
+  record("s:zrange of 10, 100 000 members", zrange, "ops/s");
+  record("s:zrange of 10 with_scores", zrangeScores, "ops/s");
+  record("5 single s:set", sets, "runs/s");
+  record("s:atomic setting 5 keys", atomic, "runs/s");
+  record("zadd / get", zadd / get, "ratio");
+  record("zrange of 10 / get", zrange / get, "ratio", { op: ">=", bound: 0.3 });
+  record("zrange of 10 with_scores / get", zrangeScores / get, "ratio");
+  record("atomic of 5 / 5 single sets", atomic / sets, "ratio", { op: ">=", bound: 0.8 });
+  await host.close();
+}
+
 async function workerBenchmarks(): Promise<void> {
   log("\nWorker isolation versus inline");
   const r = await benchWorker({ quick });
@@ -593,6 +637,7 @@ async function main(): Promise<void> {
   if (wanted("worker")) await workerBenchmarks();
   if (wanted("runs")) await runCostBenchmarks({ quick, record, log });
   if (wanted("zone")) await zoneBenchmarks({ quick, record, log });
+  if (wanted("collections")) await collectionBenchmarks();
   if (json) console.log(JSON.stringify({ node: process.version, quick, figures }, null, 2));
 }
 
