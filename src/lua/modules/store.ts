@@ -309,7 +309,7 @@ const pushStale = (L: lua_State, v: Uint8Array | StaleValue | undefined): number
     return 1;
   }
   const live = v instanceof Uint8Array;
-  pushMsgpack(L, live ? v : v.stale);
+  pushValue(L, live ? v : v.stale);
   lua.lua_pushboolean(L, !live);
   return 2;
 };
