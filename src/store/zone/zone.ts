@@ -68,6 +68,7 @@ import {
   H_MAGIC,
   H_MAX_SIZE,
   H_READ_COUNTERS,
+  READ_COUNTER_STRIDE,
   H_REDO,
   H_SEQ,
   H_SIZE,
@@ -119,7 +120,11 @@ const BLOCK_FLAGS = 7;
 export const LOG_FULL = new Error("zone undo log full");
 
 /** Spins before sleeping on the lock: long enough to ride out a short hold, short enough on a busy machine. */
-const LOCK_SPINS = 200;
+const LOCK_SPINS = 2000;
+/** Lock-free tries of a get before it takes the lock (each one waits out a writer's change first). */
+const READ_ATTEMPTS = 4;
+/** Loads of the sequence word a lock-free get waits for a writer to finish before giving up. */
+const SEQ_SPINS = 1000;
 /** A sleeping waiter looks at the holder's liveness at least this often (ms). */
 const LOCK_WAIT_MS = 20;
 
@@ -133,6 +138,21 @@ export interface ZoneLayoutOptions {
 }
 
 export { hashKey };
+
+/**
+ * Values up to this many bytes are copied out byte by byte into an array V8 keeps on its heap:
+ * `slice` gives every copy, however small, a new ArrayBuffer of its own, which costs more than a
+ * get's lookup.
+ */
+const SMALL_COPY = 32;
+
+/** A copy of `length` bytes of `u8` from `start`. */
+function copyBytes(u8: Uint8Array, start: number, length: number): Uint8Array {
+  if (length > SMALL_COPY) return u8.slice(start, start + length);
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = u8[start + i]!;
+  return out;
+}
 
 /** A skip-list level: 1 + one more with probability 1/4 each, at most SKIP_MAX_LEVEL. */
 export function randomLevel(): number {
@@ -288,17 +308,18 @@ export class Zone {
    */
   lockSpin(): boolean {
     const i32 = this.i32;
+    let owner = 0;
     for (let spin = 0; spin < LOCK_SPINS; spin++) {
-      const owner = Atomics.load(i32, H_LOCK);
+      owner = Atomics.load(i32, H_LOCK);
       if (owner === 0) {
         if (this.tryLock()) return true;
       } else if (owner === this.token) {
         throw new Error("zone lock re-entered by its holder");
-      } else if (!this.isAlive(owner)) {
-        if (this.#takeOver(owner)) return true;
       }
     }
-    return false;
+    // The holder's liveness once the spin is over, not at every turn of it: that walk of the
+    // liveness table was a third of a waiter's time, and made the spin too short for a hold.
+    return owner !== 0 && !this.isAlive(owner) && this.#takeOver(owner);
   }
 
   /** Waits (Atomics.wait) until this thread holds the lock: for workers. */
@@ -414,9 +435,22 @@ export class Zone {
    * the sequence word then tells it to throw that away.
    */
   readUnlocked(key: string, h: number, clock: { now(): number }): Uint8Array | undefined | null {
+    // A writer's change is over in well under a microsecond: waiting it out and reading again
+    // costs less than the lock, which readers falling back to it made contended for every writer.
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const value = this.#readOnce(key, h, clock);
+      if (value !== null) return value;
+    }
+    return null;
+  }
+
+  #readOnce(key: string, h: number, clock: { now(): number }): Uint8Array | undefined | null {
     const i32 = this.i32;
-    const seq = Atomics.load(i32, H_SEQ);
-    if ((seq & 1) !== 0) return null;
+    let seq = Atomics.load(i32, H_SEQ);
+    for (let spin = 0; (seq & 1) !== 0; spin++) {
+      if (spin === SEQ_SPINS) return null;
+      seq = Atomics.load(i32, H_SEQ);
+    }
     const u8 = this.u8;
     const start = this.#heapStart;
     const end = this.#end;
@@ -439,7 +473,7 @@ export class Zone {
           const vb = i32[r + R_VALUE]! + 4;
           const length = i32[r + R_VLEN]!;
           if (vb < start || length < 0 || vb + length > end) return null;
-          const value = u8.slice(vb, vb + length);
+          const value = copyBytes(u8, vb, length);
           return Atomics.load(i32, H_SEQ) === seq ? value : null;
         }
       }
@@ -692,8 +726,7 @@ export class Zone {
   /** A copy of the value bytes (what a caller may keep). */
   copyValue(rec: number): Uint8Array {
     const r = rec >> 2;
-    const vb = this.i32[r + R_VALUE]! + 4;
-    return this.u8.slice(vb, vb + this.i32[r + R_VLEN]!);
+    return copyBytes(this.u8, this.i32[r + R_VALUE]! + 4, this.i32[r + R_VLEN]!);
   }
 
   /** A copy of the metadata bytes, or undefined when the entry has none. */
@@ -1154,13 +1187,13 @@ export class Zone {
 
   /** Counts a hit (0) or a miss (1) in this thread's slot: no lock and no undo needed. */
   countRead(which: 0 | 1): void {
-    this.f64[(H_READ_COUNTERS >> 1) + 2 * this.#slot + which]!++;
+    this.f64[(H_READ_COUNTERS >> 1) + READ_COUNTER_STRIDE * this.#slot + which]!++;
   }
 
   /** Hits (0) or misses (1) of every thread. */
   readCount(which: 0 | 1): number {
     let sum = 0;
-    for (let s = 0; s < THREAD_SLOTS; s++) sum += this.f64[(H_READ_COUNTERS >> 1) + 2 * s + which]!;
+    for (let s = 0; s < THREAD_SLOTS; s++) sum += this.f64[(H_READ_COUNTERS >> 1) + READ_COUNTER_STRIDE * s + which]!;
     return sum;
   }
 
