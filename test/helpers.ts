@@ -97,6 +97,9 @@ export function makeHost(overrides: Partial<HostOptions> = {}): TestHost {
     sweepTimers: false,
     isolation: "inline",
     ...overrides,
+    // A wall-clock deadline far above what any case needs: a case about correctness must not
+    // fail because a loaded 2-core machine ran it slowly. Cases about timeouts set their own.
+    limits: { timeoutMs: 120_000, ...overrides.limits },
   });
   const run: TestHost["run"] = (source, options = {}) =>
     host.run(source, {

@@ -473,5 +473,8 @@ export function warmUpThread(run: RunContext): void {
   run.executing = true;
   const status = lua.lua_resume(thread, L, 0);
   run.executing = false;
-  if (status !== lua.LUA_OK) throw new Error(`sandbox: the warm-up script failed with status ${status}`);
+  if (status !== lua.LUA_OK) {
+    const message = luaStringToJs(lauxlib.luaL_tolstring(thread, -1));
+    throw new Error(`sandbox: the warm-up script failed with status ${status}: ${message}`);
+  }
 }

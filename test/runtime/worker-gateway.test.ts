@@ -181,7 +181,8 @@ describe("SQLite from workers", () => {
     const host = workerHost({ registry, workers: 4 });
     await host.ready();
     const script = `local s = require("store").get("app:files") for i = 1, 50 do assert(s:incr("n")) end return true`;
-    const runs = await Promise.all(Array.from({ length: 8 }, () => host.run(script, { actor: ADMIN })));
+    // Correctness, not speed: 8 runs of 50 synced commits each may take long on a loaded machine.
+    const runs = await Promise.all(Array.from({ length: 8 }, () => host.run(script, { actor: ADMIN, limits: { timeoutMs: 120_000 } })));
     expect(runs.map((r) => r.error)).toEqual(Array(8).fill(undefined));
     expect(await host.store("app:files").get("n")).toBe(400);
     expect((await host.metrics()).find((m) => m.id === "app:files")).toMatchObject({ sets: 400 });

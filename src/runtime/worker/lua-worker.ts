@@ -250,11 +250,13 @@ port.on("message", (cmd: WorkerCommand) => {
   void serve(cmd);
 });
 
-// Build the sandbox template and warm the VM before the first run (no store call is made).
+// Build the sandbox template and warm the VM before the first run (no store call is made). The
+// script is the host's own: no run's limits apply, and a deadline of a run's length could pass
+// while a machine short of cores starts several workers at once.
 warmUpThread(
   new RunContext({
     runId: "warm-up",
-    limits: resolveLimits(),
+    limits: resolveLimits({ timeoutMs: 24 * 3600 * 1000 }),
     clock,
     gateway: undefined as unknown as RunGateway,
     compileCache: new CompileCache(0),
