@@ -17,7 +17,7 @@ import { loadRegistry, parseRegistry } from "../../src/registry/index.js";
 import { createStore } from "../../src/store/create-store.js";
 import type { Store } from "../../src/store/store.js";
 import { registryProblems } from "../registry/registry-problems.js";
-import { answersPing, freePort } from "./redis-server.js";
+import { answersPing, freePort, pidOn } from "./redis-server.js";
 
 const enabled = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -60,21 +60,6 @@ describe("min_replicas and replica_timeout in the registry", () => {
     const child = spawn("redis-server", args, { stdio: "ignore" });
     children.push(child);
     return child;
-  }
-
-  /** The pid of the redis process answering on `port` (to tell our server from another test's). */
-  async function pidOn(port: number): Promise<number | null> {
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      const m = /process_id:(\d+)/.exec(String(await client.info("server")));
-      return m ? Number(m[1]) : null;
-    } catch {
-      return null;
-    } finally {
-      client.disconnect();
-    }
   }
 
   /** Starts the pair; false when a port was taken by another test's server meanwhile. */

@@ -16,7 +16,7 @@ import { ErrorKind } from "../../src/errors.js";
 import { loadRegistry } from "../../src/registry/index.js";
 import { createStore } from "../../src/store/create-store.js";
 import type { Store } from "../../src/store/store.js";
-import { answersPing, freePort, presentKeys } from "./redis-server.js";
+import { answersPing, freePort, pidOn, presentKeys } from "./redis-server.js";
 
 const enabled =
   spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0 &&
@@ -24,21 +24,6 @@ const enabled =
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const answers = (port: number): Promise<boolean> => answersPing(`redis://127.0.0.1:${port}`);
-
-/** The pid of the redis process answering on `port` (to tell our server from another test's). */
-async function pidOn(port: number): Promise<number | null> {
-  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    const m = /process_id:(\d+)/.exec(String(await client.info("server")));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  } finally {
-    client.disconnect();
-  }
-}
 
 (enabled ? describe : describe.skip)(`store.redis Sentinel failover${enabled ? "" : " (skipped: needs redis-server and redis-sentinel)"}`, () => {
   const dir = mkdtempSync(join(tmpdir(), "luastore-sentinel-"));

@@ -4,6 +4,21 @@ import { createServer, Socket } from "node:net";
 import { Redis } from "ioredis";
 import type { Store } from "../../src/store/store.js";
 
+/** The pid of the redis process answering on `port` (to tell a test's own server from another test's). */
+export async function pidOn(port: number): Promise<number | null> {
+  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    const m = /process_id:(\d+)/.exec(String(await client.info("server")));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** True when a redis-server binary is on the PATH. */
 export function hasRedisServer(): boolean {
   return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
