@@ -4,7 +4,7 @@
  * `npm test`. `--json` prints one machine-readable object.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -321,6 +321,25 @@ function configCost(): void {
   record("report 20 000 mistakes (1.1 MB)", refuse, "ms");
   record("load the clean 1.1 MB registry", load, "ms");
   record("20 000 mistakes / clean load", refuse / load, "ratio", { op: "<=", bound: 3 });
+  // What a user waits for: `luastore check` in a new process, cold (no warm-up of the parser).
+  const dir = mkdtempSync(join(tmpdir(), "luastore-bench-config-"));
+  try {
+    const file = join(dir, "registry.yaml");
+    writeFileSync(file, bad);
+    const cli = new URL("../src/cli/main.js", import.meta.url).href;
+    const script = `import { main } from ${JSON.stringify(cli)}; process.exitCode = await main(["check", "--registry", ${JSON.stringify(file)}]);`;
+    const walls: number[] = [];
+    for (let i = 0; i < (quick ? 3 : 5); i++) {
+      const t0 = performance.now();
+      const out = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", maxBuffer: 64 << 20 });
+      walls.push(performance.now() - t0);
+      const reported = out.stderr.split("unknown field").length - 1;
+      if (out.status !== 2 || reported !== 20_000) throw new Error(`luastore check: exit ${out.status}, ${reported} problems reported`);
+    }
+    record("luastore check of it, new process, cold", median(walls), "ms");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
