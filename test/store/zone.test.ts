@@ -2,16 +2,12 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind } from "../../src/errors.js";
-import type { MemoryStoreConfig } from "../../src/registry/types.js";
 import { attachZone, createZone, ZoneStore } from "../../src/store/zone/index.js";
 import { hashKey as hashKeyFn } from "../../src/store/zone/zone.js";
-import { casesOf, commonStoreConfig, storeSuite, type SuiteStoreConfig } from "./store-suite.js";
+import { storeSuite } from "./store-suite.js";
+import { zoneConfig, zoneSuiteSkips } from "./zone-config.js";
 
 const MiB = 1024 * 1024;
-
-export function zoneConfig(config: SuiteStoreConfig = {}, maxMemory = 16 * MiB): MemoryStoreConfig {
-  return { ...commonStoreConfig(config), kind: "store.memory", eviction: config.eviction ?? "none", maxMemory };
-}
 
 /** A suite store whose close() first walks the zone: every case also proves the zone consistent. */
 function verifiedOnClose(store: ZoneStore): ZoneStore {
@@ -24,31 +20,7 @@ function verifiedOnClose(store: ZoneStore): ZoneStore {
   return store;
 }
 
-storeSuite("store.memory (zone)", ({ clock, config }) => verifiedOnClose(createZone(zoneConfig(config), { clock })), {
-  skip: [
-    {
-      reason: "a zone store takes no quota yet",
-      tests: [
-        "a share past max_keys is refused as RateLimited, not retryable; another share still writes",
-        "a share past max_bytes is refused as RateLimited",
-        "each share holding keys reserves max_keys: a new share past max_size / max_keys is Unavailable, retryable",
-        "a tenant filling an eviction-none store neither blocks nor evicts another within its quota",
-        "with lru, a share past its quota evicts its own oldest keys, never another share's",
-        "setMany under a quota is whole or nothing",
-        "with lru, setMany under a quota evicts the share's own oldest keys, and a batch past max_keys writes nothing",
-        "a key belongs to its last writer; deletes and expiry give its room back",
-        "host-side writes (no share) count in no share and keep a key's owner",
-        "an atomic write past the share's quota writes nothing",
-        "a push past the share's quota of bytes is refused, and pops give the bytes back",
-        "a sorted set counts its key, members and 8 bytes per score in stats and quotas",
-      ],
-    },
-    {
-      reason: "one call's changes must fit the zone's undo log, which a 16 MiB zone sizes below 10 000 new keys (the call is refused whole, as Invalid)",
-      tests: ["setMany and deleteMany take 10 000 keys in one call"],
-    },
-  ],
-});
+storeSuite("store.memory (zone)", ({ clock, config }) => verifiedOnClose(createZone(zoneConfig(config), { clock })), { skip: zoneSuiteSkips });
 
 const START = 1_700_000_000_000;
 const value = (n: number, bytes = 32) => {
