@@ -23,6 +23,8 @@ s:release()
 return v`;
 
 const PLUGIN = readFileSync(new URL("../../bench/fixtures/plugin.lua", import.meta.url), "utf8");
+/** The plugin's length in lines, as the figures name it. */
+const PLUGIN_LINES = PLUGIN.trimEnd().split("\n").length;
 
 const REGISTRY = { version: "1.0", namespace: "bench", entries: [{ name: "kv", kind: "store.memory", max_size: 1_000_000, eviction: "none" }] };
 const POLICIES = { version: "1.0", policies: [{ id: "bench", effect: "allow", actions: ["store.get", "store.key.*"], resources: ["bench:*"] }] };
@@ -51,9 +53,12 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+/** Runs of each side before a pair is timed (see pairedRates). */
+const WARM_UP_RUNS = 5000;
+
 /**
  * Runs per second of an anchor and a case, measured in alternating batches (anchor first in
- * even turns, the case first in odd ones, one warm-up pair discarded), and the median of the
+ * even turns, the case first in odd ones, warm-up pairs discarded), and the median of the
  * per-pair ratios case / anchor; per CPU second when both are CPU-bound on this thread. On a loaded machine the load moves between pairs far more than within one, and
  * neither side gets the JIT to itself. CPU time, not wall time: with 2 cores shared by a load
  * average of 15, the share of a core this process gets moved 2–4x within seconds, and the same
@@ -67,20 +72,32 @@ async function pairedRates(
   clock: "cpu" | "wall" = "cpu",
 ): Promise<{ anchor: number; measured: number; ratio: number }> {
   const now = clock === "cpu" ? cpuMs : (): number => performance.now();
-  const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => {});
+  const gc = (globalThis as { gc?: (options?: { type: "minor" }) => void }).gc;
+  // A young-generation collection, not a full one: a run's garbage (a bare run's whole Lua
+  // state, a sandbox) dies young, and a forced full collection also drops the maps of every
+  // object kind that had no live instance at that moment (fengari's parser tokens, a run's
+  // context), which deoptimizes the code built for them: measured, ~90 functions of each side
+  // recompiled after every batch, the bare short run 21 µs -> 90-145 µs and the inline one
+  // 10 µs -> 65-180 µs, so the pair measured how fast each side recovers its JIT, not a run.
+  const collect = gc === undefined ? (): void => {} : (): void => gc({ type: "minor" });
   const batch = async (fn: () => unknown): Promise<number> => {
-    // Each batch collects its own garbage on its own time (a bare run leaves a whole Lua state
-    // behind), so that neither side is charged for the other's.
-    gc();
+    // Each batch collects its own garbage on its own time, so that neither side is charged for
+    // the other's.
+    collect();
     const t0 = now();
     for (let i = 0; i < n; i++) await fn();
-    gc();
+    collect();
     return n / ((now() - t0) / 1000);
   };
   const anchors: number[] = [];
   const cases: number[] = [];
   const ratios: number[] = [];
-  for (let rep = -1; rep < reps; rep++) {
+  // Warm-up pairs until each side has run WARM_UP_RUNS times: V8 needs that many runs of either
+  // side before its code is optimized (measured, inline short runs: 176 µs of CPU a run in the
+  // first batch of 1 000, 22 µs in the fourth, 10–11 µs from the sixth on; the plugin the same
+  // from ~2 000 runs), and one warm-up pair left the figures measuring the JIT at work.
+  const warmUpPairs = Math.ceil(WARM_UP_RUNS / n);
+  for (let rep = -warmUpPairs; rep < reps; rep++) {
     let a: number;
     let c: number;
     if (rep % 2 === 0) {
@@ -301,8 +318,8 @@ export async function runCostBenchmarks(o: RunCostOptions): Promise<void> {
   o.record("bare fengari state per run, short script", short.anchor, "runs/s");
   o.record("inline short script", inlineShort, "runs/s");
   o.record("inline short / bare state per run", short.ratio, "ratio", { op: ">=", bound: 1.5 });
-  o.record("bare state per run, 190-line plugin", plugin.anchor, "runs/s");
-  o.record("inline 190-line plugin", plugin.measured, "runs/s");
+  o.record(`bare state per run, ${PLUGIN_LINES}-line plugin`, plugin.anchor, "runs/s");
+  o.record(`inline ${PLUGIN_LINES}-line plugin`, plugin.measured, "runs/s");
   o.record("inline plugin / bare state per run", plugin.ratio, "ratio", { op: ">=", bound: 3 });
 
   await redisFigures(o, runShort, n, reps);
