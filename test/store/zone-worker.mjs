@@ -3,11 +3,13 @@
 // wire format, so the zone code runs in a worker (isMainThread false: Atomics.wait for the lock,
 // the worker's own liveness slot and counters) and its answers and errors cross back as the Lua
 // workers' channel carries them. One worker serves a whole test file; each store the suite opens
-// is one zone and one channel, attached and detached by control messages.
+// is one zone and one channel, attached and detached by control messages. An "aside" control
+// message makes one call outside the channel, optionally stopped inside its write by the fault
+// hook, so the test thread can contend for the zone's lock with the worker.
 //
 // Plain JavaScript against the build (dist/), as Lua workers and zone-fault-worker.mjs run.
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
-import { attachZone } from "../../dist/store/zone/index.js";
+import { attachZone, setZoneFault } from "../../dist/store/zone/index.js";
 import { StoreServer } from "../../dist/runtime/store-thread/store-server.js";
 import { Bell } from "../../dist/runtime/threads/channel.js";
 
@@ -49,6 +51,34 @@ function control(msg) {
       stores[msg.channel] = undefined;
       port.postMessage({ type: "detached", channel: msg.channel });
       return;
+    case "aside": {
+      // One call beside the channel, made here and now (the test thread does not wait for it).
+      const store = stores[msg.channel];
+      if (msg.gate !== undefined) {
+        const gate = new Int32Array(msg.gate);
+        setZoneFault((step) => {
+          if (step !== 0) return;
+          setZoneFault(undefined);
+          port.postMessage({ type: "paused", channel: msg.channel });
+          while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0);
+        });
+      }
+      if (msg.announce !== undefined) {
+        const announce = new Int32Array(msg.announce);
+        Atomics.store(announce, 0, 1);
+        Atomics.notify(announce, 0);
+      }
+      let reply;
+      try {
+        reply = { type: "ran", channel: msg.channel, value: store[msg.method](...msg.args) };
+      } catch (err) {
+        reply = { type: "ran", channel: msg.channel, error: { kind: err?.kind, message: String(err?.message ?? err) } };
+      } finally {
+        setZoneFault(undefined);
+      }
+      port.postMessage(reply);
+      return;
+    }
     case "stop":
       stopping = true;
       clearInterval(keepAlive);

@@ -5,7 +5,9 @@
  * the worker's own liveness slot and counters). Calls cross on the channel the Lua workers use
  * (ChannelStore here, the store thread's StoreServer in test/store/zone-worker.mjs): values,
  * pages, records and errors come back as that wire carries them in production. The case's
- * ManualClock crosses as the host's clock does, through a shared cell the worker reads.
+ * ManualClock crosses as the host's clock does, through a shared cell the worker reads. Cases
+ * after the suite interleave the host thread's calls with the worker's on one zone, and make
+ * each wait for the lock that the other holds.
  *
  * The worker runs the build (dist/), as Lua workers do.
  */
@@ -14,13 +16,13 @@ import { readdirSync, statSync } from "node:fs";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { ManualClock, type Clock } from "../../src/clock.js";
-import { encodeValue } from "../../src/codec/msgpack.js";
-import { StoreError } from "../../src/errors.js";
+import { decodeValue, encodeValue } from "../../src/codec/msgpack.js";
+import { ErrorKind, StoreError } from "../../src/errors.js";
 import { Bell, createBell, createChannelBuffer, ringBell } from "../../src/runtime/threads/channel.js";
 import { runtimeEntry } from "../../src/runtime/threads/worker-files.js";
 import { ChannelClient, ChannelStore } from "../../src/runtime/worker/channel-store.js";
 import type { AtomicStore, CollectionStore, LuaNumber, Store } from "../../src/store/store.js";
-import { attachZone, createZone, type ZoneStore } from "../../src/store/zone/index.js";
+import { attachZone, createZone, setZoneFault, type ZoneStore } from "../../src/store/zone/index.js";
 import { storeSuite } from "./store-suite.js";
 import { zoneConfig, zoneSuiteSkips } from "./zone-config.js";
 
@@ -40,8 +42,19 @@ function checkBuild(): void {
 }
 
 interface WorkerEvent {
-  type: "attached" | "detached";
+  type: "attached" | "detached" | "paused" | "ran";
   channel: number;
+  /** "ran": the call's answer, or its error's kind and message. */
+  value?: unknown;
+  error?: { kind?: string; message: string };
+}
+
+/** How a call made beside the channel (ZoneInWorker.aside) lines up with the test. */
+interface AsideOptions {
+  /** The worker stops at the first step of the call's write (holding the lock) until gate[0] is set and notified. */
+  gate?: Int32Array;
+  /** Set to 1 and notified just before the worker makes the call. */
+  announce?: Int32Array;
 }
 
 /** The one worker of this file, serving every case's zone over a channel of its own. */
@@ -51,7 +64,7 @@ class ZoneWorker {
   readonly #bellBuffer = createBell();
   readonly #bell = new Int32Array(this.#bellBuffer);
   /** Waiters for the worker's events, by `type:channel`. */
-  readonly #waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  readonly #waiting = new Map<string, { resolve: (event: WorkerEvent) => void; reject: (err: Error) => void }>();
   #failure: Error | null = null;
   #channels = 0;
 
@@ -62,7 +75,7 @@ class ZoneWorker {
     this.worker = new Worker(WORKER, { workerData: { port: port2, bell: this.#bellBuffer }, transferList: [port2] });
     port1.on("message", (event: WorkerEvent) => {
       const key = `${event.type}:${event.channel}`;
-      this.#waiting.get(key)?.resolve();
+      this.#waiting.get(key)?.resolve(event);
       this.#waiting.delete(key);
     });
     const fail = (err: Error): void => {
@@ -74,7 +87,7 @@ class ZoneWorker {
     this.worker.on("exit", (code) => fail(new Error(`the zone worker exited (code ${code})`)));
   }
 
-  #event(key: string): Promise<void> {
+  #event(key: string): Promise<WorkerEvent> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => this.#waiting.set(key, { resolve, reject }));
   }
@@ -98,13 +111,25 @@ class ZoneWorker {
     const attached = this.#event(`attached:${channel}`);
     this.#send({ type: "attach", channel, buffer: host.buffer, config: host.config, clockCell, sab, port: port2 }, [port2]);
     await attached;
-    return new ZoneInWorker(new ChannelClient(sab, this.#bellBuffer, port1), host, channel, async () => {
+    return new ZoneInWorker(new ChannelClient(sab, this.#bellBuffer, port1), host, this, channel, async () => {
       stopWatching();
       const detached = this.#event(`detached:${channel}`);
       this.#send({ type: "detach", channel });
       await detached;
       port1.close();
     });
+  }
+
+  /** See ZoneInWorker.aside. */
+  aside(channel: number, method: string, args: unknown[], options: AsideOptions): { paused: Promise<void>; done: Promise<unknown> } {
+    const paused = this.#event(`paused:${channel}`).then(() => {});
+    const done = this.#event(`ran:${channel}`).then(({ value, error }) => {
+      if (error === undefined) return value;
+      throw new StoreError(error.kind as ErrorKind, error.message);
+    });
+    paused.catch(() => {}); // not every call pauses
+    this.#send({ type: "aside", channel, method, args, gate: options.gate?.buffer, announce: options.announce?.buffer });
+    return { paused, done };
   }
 
   async stop(): Promise<void> {
@@ -122,10 +147,20 @@ class ZoneInWorker extends ChannelStore {
   constructor(
     client: ChannelClient,
     readonly host: ZoneStore,
-    channel: number,
+    readonly worker: ZoneWorker,
+    readonly channel: number,
     readonly detach: () => Promise<void>,
   ) {
     super(client, host.config, channel);
+  }
+
+  /**
+   * Makes one call of this store in the worker, not over the channel: the test thread goes on
+   * meanwhile (the channel would block it), so it can hold the zone's lock against the worker or
+   * call while the worker holds it. `done` settles with the answer.
+   */
+  aside(method: string, args: unknown[], options: AsideOptions = {}): { paused: Promise<void>; done: Promise<unknown> } {
+    return this.worker.aside(this.channel, method, args, options);
   }
 
   override async close(): Promise<void> {
@@ -328,6 +363,64 @@ describe("store.memory (zone): the host thread and a worker on one zone", () => 
       expect(await host.has("k1")).toBe(false);
       expect(inWorker.list({ prefix: "", limit: 10 }).keys.map((k) => k.key)).toEqual(["k3", "k4", "k5"]);
       expect(await host.stats()).toMatchObject({ evicted: 2, size: 3, hits: 2 });
+    } finally {
+      await inWorker.close();
+    }
+  });
+});
+
+describe("store.memory (zone): the host thread and a worker contending for the lock", () => {
+  const incrArgs = ["n", int(1), int(0), 0] as const;
+
+  it("a host-thread write while a worker is inside one answers with a promise, lets the event loop run, and applies after the worker's", async () => {
+    const clock = new ManualClock(START);
+    const host = createZone(zoneConfig(), { clock });
+    const inWorker = await zoneWorker().attach(host, clock);
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const { paused, done } = inWorker.aside("incr", [...incrArgs], { gate });
+    try {
+      await paused; // the worker holds the lock, stopped inside its incr
+      const hostIncr = host.incr(...incrArgs);
+      expect(hostIncr).toBeInstanceOf(Promise);
+      let settled = false;
+      void Promise.resolve(hostIncr).then(() => (settled = true));
+      for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(settled).toBe(false);
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      expect(decodeValue((await done) as Uint8Array)).toBe(1);
+      expect(decodeValue(await hostIncr)).toBe(2);
+      expect(inWorker.get("n")).toEqual(encodeValue(2));
+    } finally {
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      await done.catch(() => {});
+      await inWorker.close();
+    }
+  });
+
+  it("a worker's write while the host thread is inside one waits for the lock in the worker, then applies after the host's", async () => {
+    const clock = new ManualClock(START);
+    const host = createZone(zoneConfig(), { clock });
+    const inWorker = await zoneWorker().attach(host, clock);
+    const announce = new Int32Array(new SharedArrayBuffer(4));
+    let aside: { done: Promise<unknown> } | undefined;
+    setZoneFault((step) => {
+      if (step !== 0 || aside !== undefined) return;
+      aside = inWorker.aside("incr", [...incrArgs], { announce });
+      // Holding the lock until the worker makes its call, and a while longer, so that it most
+      // likely waits in Atomics.wait; the outcome must be the same whether it got there or not.
+      if (Atomics.wait(announce, 0, 0, 10_000) === "timed-out") throw new Error("the worker never made its call");
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    });
+    try {
+      expect(decodeValue(await host.incr(...incrArgs))).toBe(1);
+    } finally {
+      setZoneFault(undefined);
+    }
+    try {
+      expect(decodeValue((await aside!.done) as Uint8Array)).toBe(2);
+      expect(await host.get("n")).toEqual(encodeValue(2));
     } finally {
       await inWorker.close();
     }
