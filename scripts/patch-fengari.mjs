@@ -38,6 +38,25 @@
  *    limit watches it through an accessor, src/lua/string-limit.ts), so the limit sees every
  *    byte exactly as before.
  *
+ * 5. A method call on a userdata (src/lvm.js's OP_SELF, `s:get(k)` on a store handle). fengari looks
+ *    the method up the generic way every call: luaV_gettable, luaT_gettmbyobj, then two Map lookups
+ *    under string keys ("__index" in the metatable, the method's name in the __index table), each
+ *    comparing the key's characters. Measured: those lookups were 13 % of a loop of `s:get`, and the
+ *    call of a method that only echoes cost 1.5 calls of a local function. Each OP_SELF instruction
+ *    now remembers what it found on a userdata whose metatable's __index is a table: the metatable,
+ *    the key, and the two table entries (fengari's entry objects, not copies). An entry's value is
+ *    read through the entry at every call, so the cache needs no invalidation: fengari changes a
+ *    live entry's value in place (or gives it a new value cell) and marks a removed entry by
+ *    clearing its value, and a key set again gets a new entry. A call takes the remembered method
+ *    only when the userdata's metatable and the key are the same objects, both entries are still
+ *    live, __index still holds the same table and the method is not nil: exactly when the generic
+ *    lookup would find it there without calling anything. Otherwise the generic lookup runs as
+ *    before (the error for a missing method too). Only host code can give a userdata a metatable
+ *    (the sandbox has no debug library), so what an instruction remembers is the host's; a
+ *    store handle's metatable is one per thread, shared by every run (src/lua/sandbox.ts).
+ *    Instructions get the (null) cache field where fengari makes them (lopcodes.js's fullins,
+ *    lundump.js's LoadCode), so every instruction keeps one shape.
+ *
  * Idempotent. It fails loudly (exit 1) when it finds neither the original nor the patched text
  * in the expected number, so a fengari upgrade cannot silently undo a fix; the tests check the
  * installed copy (test/lua/hooks-after-caught-errors.test.ts, test/lua/fengari-patch.test.ts).
@@ -122,9 +141,13 @@ export function callsFirst(text) {
 /** The first line of luaL_prepbuffsize once patched: what marks lauxlib.js's buffer functions as done. */
 export const BUFFER_MARK = "/* luastore: luaL_Buffer writes in place, no view per call (scripts/patch-fengari.mjs) */";
 
+/** The line above OP_SELF's cache helper in lvm.js once patched. */
+export const SELF_CACHE_MARK = "/* luastore: OP_SELF on a userdata remembers the method it found (scripts/patch-fengari.mjs) */";
+
 /**
- * fengari 0.1.5's text of each function rewritten (exactly as installed) and its replacement,
- * by file. Every `B.n` change stays an assignment: the string limit's accessor sees it.
+ * fengari 0.1.5's text of each piece rewritten (exactly as installed) and its replacement, by
+ * file: luaL_Buffer's functions (4 above; every `B.n` change stays an assignment, so the string
+ * limit's accessor sees it) and OP_SELF's cache (5 above).
  */
 export const FUNCTION_PATCHES = {
   "lauxlib.js": [
@@ -186,6 +209,73 @@ const luaL_prepbuffsize = function(B, sz) {
     B.b[n] = c;
     B.n = n + 1;
 };`,
+    ],
+  ],
+  "lvm.js": [
+    [
+      `const luaV_execute = function(L) {`,
+      `${SELF_CACHE_MARK}
+const luastore_selfmiss = function(L, i, mt, key) {
+    let c = i.luastore_ic;
+    if (c) c.mt = null;  /* forget the last one: it no longer holds */
+    if (mt === null || !key.ttisstring()) return;
+    let ie = mt.strong.get(luaS_hashlongstr(L.l_G.tmname[ltm.TMS.TM_INDEX]));
+    if (ie === void 0 || ie.value.type !== LUA_TTABLE) return;
+    let idx = ie.value.value;
+    let me = idx.strong.get(luaS_hashlongstr(key.value));
+    if (me === void 0 || me.value.type === LUA_TNIL) return;
+    if (!c) i.luastore_ic = { mt: mt, key: key.value, ie: ie, idx: idx, me: me };
+    else { c.mt = mt; c.key = key.value; c.ie = ie; c.idx = idx; c.me = me; }
+};
+
+const luaV_execute = function(L) {`,
+    ],
+    [
+      `            case OP_SELF: {
+                let rb = RB(L, base, i);
+                let rc = RKC(L, base, k, i);
+                lobject.setobjs2s(L, ra + 1, rb);
+                luaV_gettable(L, L.stack[rb], rc, ra);
+                break;
+            }`,
+      `            case OP_SELF: {
+                let rb = RB(L, base, i);
+                let rc = RKC(L, base, k, i);
+                let o = L.stack[rb];
+                lobject.setobjs2s(L, ra + 1, rb);
+                if (o.type === LUA_TUSERDATA) {  /* luastore: the method this instruction found last, if it still holds */
+                    let c = i.luastore_ic;
+                    if (c != null && c.mt === o.value.metatable && c.key === rc.value) {
+                        let iv = c.ie.value;
+                        let mv = c.me.value;
+                        if (iv !== void 0 && iv.value === c.idx && mv !== void 0 && mv.type !== LUA_TNIL) {
+                            lobject.setobj2s(L, ra, mv);
+                            break;
+                        }
+                    }
+                    luastore_selfmiss(L, i, o.value.metatable, rc);
+                }
+                luaV_gettable(L, o, rc, ra);
+                break;
+            }`,
+    ],
+  ],
+  "lopcodes.js": [
+    [
+      `            sBx:    ((ins >> POS_Bx) & MASK1(SIZE_Bx, 0)) - MAXARG_sBx
+        };`,
+      `            sBx:    ((ins >> POS_Bx) & MASK1(SIZE_Bx, 0)) - MAXARG_sBx,
+            luastore_ic: null  /* luastore: OP_SELF's cache (scripts/patch-fengari.mjs) */
+        };`,
+    ],
+  ],
+  "lundump.js": [
+    [
+      `                sBx:    ((ins >> POS_Bx) & p.MASK1(SIZE_Bx, 0)) - MAXARG_sBx
+            };`,
+      `                sBx:    ((ins >> POS_Bx) & p.MASK1(SIZE_Bx, 0)) - MAXARG_sBx,
+                luastore_ic: null  /* luastore: OP_SELF's cache (scripts/patch-fengari.mjs) */
+            };`,
     ],
   ],
 };

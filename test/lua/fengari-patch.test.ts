@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { lauxlib, lua, lualib } from "fengari";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error -- a plain .mjs script without types
-import { BUFFER_MARK, CALLS_FIRST_MARK, callsFirst, clearSlotsByAssignment, FAULTY, FUNCTION_PATCHES, patchFengari, patchFunctions, REPAIRED, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
+import { BUFFER_MARK, CALLS_FIRST_MARK, callsFirst, clearSlotsByAssignment, FAULTY, FUNCTION_PATCHES, patchFengari, patchFunctions, REPAIRED, SELF_CACHE_MARK, SLOT_DELETES, SLOTS_MARK } from "../../scripts/patch-fengari.mjs";
 import { makeHost, type TestHost } from "../helpers.js";
 
 const slotDeletes = SLOT_DELETES as Record<string, number>;
@@ -64,6 +64,17 @@ describe("the installed fengari", () => {
     }
   });
 
+  it("lvm.js's OP_SELF, lopcodes.js and lundump.js carry the method cache (run `node scripts/patch-fengari.mjs` if this fails)", () => {
+    for (const file of ["lvm.js", "lopcodes.js", "lundump.js"]) {
+      const text = readFileSync(join(fengariSrc, file), "utf8");
+      for (const [original, patched] of functionPatches[file]!) {
+        expect(text).toContain(patched);
+        if (!patched.includes(original)) expect(text).not.toContain(original);
+      }
+    }
+    expect(readFileSync(join(fengariSrc, "lvm.js"), "utf8")).toContain(SELF_CACHE_MARK);
+  });
+
   it("leaves no value referenced above the top after calls, pops and settop", () => {
     const L = lauxlib.luaL_newstate();
     lauxlib.luaL_requiref(L, "_G", lualib.luaopen_base, 1);
@@ -78,6 +89,75 @@ describe("the installed fengari", () => {
     const stack = (L as unknown as { stack: unknown[]; top: number }).stack;
     const top = (L as unknown as { top: number }).top;
     for (let i = top; i < stack.length; i++) expect(stack[i]).toBeUndefined();
+  });
+});
+
+describe("OP_SELF's method cache, patched", () => {
+  /** Runs `source` in a bare state with `mk(mt)`, which makes a userdata with metatable `mt`. */
+  const run = (source: string): string => {
+    const L = lauxlib.luaL_newstate();
+    for (const [name, open] of [["_G", lualib.luaopen_base], ["table", lualib.luaopen_table], ["string", lualib.luaopen_string]] as const) {
+      lauxlib.luaL_requiref(L, name, open, 1);
+    }
+    lua.lua_pop(L, 3);
+    lua.lua_pushcfunction(L, (L2) => {
+      lua.lua_newuserdata(L2, 0);
+      lua.lua_pushvalue(L2, 1);
+      lua.lua_setmetatable(L2, -2);
+      return 1;
+    });
+    lua.lua_setglobal(L, "mk");
+    const src = new TextEncoder().encode(source);
+    expect(lauxlib.luaL_loadbufferx(L, src, src.length, "=t", "t")).toBe(lua.LUA_OK);
+    if (lua.lua_pcall(L, 0, 1, 0) !== lua.LUA_OK) throw new Error(lua.lua_tojsstring(L, -1));
+    return lua.lua_tojsstring(L, -1);
+  };
+
+  // One OP_SELF instruction (in \`call\`) sees every change a cached method could miss.
+  const changes = `
+    local log = {}
+    local function try(...) local ok, v = pcall(call, ...) log[#log + 1] = ok and v or v:gsub("^.-:%d+: ", "") end
+    local idx = { m = function(_, x) return "a" .. x end }
+    local mt = { __index = idx }
+    local u = mk(mt)
+    try(u, 1) try(u, 2)
+    idx.m = function(_, x) return "b" .. x end
+    try(u, 3)
+    rawset(idx, "m", nil)
+    try(u, 4)
+    setmetatable(idx, { __index = { m = function(_, x) return "c" .. x end } })
+    try(u, 5)
+    setmetatable(idx, nil)
+    idx.m = function(_, x) return "d" .. x end
+    try(u, 6)
+    mt.__index = { m = function(_, x) return "e" .. x end }
+    try(u, 7)
+    mt.__index = function(_, k) return function(_, x) return "f" .. k .. x end end
+    try(u, 8)
+    mt.__index = idx
+    try(u, 9)
+    try(mk({ __index = { m = function(_, x) return "g" .. x end } }), 10)
+    try(u, 11)
+    mt.__index = nil
+    try(u, 12)
+    mt.__index = idx
+    try(u, 13)
+    idx.m = false
+    try(u, 14)
+    idx.m = function(_, x) return "h" .. x end
+    try(u, 15)
+    return table.concat(log, ",")`;
+  const expected = [
+    "a1", "a2", "b3", "attempt to call a nil value (method 'm')", "c5", "d6", "e7", "fm8", "d9", "g10", "d11",
+    "attempt to index a userdata value (local 'o')", "d13", "attempt to call a boolean value (method 'm')", "h15",
+  ].join(",");
+
+  it("answers what the generic lookup answers after every change to the metatable and its __index table", () => {
+    expect(run(`local function call(o, x) return o:m(x) end ${changes}`)).toBe(expected);
+  });
+
+  it("does the same for instructions loaded from bytecode (lundump.js)", () => {
+    expect(run(`local call = load(string.dump(function(o, x) return o:m(x) end), "=t", "b") ${changes}`)).toBe(expected);
   });
 });
 
@@ -192,21 +272,27 @@ describe("scripts/patch-fengari.mjs: stack slots", () => {
       dir = mkdtempSync(join(tmpdir(), "luastore-fengari-"));
       for (const [file, n] of Object.entries(slotDeletes)) {
         const body = Array.from({ length: n }, () => "delete L.stack[--L.top];").join("\n");
-        writeFileSync(join(dir, file), file === "lapi.js" ? `${FAULTY}\n${body}\n` : file === "lvm.js" ? `${body}\n${VM_SWITCH}` : `${body}\n`);
+        const vm = `${body}\n${functionPatches["lvm.js"]!.map(([o]) => o).join("\n\n")}\n${VM_SWITCH}`;
+        writeFileSync(join(dir, file), file === "lapi.js" ? `${FAULTY}\n${body}\n` : file === "lvm.js" ? vm : `${body}\n`);
       }
-      writeFileSync(join(dir, "lauxlib.js"), functionPatches["lauxlib.js"]!.map(([o]) => o).join("\n\n"));
+      for (const file of ["lauxlib.js", "lopcodes.js", "lundump.js"]) {
+        writeFileSync(join(dir, file), functionPatches[file]!.map(([o]) => o).join("\n\n"));
+      }
       const first = patchFengari(dir) as Record<string, string>;
       expect(first["lapi.js"]).toBe("lua_pcallk repaired, stack slots patched");
       expect(first["ldo.js"]).toBe("stack slots patched");
       expect(first["lauxlib.js"]).toBe("functions patched");
       expect(readFileSync(join(dir, "lauxlib.js"), "utf8")).toBe(functionPatches["lauxlib.js"]!.map(([, p]) => p).join("\n\n"));
-      expect(first["lvm.js"]).toBe("stack slots patched, calls moved first");
+      expect(first["lvm.js"]).toBe("stack slots patched, functions patched, calls moved first");
+      expect(first["lopcodes.js"]).toBe("functions patched");
+      expect(first["lundump.js"]).toBe("functions patched");
       const lapi = readFileSync(join(dir, "lapi.js"), "utf8");
       expect(lapi).toContain(REPAIRED);
       expect(lapi.match(DELETE)).toBeNull();
       const second = patchFengari(dir) as Record<string, string>;
       expect(second["lapi.js"]).toBe("lua_pcallk already repaired, stack slots already patched");
-      expect(second["lvm.js"]).toBe("stack slots already patched, calls already first");
+      expect(second["lvm.js"]).toBe("stack slots already patched, functions already patched, calls already first");
+      expect(second["lundump.js"]).toBe("functions already patched");
       expect(second["lauxlib.js"]).toBe("functions already patched");
       expect(readFileSync(join(dir, "lapi.js"), "utf8")).toBe(lapi);
     });
