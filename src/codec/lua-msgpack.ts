@@ -298,13 +298,35 @@ export function pushMsgpack(L: lua_State, bytes: Uint8Array, offset = 0): number
  * other value (then {@link pushMsgpack} it). The hot `s:get` path: no decoder state to set up.
  */
 export function pushShortString(L: lua_State, bytes: Uint8Array): boolean {
+  for (let i = 0; i < PUSHED_SLOTS; i++) {
+    if (pushedBytes[i] === bytes) {
+      if (!lua.lua_checkstack(L, 1)) throw new CodecError("value", "Lua stack overflow");
+      pushsvalue2s(L, pushedStrings[i]!);
+      return true;
+    }
+  }
   const length = bytes.length - 1;
   // A Buffer goes the long way: its slice would make the Lua string a Buffer.
   if (length < 0 || bytes[0] !== (0xa0 | length) || length > SHORT_STRING_BYTES || bytes.constructor !== Uint8Array) return false;
   if (!lua.lua_checkstack(L, 1)) throw new CodecError("value", "Lua stack overflow");
-  pushsvalue2s(L, internString(L, bytes, 1, length));
+  const ts = internString(L, bytes, 1, length);
+  pushedBytes[nextPushed] = bytes;
+  pushedStrings[nextPushed] = ts;
+  nextPushed = (nextPushed + 1) & (PUSHED_SLOTS - 1);
+  pushsvalue2s(L, ts);
   return true;
 }
+
+/**
+ * The stored values {@link pushShortString} pushed last and their Lua strings. Bytes a store
+ * answers never change afterwards (what lets {@link pushMsgpack} push long strings as views),
+ * and a memory store answers the same view for a key read again, so the same array is the same
+ * string: a loop of gets of one key skips the hash and compare of {@link internString}.
+ */
+const PUSHED_SLOTS = 4;
+const pushedBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(PUSHED_SLOTS).fill(undefined);
+const pushedStrings: (TString | undefined)[] = new Array<TString | undefined>(PUSHED_SLOTS).fill(undefined);
+let nextPushed = 0;
 
 /** Decodes one value at `pos` into `resultType`/`resultValue`; tables count `depth` from 0. */
 function readValue(L: lua_State, depth: number): void {

@@ -295,6 +295,20 @@ describe("pushShortString", () => {
       expect(lua.lua_gettop(L)).toBe(0);
     }
   });
+
+  it("pushes each of arrays taken in turn, more than it remembers, as its own bytes, again and again", () => {
+    // A stored array pushed again is remembered (its bytes never change); others never get its string.
+    const L = newState();
+    const arrays = Array.from({ length: 6 }, (_, n) => encodeShortString(to_luastring(`value ${n}`)));
+    const twin = encodeShortString(to_luastring("value 0"));
+    for (let round = 0; round < 3; round++) {
+      for (const bytes of [...arrays, twin, arrays[0]!, arrays[0]!]) {
+        expect(pushShortString(L, bytes)).toBe(true);
+        expect(lua.lua_tolstring(L, -1)).toEqual(bytes.subarray(1));
+        lua.lua_settop(L, 0);
+      }
+    }
+  });
 });
 
 describe("pushMsgpack", () => {
