@@ -93,6 +93,7 @@ const lapi = requireFengari("fengari/src/lapi.js") as {
   lua_insert(L: lua_State, idx: number): void;
   lua_rawset(L: lua_State, idx: number): void;
   lua_rawget(L: lua_State, idx: number): number;
+  lua_newuserdata(L: lua_State, size: number): unknown;
 };
 const LUA_RIDX_GLOBALS = 2;
 
@@ -256,6 +257,35 @@ export function stringArg(L: lua_State, n: number): Uint8Array | null {
   const tv = f.stack[i]!;
   return (tv.type & 0x0f) === STRING_TAG ? (tv.value as { realstring: Uint8Array }).realstring : null;
 }
+
+/**
+ * The host data of argument `n` (from 1) of the running host function when it is a full
+ * userdata, else null: `lua_touserdata` for an argument in one stack access (a light userdata,
+ * which no script can make, is null too).
+ */
+export function userdataArg(L: lua_State, n: number): unknown {
+  const f = L as unknown as CallFrame;
+  const i = f.ci.funcOff + n;
+  if (i >= f.top) return null;
+  const tv = f.stack[i]!;
+  return tv.type === USERDATA_TAG ? (tv.value as UserdataFields).data : null;
+}
+
+/**
+ * Pushes a new full userdata whose host data is `data` itself. fengari gives each userdata a
+ * dictionary (`Object.create(null)`), where every property read is a hash lookup; an object of
+ * the host's own class keeps its fields at fixed offsets (measured: a store call read three).
+ * Either way only host code reaches it: Lua sees an opaque userdata.
+ */
+export function pushUserdata(L: lua_State, data: object): void {
+  lapi.lua_newuserdata(L, 0);
+  const s = L as unknown as StackInternals;
+  (s.stack[s.top - 1]!.value as UserdataFields).data = data;
+}
+interface UserdataFields {
+  data: unknown;
+}
+const USERDATA_TAG = 7;
 
 /** Sets the metatable every string of `L` shares (what lua_setmetatable on a string does). */
 export function setStringMetatable(L: lua_State, metatable: SharedValue): void {

@@ -38,12 +38,11 @@ import {
 } from "../../store/store.js";
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
-import { rawGetShared, rawSetShared, runOf, sharedString, stringArg } from "../internals.js";
+import { pushUserdata, rawGetShared, rawSetShared, runOf, sharedString, stringArg, userdataArg } from "../internals.js";
 import { failWith, pushError } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
 export const STORE_META = to_luastring("luastore.Store");
-const BRAND = Symbol("luastore.store");
 /** Most keys one get_many call may carry (its answer holds every value). */
 export const MAX_BATCH = 1000;
 /** Most keys one set_many / delete_many call may carry: Cloudflare KV's bulk limit. */
@@ -58,17 +57,21 @@ interface HandleRef {
   released: boolean;
 }
 
-interface HandleData {
-  [BRAND]: true;
-  ref: HandleRef;
+/** A handle or one of its namespace views: the host data of a store userdata (see pushUserdata). */
+class HandleData {
+  readonly ref: HandleRef;
   /** Byte-string prefix of this view ("" for the handle itself). */
-  prefix: string;
+  readonly prefix: string;
+  constructor(ref: HandleRef, prefix: string) {
+    this.ref = ref;
+    this.prefix = prefix;
+  }
 }
 
 function checkHandle(L: lua_State): HandleData {
-  const data = lua.lua_touserdata(L, 1) as Partial<HandleData> | null;
-  if (data === null || typeof data !== "object" || data[BRAND] !== true) typeError(L, 1, "store");
-  return data as HandleData;
+  const data = userdataArg(L, 1);
+  if (!(data instanceof HandleData)) typeError(L, 1, "store");
+  return data;
 }
 
 /**
@@ -76,9 +79,9 @@ function checkHandle(L: lua_State): HandleData {
  * undefined: what `luastore repl` needs to open it again in the next input's run.
  */
 export function handleOrigin(L: lua_State, idx: number): { storeId: string; prefix: string } | undefined {
-  const data = lua.lua_touserdata(L, idx) as Partial<HandleData> | null;
-  if (data === null || typeof data !== "object" || data[BRAND] !== true || data.ref!.released) return undefined;
-  return { storeId: data.ref!.info.storeId, prefix: data.prefix! };
+  const data = lua.lua_touserdata(L, idx);
+  if (!(data instanceof HandleData) || data.ref.released) return undefined;
+  return { storeId: data.ref.info.storeId, prefix: data.prefix };
 }
 
 /** Pushes `nil, err` for an OpFailure. */
@@ -1370,10 +1373,7 @@ const checkedMethods: Record<string, JSFunction> = Object.fromEntries(Object.ent
 const STORE_META_KEY = sharedString("luastore.Store");
 
 function pushView(L: lua_State, ref: HandleRef, prefix: string): void {
-  const data = lua.lua_newuserdata(L, 0) as HandleData;
-  data[BRAND] = true;
-  data.ref = ref;
-  data.prefix = prefix;
+  pushUserdata(L, new HandleData(ref, prefix));
   rawGetShared(L, lua.LUA_REGISTRYINDEX, STORE_META_KEY);
   lua.lua_setmetatable(L, -2);
 }
