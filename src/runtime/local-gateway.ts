@@ -415,18 +415,19 @@ export class LocalGateway implements RunGateway {
     } catch (err) {
       return this.#fail(state.slot, toFailure(err));
     }
-    if (isPromise(r)) {
-      // One promise per call: the answer's cap and the failure in one then.
-      const max = this.#maxCallBytes;
-      return r.then(
-        (v) => (v !== undefined && v.length > max ? this.#fail(state.slot, callTooLarge("get", "answer", v.length, max)) : v),
-        (err: unknown) => this.#fail(state.slot, toFailure(err)),
-      );
-    }
+    // A synchronous answer first: isPromise's `then` lookup misses up a Uint8Array's prototypes.
     if (r === undefined) return r;
-    this.movedBytes += r.length;
-    if (r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
-    return r;
+    if (r instanceof Uint8Array) {
+      this.movedBytes += r.length;
+      if (r.length > this.#maxCallBytes) return this.#fail(state.slot, callTooLarge("get", "answer", r.length, this.#maxCallBytes));
+      return r;
+    }
+    // One promise per call: the answer's cap and the failure in one then.
+    const max = this.#maxCallBytes;
+    return r.then(
+      (v) => (v !== undefined && v.length > max ? this.#fail(state.slot, callTooLarge("get", "answer", v.length, max)) : v),
+      (err: unknown) => this.#fail(state.slot, toFailure(err)),
+    );
   }
 
   getStale(handle: number, key: string): Answer<Uint8Array | StaleValue | undefined> {
