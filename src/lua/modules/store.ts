@@ -11,7 +11,7 @@ import { lua, lauxlib, to_luastring, type lua_State, type JSFunction } from "fen
 import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
-import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, returnShortString, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
 import {
   callTooLarge,
   OpFailure,
@@ -294,12 +294,13 @@ const get: JSFunction = (L) => {
   if (lua.lua_gettop(L) > 2) return tooManyArguments(L, h, "get");
   const key = begin(L, h);
   if (key === null) return 2;
-  const r = runOf(L).gateway.get(h.ref.info.handle, key);
-  // A synchronous answer (memory stores) is pushed here, without answer()'s promise test.
+  const run = runOf(L);
+  const r = run.gateway.get(h.ref.info.handle, key);
+  // A synchronous answer (memory stores) is pushed here, without answer()'s promise test. A short
+  // string takes the key's slot, the top (get was called with exactly self and key).
   if (r === undefined || r instanceof Uint8Array) {
-    pushValue(L, r);
-    const after = runOf(L).afterStoreCall;
-    if (after !== null) after(L);
+    if (r === undefined || !returnShortString(L, r)) pushValue(L, r);
+    if (run.afterStoreCall !== null) run.afterStoreCall(L);
     return 1;
   }
   return answer(L, r, pushValue);
