@@ -306,24 +306,10 @@ export function pushShortString(L: lua_State, bytes: Uint8Array): boolean {
 }
 
 /**
- * {@link pushShortString} for a host function about to return that string as its one result:
- * the string is written over the value at the top of the stack (its last argument, which it no
- * longer needs) instead of being pushed, as `lua_replace(L, -1)` would leave it, without a new
- * stack cell (an allocation per call, measured: 6 % of a loop of `s:get`). The caller returns 1
- * and must have at least one argument. Returns false, changing nothing, as pushShortString does.
+ * The Lua string of a stored fixstr (what {@link pushShortString} pushes), or null for any other
+ * value: for a host function that returns it with replaceTopWithString (src/lua/internals.ts).
  */
-export function returnShortString(L: lua_State, bytes: Uint8Array): boolean {
-  const ts = shortStringOf(L, bytes);
-  if (ts === null) return false;
-  const s = L as unknown as { stack: TValue[]; top: number };
-  const top = s.stack[s.top - 1]!;
-  top.type = LUA_TLNGSTR;
-  top.value = ts;
-  return true;
-}
-
-/** The Lua string of a stored fixstr, or null for any other value. */
-function shortStringOf(L: lua_State, bytes: Uint8Array): TString | null {
+export function shortStringOf(L: lua_State, bytes: Uint8Array): TString | null {
   for (let i = 0; i < PUSHED_SLOTS; i++) if (pushedBytes[i] === bytes) return pushedStrings[i]!;
   const length = bytes.length - 1;
   // A Buffer goes the long way: its slice would make the Lua string a Buffer.

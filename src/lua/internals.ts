@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 // resolves (required first, lobject.js sees an unfinished llex.js: "TValue is not a constructor").
 import "fengari";
 import type { lua_Debug, lua_State } from "fengari";
+import type { TString } from "fengari/src/lstring.js";
 import type { RunContext } from "./run-context.js";
 
 interface StateInternals {
@@ -282,6 +283,29 @@ export function pushUserdata(L: lua_State, data: object): void {
   const s = L as unknown as StackInternals;
   (s.stack[s.top - 1]!.value as UserdataFields).data = data;
 }
+/**
+ * Makes the string `ts` the one result of the running host function by writing it over the value
+ * at the top of its stack (its last argument, which it no longer needs), as `lua_replace(L, -1)`
+ * after a push would leave it, without the push's new stack cell: an allocation per call less
+ * (measured: 6-8 % of a loop of `s:get`). The caller returns 1 and has at least one argument.
+ */
+export function replaceTopWithString(L: lua_State, ts: TString): void {
+  const s = L as unknown as StackInternals;
+  const top = s.stack[s.top - 1]!;
+  top.type = LONG_STRING_TAG;
+  top.value = ts;
+}
+
+/** {@link replaceTopWithString} for a boolean result. */
+export function replaceTopWithBoolean(L: lua_State, b: boolean): void {
+  const s = L as unknown as StackInternals;
+  const top = s.stack[s.top - 1]!;
+  top.type = BOOLEAN_TAG;
+  top.value = b;
+}
+const LONG_STRING_TAG = 4 | (1 << 4);
+const BOOLEAN_TAG = 1;
+
 interface UserdataFields {
   data: unknown;
 }

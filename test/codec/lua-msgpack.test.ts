@@ -1,7 +1,7 @@
 import { lua, to_luastring } from "fengari";
 import { describe, expect, it } from "vitest";
 import { CodecError } from "../../src/codec/codec-error.js";
-import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, returnShortString } from "../../src/codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString } from "../../src/codec/lua-msgpack.js";
 import { checkInLua, encodeLua, encodeLuaChunk, hex, newState, roundTrip, runLua } from "./lua-state.js";
 
 /** The CodecError that `fn` throws (fails the test when it throws nothing or something else). */
@@ -308,41 +308,6 @@ describe("pushShortString", () => {
         lua.lua_settop(L, 0);
       }
     }
-  });
-});
-
-describe("returnShortString", () => {
-  it("returns the string in place of the last argument, and no caller's variable, table or argument list sees the slot change", () => {
-    const L = newState();
-    const stored = encodeShortString(to_luastring("value"));
-    lua.lua_pushcfunction(L, (L2) => {
-      if (!returnShortString(L2, stored)) throw new Error("not a fixstr");
-      return 1;
-    });
-    lua.lua_setglobal(L, "f");
-    runLua(
-      L,
-      `local k, other = "key", "x"
-       local v = f(k)
-       assert(v == "value" and k == "key" and other == "x")
-       local function tail(a) return f(a) end
-       assert(tail(k) == "value" and k == "key")
-       local t = { f(k), f(k, other), k, other }
-       assert(t[1] == "value" and t[2] == "value" and t[3] == "key" and t[4] == "x" and #t == 4)
-       local ok, r = pcall(f, k)
-       assert(ok and r == "value" and k == "key")
-       local co = coroutine.wrap(function(a) local r2 = f(a) coroutine.yield(r2, a) end)
-       local r3, a3 = co(k)
-       assert(r3 == "value" and a3 == "key")
-       assert(select("#", f(k, other)) == 1 and other == "x")`,
-    );
-  });
-
-  it("changes nothing and answers false for a value that is not one whole fixstr", () => {
-    const L = newState();
-    lua.lua_pushinteger(L, 7);
-    expect(returnShortString(L, encodeLua(`{ 1 }`))).toBe(false);
-    expect([lua.lua_gettop(L), lua.lua_tointeger(L, 1)]).toEqual([1, 7]);
   });
 });
 

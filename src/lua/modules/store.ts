@@ -11,7 +11,7 @@ import { lua, lauxlib, to_luastring, type lua_State, type JSFunction } from "fen
 import { ErrorKind } from "../../errors.js";
 import { byteStringFromBytes, bytesFromByteString, quoteByteString } from "../../bytes.js";
 import { CodecError } from "../../codec/codec-error.js";
-import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, returnShortString, SHORT_STRING_BYTES } from "../../codec/lua-msgpack.js";
+import { encodeFromLua, encodeShortString, pushMsgpack, pushShortString, SHORT_STRING_BYTES, shortStringOf } from "../../codec/lua-msgpack.js";
 import {
   callTooLarge,
   OpFailure,
@@ -38,7 +38,7 @@ import {
 } from "../../store/store.js";
 import { MAX_STORE_ID_BYTES } from "../../registry/validate.js";
 import { killRun, raiseKill } from "../control.js";
-import { pushUserdata, rawGetShared, rawSetShared, runOf, sharedString, stringArg, userdataArg } from "../internals.js";
+import { pushUserdata, rawGetShared, rawSetShared, replaceTopWithBoolean, replaceTopWithString, runOf, sharedString, stringArg, userdataArg } from "../internals.js";
 import { failWith, pushError } from "./errors.js";
 import { luaStringToJs, pushJsString, typeError } from "../strings.js";
 
@@ -299,7 +299,9 @@ const get: JSFunction = (L) => {
   // A synchronous answer (memory stores) is pushed here, without answer()'s promise test. A short
   // string takes the key's slot, the top (get was called with exactly self and key).
   if (r === undefined || r instanceof Uint8Array) {
-    if (r === undefined || !returnShortString(L, r)) pushValue(L, r);
+    const ts = r === undefined ? null : shortStringOf(L, r);
+    if (ts !== null) replaceTopWithString(L, ts);
+    else pushValue(L, r);
     if (run.afterStoreCall !== null) run.afterStoreCall(L);
     return 1;
   }
@@ -360,9 +362,17 @@ function writeMethod(op: "set" | "add" | "replace"): JSFunction {
     if (typeof ttlMs === "string") return refuse(L, h, "store.key.set", key, ttlMs);
     const value = valueAt(L, 3, h.ref.info.maxValueSize);
     if (typeof value === "string") return refuse(L, h, "store.key.set", key, value);
-    const g = runOf(L).gateway;
+    const run = runOf(L);
+    const g = run.gateway;
     const handle = h.ref.info.handle;
-    if (op === "set") return answer(L, g.set(handle, key, value, ttlMs), pushTrue);
+    if (op === "set") {
+      const r = g.set(handle, key, value, ttlMs);
+      if (r !== true) return answer(L, r, pushTrue);
+      // Done (memory stores): `true` takes the top slot, the last argument, as get's value does.
+      replaceTopWithBoolean(L, true);
+      if (run.afterStoreCall !== null) run.afterStoreCall(L);
+      return 1;
+    }
     return answer(L, op === "add" ? g.add(handle, key, value, ttlMs) : g.replace(handle, key, value, ttlMs), pushBoolean);
   };
 }
