@@ -73,6 +73,28 @@ describe("handle methods", () => {
     expect(await withCache(`return s:set("k", "v"), s:get("k")`)).toEqual([true, "v"]);
   });
 
+  it("short string values written again and again, in turns over more values and keys than any cache holds, each read back as written", async () => {
+    // The same Lua string encodes to one shared array; a key read again pushes a remembered string.
+    setup();
+    const [log] = await withCache(`
+      local values, log = { "a", "bb", "", "dddd", "eeeee", "ffffff" }, {}
+      for round = 1, 3 do
+        for i = 1, 6 do s:set("k" .. i, values[(i + round) % 6 + 1]) end
+        s:set("k1", values[round])
+        for i = 1, 6 do log[#log + 1] = s:get("k" .. i) .. "," .. s:get("k" .. i) end
+      end
+      return table.concat(log, "|")`);
+    const values = ["a", "bb", "", "dddd", "eeeee", "ffffff"];
+    const expected: string[] = [];
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 1; i <= 6; i++) {
+        const v = i === 1 ? values[round - 1]! : values[(i + round) % 6]!;
+        expected.push(`${v},${v}`);
+      }
+    }
+    expect(log).toBe(expected.join("|"));
+  });
+
   it("get returns nil for a missing key", async () => {
     setup();
     expect(await withCache(`return s:get("missing")`)).toEqual([null]);
