@@ -96,6 +96,9 @@ const POLICIES = {
   policies: [{ id: "bench", effect: "allow", actions: ["store.get", "store.key.*"], resources: ["bench:*"] }],
 };
 
+/** CPU a case runs for before it is measured (see luaOpsPerSecond). */
+const WARM_UP_MS = 500;
+
 async function luaOpsPerSecond(host: Host, body: string, n: number, setup = ""): Promise<number> {
   const source = `
     local bench = require("bench")
@@ -104,9 +107,12 @@ async function luaOpsPerSecond(host: Host, body: string, n: number, setup = ""):
     local n = ...
     for i = 1, n do ${body} end`;
   const times: number[] = [];
-  // One discarded warm-up run per case: otherwise whichever case runs first (the anchor) is
-  // measured partly cold and every ratio depends on the order of the cases.
-  for (let rep = -1; rep < (quick ? 3 : 7); rep++) {
+  // Discarded warm-up runs per case, at least one and at least WARM_UP_MS of CPU: otherwise
+  // whichever case runs first (the anchor) is measured partly cold and every ratio depends on
+  // the order of the cases. A new case's first instructions send V8's code for fengari's VM back
+  // to a lower tier, and a --quick run of 200 000 calls is too short to see it optimized again:
+  // measured, the second and sometimes the third run of a case still ran at a third of its speed.
+  for (let warmUpMs = 0; times.length < (quick ? 3 : 7); ) {
     // CPU time of the process: a run of N calls is CPU-bound on this thread, and on a loaded
     // machine the share of a core it gets moves far more than the work does.
     const c0 = process.cpuUsage();
@@ -114,7 +120,8 @@ async function luaOpsPerSecond(host: Host, body: string, n: number, setup = ""):
     const c = process.cpuUsage(c0);
     const ms = (c.user + c.system) / 1000;
     if (!r.ok) throw new Error(`bench script failed: ${r.error?.message}`);
-    if (rep >= 0) times.push(ms);
+    if (warmUpMs >= WARM_UP_MS) times.push(ms);
+    else warmUpMs += ms;
   }
   return n / (median(times) / 1000);
 }
