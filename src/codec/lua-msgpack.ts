@@ -298,7 +298,7 @@ export function pushMsgpack(L: lua_State, bytes: Uint8Array, offset = 0): number
  * other value (then {@link pushMsgpack} it). The hot `s:get` path: no decoder state to set up.
  */
 export function pushShortString(L: lua_State, bytes: Uint8Array): boolean {
-  const ts = shortStringOf(L, bytes);
+  const ts = shortTString(L, bytes);
   if (ts === null) return false;
   if (!lua.lua_checkstack(L, 1)) throw new CodecError("value", "Lua stack overflow");
   pushsvalue2s(L, ts);
@@ -306,10 +306,23 @@ export function pushShortString(L: lua_State, bytes: Uint8Array): boolean {
 }
 
 /**
+ * A Lua string value (fengari's TString) as modules outside the codec see it: opaque, to be placed
+ * on a stack (replaceTopWithString in src/lua/internals.ts). Not fengari's own type, which no
+ * published declaration names.
+ */
+export interface LuaString {
+  readonly realstring: Uint8Array;
+}
+
+/**
  * The Lua string of a stored fixstr (what {@link pushShortString} pushes), or null for any other
  * value: for a host function that returns it with replaceTopWithString (src/lua/internals.ts).
  */
-export function shortStringOf(L: lua_State, bytes: Uint8Array): TString | null {
+export function shortStringOf(L: lua_State, bytes: Uint8Array): LuaString | null {
+  return shortTString(L, bytes);
+}
+
+function shortTString(L: lua_State, bytes: Uint8Array): TString | null {
   for (let i = 0; i < PUSHED_SLOTS; i++) if (pushedBytes[i] === bytes) return pushedStrings[i]!;
   const length = bytes.length - 1;
   // A Buffer goes the long way: its slice would make the Lua string a Buffer.

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 // resolves (required first, lobject.js sees an unfinished llex.js: "TValue is not a constructor").
 import "fengari";
 import type { lua_Debug, lua_State } from "fengari";
-import type { TString } from "fengari/src/lstring.js";
+import type { LuaString } from "../codec/lua-msgpack.js";
 import type { RunContext } from "./run-context.js";
 
 interface StateInternals {
@@ -289,7 +289,7 @@ export function pushUserdata(L: lua_State, data: object): void {
  * after a push would leave it, without the push's new stack cell: an allocation per call less
  * (measured: 6-8 % of a loop of `s:get`). The caller returns 1 and has at least one argument.
  */
-export function replaceTopWithString(L: lua_State, ts: TString): void {
+export function replaceTopWithString(L: lua_State, ts: LuaString): void {
   const s = L as unknown as StackInternals;
   const top = s.stack[s.top - 1]!;
   top.type = LONG_STRING_TAG;
