@@ -7,17 +7,23 @@
  * [ header words | hash buckets | expiry heap | undo log | blocks ... top | free ... end ]
  * ```
  *
- * - **Header** (word indexes `H_*`): magic, layout version, the lock word (owner's token), the
- *   sequence word of lock-free reads, per-thread read counters,
- *   waiters, the version counter (two u32: never rolled back, so a version never repeats), entry
- *   count and bytes, counters (f64), the allocator (`top`, free bytes, one free-list head per
- *   size class), the index roots (LRU sentinel, skip-list head, heap size), the undo log's
- *   length and the redo intent, and the liveness table (one word per attached thread).
+ * - **Header** (word indexes `H_*`): magic, layout version, the global lock word (owner's token)
+ *   and its waiters, the recovery word, the entry count and bytes, the allocator (`top`, free
+ *   bytes, one free-list head per size class), the index roots (LRU sentinel, skip-list head, heap
+ *   size), the wide undo log's length and the redo intent, the liveness table (one word per
+ *   attached thread), the shard table and the per-thread read counters.
+ * - **Shards** (`S_*`, one 128-byte stretch each, so no two share a cache line or its prefetched
+ *   pair): a key belongs to shard `hashKey & (SHARDS - 1)`, and so does its hash bucket. Each shard
+ *   has its lock word and waiters, the sequence word of its lock-free reads, its undo log's length,
+ *   its version counter (two u32: never rolled back) and its write counters (f64). Everything a
+ *   set of an existing key writes is in its shard, its entry or its value block: two threads
+ *   writing keys of different shards share no word.
  * - **Hash buckets**: a power of two of words, each the offset of the first entry of its chain
  *   (0 = empty; offset 0 is the header, never an entry).
  * - **Expiry heap**: a binary min-heap of entry offsets ordered by `expiresAt`; an entry keeps its
  *   heap position, so a TTL change or delete costs O(log n) and a sweep pops only expired keys.
- * - **Undo log**: pairs (word index, old value) written before each word of an operation changes.
+ * - **Undo logs**: pairs (word index, old value) written before each word of an operation changes:
+ *   the wide log (operations holding every shard) and one smaller log per shard.
  * - **Blocks**: each starts with a header word, its size in bytes with bit 0 set while free; a
  *   free block's second word links the free list of its size class. Sizes are multiples of 8:
  *   exact up to 2048 bytes, then four classes per power of two.
@@ -61,24 +67,24 @@
  */
 
 export const MAGIC = 0x6e6f7a6c; // "lzon"
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // Header words.
 export const H_MAGIC = 0;
 export const H_LAYOUT = 1;
-/** 0 = free, else the holder's thread token. */
+/**
+ * The global lock: 0 = free, else the holder's thread token. It guards what every shard shares
+ * (allocator, LRU list, expiry heap, skip list, entry count and bytes, garbage list). Only a
+ * holder of a shard lock takes it (always after the shard's), and never waits for a shard while
+ * holding it; an operation holding every shard needs it not, since its holder holds a shard too.
+ */
 export const H_LOCK = 2;
 /** Threads blocked in Atomics.wait / waitAsync on H_LOCK. */
 export const H_WAITERS = 3;
-export const H_VERSION_LO = 4;
-export const H_VERSION_HI = 5;
+/** 0, or the token of the thread recovering dead threads' locks (one at a time). */
+export const H_RECOVER = 4;
 export const H_SIZE = 6;
 export const H_BYTES = 7;
-/** Float64 indexes of the write counters (words 12..19; 8..11 unused: reads count per thread, H_READ_COUNTERS). */
-export const F_SETS = 6;
-export const F_DELETES = 7;
-export const F_EXPIRED = 8;
-export const F_EVICTED = 9;
 export const H_TOP = 20;
 export const H_HEAP_START = 21;
 export const H_END = 22;
@@ -88,20 +94,18 @@ export const H_BUCKET_MASK = 25;
 export const H_EXP_BASE = 26;
 export const H_EXP_CAP = 27;
 export const H_EXP_SIZE = 28;
+/** The wide undo log (operations that hold every shard). */
 export const H_LOG_BASE = 29;
 export const H_LOG_CAP = 30;
-/** Entries in the undo log; non-zero while an operation is under way. */
+/** Entries in the wide undo log; non-zero while such an operation is under way. */
 export const H_LOG_N = 31;
 /** A redo intent (REDO_*): an idempotent operation that recovery runs again from the start. */
 export const H_REDO = 32;
 export const H_SKIP_LEVEL = 33;
 export const H_MAX_SIZE = 34;
 export const H_FLAGS = 35;
-/**
- * The sequence word: odd while a writer changes the zone. A get under eviction none reads without
- * the lock and keeps what it read only when this word was even and unchanged around the read.
- */
-export const H_SEQ = 38;
+/** The first word of the shard undo logs, SHARD_LOG_CAP pairs each. */
+export const H_SHARD_LOGS = 38;
 /** The LRU sentinel's prev (least recent) and next (most recent): a pseudo-entry at word 34. */
 export const H_LRU_PREV = 36;
 export const H_LRU_NEXT = 37;
@@ -228,13 +232,44 @@ export const CLASS_SIZE: readonly number[] = (() => {
 })();
 export const CLASS_COUNT = CLASS_SIZE.length;
 
+/** Shards (a power of two, at most the fewest hash buckets, 16). */
+export const SHARDS = 16;
+export const SHARD_MASK = SHARDS - 1;
+/** Words from one shard's header to the next: 128 bytes, two cache lines. */
+export const SHARD_WORDS = 32;
+/** The shard table: word of shard 0's header, 32-word aligned (so every shard starts a 128-byte line pair). */
+export const H_SHARDS = (H_FREE_HEADS + CLASS_COUNT + 31) & ~31;
+/** Shard words (from `H_SHARDS + SHARD_WORDS * s`): the lock (0 or the holder's token) and its waiters. */
+export const S_LOCK = 0;
+export const S_WAITERS = 1;
+/**
+ * The sequence word: odd while a writer changes the shard's entries. A get under eviction none
+ * reads without a lock and keeps what it read only when its shard's word was even and unchanged
+ * around the read, so a write to one shard sends no other shard's reads back.
+ */
+export const S_SEQ = 2;
+/** Entries in the shard's undo log; non-zero while an operation of the shard is under way. */
+export const S_LOG_N = 3;
+/** The shard's version counter c (two u32): its versions are c * SHARDS + shard, so no two shards give the same. */
+export const S_VERSION_LO = 4;
+export const S_VERSION_HI = 5;
+/** Word of the shard's write counters: float64 (F_* from here). */
+export const S_COUNTERS = 8;
+/** Write counters, float64 indexes from a shard's S_COUNTERS; stats sums every shard. */
+export const F_SETS = 0;
+export const F_DELETES = 1;
+export const F_EXPIRED = 2;
+export const F_EVICTED = 3;
+/** Pairs in each shard's undo log: a one-key operation that outgrows it runs again holding every shard, with the wide log. */
+export const SHARD_LOG_CAP = 1024;
+
 /**
  * Per liveness slot, two float64 read counters (hits, misses): a lock-free get counts in its
  * own thread's slot, so readers never write a shared word. Each slot has a 64-byte cache line
  * of its own: two workers counting in one line made every get of each a cache miss for the other
  * (measured: 2 workers no faster than 1).
  */
-export const H_READ_COUNTERS = (H_FREE_HEADS + CLASS_COUNT + 15) & ~15;
+export const H_READ_COUNTERS = (H_SHARDS + SHARDS * SHARD_WORDS + 15) & ~15;
 /** Float64 words from one slot's read counters to the next (one cache line). */
 export const READ_COUNTER_STRIDE = 8;
 /** Header words (an even count, so what follows is 8-aligned). */

@@ -2,11 +2,12 @@
  * `store.memory` in a shared-memory zone: the Store semantics (TTLs, max_size, eviction, CAS,
  * versions, list pages) over a {@link Zone} that the host thread and Lua workers map at once.
  *
- * Every call takes the zone's lock, runs as one operation of the zone's undo log and commits,
- * so a thread that dies mid-call leaves it applied whole or not at all. A write that finds no
- * room (max_size, or no block of max_memory free) is rolled back, room is made as its own
- * committed steps (expired keys first, then a merge of free space, then LRU eviction, or under
- * eviction none a refusal), and the write runs again from the start.
+ * Every call takes the lock of its key's shard (a call on many keys, or on the order across
+ * them, every shard's: see Zone, Locks), runs as one operation of an undo log and commits, so a
+ * thread that dies mid-call leaves it applied whole or not at all. A write that finds no room
+ * (max_size, or no block of max_memory free) is rolled back, room is made holding every shard,
+ * as its own committed steps (expired keys first, then a merge of free space, then LRU
+ * eviction, or under eviction none a refusal), and the write runs again from the start.
  *
  * Semantics follow ./memory.ts (the Map store), which the store suite holds both to: recency
  * moves on get, getMany, entry and every write; has, ttl, expire and list leave it.
@@ -39,7 +40,7 @@ import type {
 } from "../store.js";
 import { checkCollectionBounds, checkListLimit, checkScore, indexRange, LIST_MAX_EXPIRED_PER_PAGE, SCORE_BYTES, wrongType } from "../store.js";
 import { F_DELETES, F_EVICTED, F_EXPIRED, F_SETS, SKIP_MAX_LEVEL, TAG_LIST, TAG_STRING, TAG_ZSET } from "./layout.js";
-import { hashKey, LOG_FULL, randomLevel, Zone } from "./zone.js";
+import { hashKey, LOG_FULL, NEED_ALL, randomLevel, Zone } from "./zone.js";
 import { listDrop, listLength, listPop, listPush, listPushBytes, listRange, newListDescriptor } from "./zone-list.js";
 import {
   newZsetDescriptor,
@@ -126,16 +127,16 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
 
   get(key: string): MaybePromise<Uint8Array | undefined> {
     const z = this.zone;
+    const h = hashKey(key);
     if (!this.#lru) {
       // Lock-free first (see Zone.readUnlocked); the lock only when that cannot tell.
-      const value = z.readUnlocked(key, hashKey(key), this.#clock);
+      const value = z.readUnlocked(key, h, this.#clock);
       if (value !== null) {
         z.countRead(value === undefined ? 1 : 0);
         return value;
       }
     }
-    if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#getLocked(key));
-    return this.#getLocked(key);
+    return this.#onKey(h, () => this.#getOne(key, h));
   }
 
   /**
@@ -144,9 +145,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
    */
   getStale(key: string): MaybePromise<Uint8Array | StaleValue | undefined> {
     if (this.#staleFor === 0) return this.get(key);
-    return this.#locked((): Uint8Array | StaleValue | undefined => {
+    const h = hashKey(key);
+    return this.#onKey(h, (): Uint8Array | StaleValue | undefined => {
       const z = this.zone;
-      const rec = z.find(key, hashKey(key));
+      const rec = z.find(key, h);
       if (rec !== 0) {
         const expiresAt = z.expiresAt(rec);
         const now = this.#clock.now();
@@ -156,28 +158,14 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
           return { stale: z.copyValue(rec) };
         }
       }
-      return this.#getOne(key);
+      return this.#getOne(key, h);
     });
   }
 
-  #getLocked(key: string): Uint8Array | undefined {
-    const z = this.zone;
-    try {
-      const value = this.#getOne(key);
-      z.commit();
-      return value;
-    } catch (e) {
-      z.recover();
-      throw e;
-    } finally {
-      z.unlock();
-    }
-  }
-
   /** get under the lock (for get and getMany). */
-  #getOne(key: string): Uint8Array | undefined {
+  #getOne(key: string, h: number): Uint8Array | undefined {
     const z = this.zone;
-    const rec = this.#live(key, hashKey(key));
+    const rec = this.#live(key, h);
     if (rec === 0) {
       z.countRead(1);
       return undefined;
@@ -191,18 +179,20 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   getMany(keys: readonly string[]): MaybePromise<(Uint8Array | undefined)[]> {
     return this.#locked(() => {
       const values = new Array<Uint8Array | undefined>(keys.length);
-      for (let i = 0; i < keys.length; i++) values[i] = this.#getOne(keys[i]!);
+      for (let i = 0; i < keys.length; i++) values[i] = this.#getOne(keys[i]!, hashKey(keys[i]!));
       return values;
     });
   }
 
   has(key: string): MaybePromise<boolean> {
-    return this.#locked(() => this.#live(key, hashKey(key)) !== 0);
+    const h = hashKey(key);
+    return this.#onKey(h, () => this.#live(key, hashKey(key)) !== 0);
   }
 
   ttl(key: string): MaybePromise<number | undefined> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       if (rec === 0) return undefined;
       const expiresAt = this.zone.expiresAt(rec);
       // Clock time may be fractional; a live key always has at least 1 ms left.
@@ -211,9 +201,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   entry(key: string): MaybePromise<EntryRecord | undefined> {
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const rec = this.#live(key, hashKey(key));
+      const rec = this.#live(key, h);
       if (rec === 0) {
         z.countRead(1);
         return undefined;
@@ -315,8 +306,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   set(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<void> {
     void share;
     const expiresAt = this.#expiresAtFor(ttlMs);
-    return this.#locked(() => {
-      const h = hashKey(key);
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       this.#store(key, h, this.#live(key, h), value, undefined, expiresAt);
     }, key);
   }
@@ -324,8 +315,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   add(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
     void share;
     const expiresAt = this.#expiresAtFor(ttlMs);
-    return this.#locked(() => {
-      const h = hashKey(key);
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       if (this.#live(key, h) !== 0) return false;
       this.#store(key, h, 0, value, undefined, expiresAt);
       return true;
@@ -335,8 +326,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   replace(key: string, value: Uint8Array, ttlMs: number, share?: string): MaybePromise<boolean> {
     void share;
     const expiresAt = this.#expiresAtFor(ttlMs);
-    return this.#locked(() => {
-      const h = hashKey(key);
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const rec = this.#live(key, h);
       if (rec === 0) return false;
       this.#store(key, h, rec, value, undefined, expiresAt);
@@ -347,9 +338,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   incr(key: string, by: LuaNumber, init: LuaNumber, initTtlMs: number, share?: string): MaybePromise<Uint8Array> {
     void share;
     const initExpiresAt = this.#expiresAtFor(initTtlMs);
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const h = hashKey(key);
       const rec = this.#live(key, h);
       const bytes = incrementBytes(key, rec === 0 ? undefined : this.#valueOf(key, rec), by, init);
       this.#store(key, h, rec, bytes, undefined, rec === 0 ? initExpiresAt : z.expiresAt(rec));
@@ -363,8 +354,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
       throw new StoreError(ErrorKind.INVALID, "put: onlyIfAbsent and ifVersion cannot be combined");
     }
     const expiresAt = this.#expiresAtFor(options.ttlMs);
-    return this.#locked((): PutOutcome => {
-      const h = hashKey(key);
+    const h = hashKey(key);
+    return this.#onKey(h, (): PutOutcome => {
       const rec = this.#live(key, h);
       if (onlyIfAbsent && rec !== 0) return "exists";
       if (ifVersion !== undefined) {
@@ -407,8 +398,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
 
   expire(key: string, ttlMs: number): MaybePromise<boolean> {
     const expiresAt = this.#expiresAtFor(ttlMs);
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       if (rec === 0) return false;
       this.zone.setExpiry(rec, expiresAt);
       this.zone.nextVersion(rec, false);
@@ -417,8 +409,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   delete(key: string): MaybePromise<boolean> {
-    return this.#locked(() => {
-      const h = hashKey(key);
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const rec = this.#live(key, h);
       if (rec === 0) {
         this.#dropStale(key, h);
@@ -530,9 +522,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
     let added = 0;
     for (const value of values) added += value.length;
     const left = end === "left";
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const h = hashKey(key);
       let rec = this.#live(key, h);
       const desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "list");
       const length = (desc === 0 ? 0 : listLength(z, desc)) + values.length;
@@ -549,9 +541,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
 
   listPop(key: string, end: ListEnd, count: number): MaybePromise<Uint8Array[]> {
     const left = end === "left";
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const rec = this.#live(key, hashKey(key));
+      const rec = this.#live(key, h);
       if (rec === 0) return [];
       const list = this.#collectionAt(key, rec, "list");
       const length = listLength(z, list);
@@ -569,15 +562,17 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   listLength(key: string): MaybePromise<number> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       return rec === 0 ? 0 : listLength(this.zone, this.#collectionAt(key, rec, "list"));
     });
   }
 
   listRange(key: string, start: number, stop: number): MaybePromise<Uint8Array[]> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       if (rec === 0) return [];
       const list = this.#collectionAt(key, rec, "list");
       const range = indexRange(start, stop, listLength(this.zone, list));
@@ -586,9 +581,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   listTrim(key: string, start: number, stop: number): MaybePromise<number> {
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const rec = this.#live(key, hashKey(key));
+      const rec = this.#live(key, h);
       if (rec === 0) return 0;
       const list = this.#collectionAt(key, rec, "list");
       const length = listLength(z, list);
@@ -615,9 +611,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
     void share;
     for (const { score } of entries) checkScore(this.id, key, score);
     const hashes = entries.map(({ member }) => hashKey(member));
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const h = hashKey(key);
       let rec = this.#live(key, h);
       let desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "zset");
       // New members (a repeated one once), for the bounds before anything changes.
@@ -657,9 +653,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   zsetIncr(key: string, member: string, by: number, share?: string): MaybePromise<number> {
     void share;
     const mh = hashKey(member);
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const h = hashKey(key);
       let rec = this.#live(key, h);
       let desc = rec === 0 ? 0 : this.#collectionAt(key, rec, "zset");
       const node = desc === 0 ? 0 : zsetFind(z, desc, member, mh);
@@ -679,8 +675,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   zsetScore(key: string, member: string): MaybePromise<number | undefined> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       if (rec === 0) return undefined;
       const node = zsetFind(this.zone, this.#collectionAt(key, rec, "zset"), member, hashKey(member));
       return node === 0 ? undefined : scoreOf(this.zone, node);
@@ -688,8 +685,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   zsetRank(key: string, member: string, reverse: boolean): MaybePromise<number | undefined> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       if (rec === 0) return undefined;
       const desc = this.#collectionAt(key, rec, "zset");
       const node = zsetFind(this.zone, desc, member, hashKey(member));
@@ -698,9 +696,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   zsetRange(key: string, range: ZsetRange): MaybePromise<ZsetEntry[]> {
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const rec = this.#live(key, hashKey(key));
+      const rec = this.#live(key, h);
       if (rec === 0) return [];
       const desc = this.#collectionAt(key, rec, "zset");
       if (range.by === "score") return zsetRangeByScore(z, desc, range.min, range.max, range.reverse, range.limit);
@@ -710,9 +709,10 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   zsetRemove(key: string, members: readonly string[]): MaybePromise<number> {
-    return this.#locked(() => {
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
       const z = this.zone;
-      const rec = this.#live(key, hashKey(key));
+      const rec = this.#live(key, h);
       if (rec === 0) return 0;
       const desc = this.#collectionAt(key, rec, "zset");
       let removed = 0;
@@ -731,8 +731,9 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   }
 
   zsetCard(key: string): MaybePromise<number> {
-    return this.#locked(() => {
-      const rec = this.#live(key, hashKey(key));
+    const h = hashKey(key);
+    return this.#onKey(h, () => {
+      const rec = this.#live(key, h);
       return rec === 0 ? 0 : zsetCount(this.zone, this.#collectionAt(key, rec, "zset"));
     });
   }
@@ -742,28 +743,47 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Runs `op` as one zone operation under the lock: committed when it returns, rolled back when
-   * it throws. A write that found no room is rolled back, room is made, and `op` runs again.
-   * On the host thread a lock held by a worker is waited for without blocking the event loop.
+   * Runs `op` as one zone operation holding the lock of the shard of the key whose hashKey is
+   * `h`: committed when it returns, rolled back when it throws. An operation that needs room, a
+   * bigger undo log than a shard's, or (on the host thread) the global lock while a worker holds
+   * it, is rolled back and runs again holding every shard. On the host thread a lock held by a
+   * worker is waited for without blocking the event loop.
    */
-  #locked<T>(op: () => T, keep?: Keep): MaybePromise<T> {
+  #onKey<T>(h: number, op: () => T, keep?: Keep): MaybePromise<T> {
     const z = this.zone;
-    if (!z.tryLock() && !z.lock()) return z.lockAsync(() => this.#run(op, keep));
+    z.step = 0;
+    const s = Zone.shardOf(h);
+    if (!z.tryLockShard(s) && !z.lockShard(s)) return z.lockShardAsync(s, () => this.#run(op, keep));
     return this.#run(op, keep);
   }
 
-  #run<T>(op: () => T, keep: Keep): T {
+  /** Runs `op` as one zone operation holding every shard (what reads or writes many keys, or the indexes across them). */
+  #locked<T>(op: () => T, keep?: Keep): MaybePromise<T> {
     const z = this.zone;
+    z.step = 0;
+    if (!z.lockAll()) return z.lockAllAsync(() => this.#run(op, keep));
+    return this.#run(op, keep);
+  }
+
+  #run<T>(op: () => T, keep: Keep): MaybePromise<T> {
+    const z = this.zone;
+    let held = true;
     try {
       let merged = false;
       for (;;) {
         try {
           const result = op();
           z.commit();
-          if (z.hasGarbage()) this.#reclaim(RECLAIM_PER_CALL);
+          if (z.hasGarbage()) this.#reclaimAfter();
           return result;
         } catch (e) {
           z.recover();
+          if (z.oneShard && (e === ROOM || e === LOG_FULL || e === NEED_ALL)) {
+            // Room is made (evicting any shard's keys), and the wide log used, holding every shard.
+            if (z.widen()) continue;
+            held = false;
+            return z.lockAllAsync(() => this.#run(op, keep));
+          }
           if (e === LOG_FULL) {
             throw new StoreError(ErrorKind.INVALID, `store ${this.id}: one call changes more than the zone's undo log holds; split it or raise max_memory`);
           }
@@ -777,7 +797,21 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
         }
       }
     } finally {
-      z.unlock();
+      if (held) z.unlock();
+    }
+  }
+
+  /**
+   * After a committed operation: frees some blocks of discarded collections. Holding one shard,
+   * that needs the global lock; when the host thread cannot have it at once (or a batch outgrows
+   * the shard's log) the blocks wait for a later call.
+   */
+  #reclaimAfter(): void {
+    try {
+      this.#reclaim(RECLAIM_PER_CALL);
+    } catch (e) {
+      this.zone.recover();
+      if (e !== NEED_ALL && e !== LOG_FULL) throw e;
     }
   }
 
@@ -894,6 +928,7 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
     const z = this.zone;
     if (rec === 0) {
       this.#dropStale(key, h);
+      z.global();
       if (z.size >= this.#maxSize) needRoom(1, 0);
       const desc = tag === TAG_LIST ? newListDescriptor(z) : newZsetDescriptor(z);
       if (desc === 0) needRoom(0, roomBytes);
@@ -976,6 +1011,8 @@ export class ZoneStore implements Store, CollectionStore, AtomicStore {
       if (this.#lru) z.touch(rec);
     } else {
       this.#dropStale(key, h);
+      // The entry count is shared by every shard: read it holding the global lock.
+      z.global();
       if (z.size >= this.#maxSize) needRoom(1, 0);
       if (z.insert(key, h, randomLevel(), value, metadata, expiresAt) === 0) needRoom(0, this.#bytesFor(key, value, metadata, batch));
     }

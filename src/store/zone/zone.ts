@@ -1,23 +1,39 @@
 /**
  * The zone engine: one SharedArrayBuffer laid out as in ./layout.ts, shared by the host thread
- * and the Lua workers, with a writer lock, an undo log that makes every operation all or
+ * and the Lua workers, with sharded writer locks, undo logs that make every operation all or
  * nothing even when its thread dies at any instruction, an allocator, and the four indexes of a
  * store (hash chains, LRU list, expiry heap, skip list). ZoneStore (./zone-store.ts) gives it the
  * Store semantics; this file knows entries, not TTL rules or errors.
  *
- * - **Lock.** Word H_LOCK holds 0 or the holder's token (its `threadId + 1`), taken with
- *   `Atomics.compareExchange`; a waiter spins briefly, then sleeps in `Atomics.wait` (a worker) or
- *   `Atomics.waitAsync` (the host thread, whose event loop must keep running to see a worker
- *   exit). Readers take it too: a get under LRU writes the recency list, and one lock keeps a
- *   read from ever seeing a half-made change.
- * - **Undo log.** Every word an operation changes in the zone's structures goes through `w`, which
- *   first appends (word, old value) to the log and bumps H_LOG_N; the commit sets H_LOG_N to 0.
- *   A fresh block's words need no log (rolling back returns the block to where it came from;
- *   `alloc` logs the two words a free block carries), which holds because a block freed by an
- *   operation goes back to the allocator only at its commit, so it is never handed out again
- *   within the operation that still needs its old words for a rollback. Recovery restores the logged words newest
- *   first, so an unfinished operation leaves no trace. The version counter is not logged: it only
- *   grows, so a version never repeats even across a rollback.
+ * - **Locks.** A key belongs to one of SHARDS shards (`hashKey & 15`), and so does its hash
+ *   bucket. A call on one key takes its shard's lock word (0 or the holder's token, its
+ *   `threadId + 1`, taken with `Atomics.compareExchange`); a call on many keys, or on the order
+ *   across them (list, sweep, making room, clear), takes every shard's, in shard order. What the
+ *   shards share (allocator, LRU list, expiry heap, skip list, entry count and bytes, garbage)
+ *   is guarded by the global lock H_LOCK, which a one-shard call takes only when it changes one
+ *   of those (`global()`: a new key, a delete, a TTL change, a value that needs another block, an
+ *   LRU touch), after its shard's and never the other way round; holding every shard covers it.
+ *   A set of an existing key with a value of its block's size, its TTL unchanged, writes only
+ *   its shard's words (lock, sequence, log, version counter, write counters), its entry and its
+ *   value block: two writers of different shards share no cache line. A waiter spins briefly,
+ *   then sleeps in `Atomics.wait` (a worker) or `Atomics.waitAsync` (the host thread, whose event
+ *   loop must keep running to see a worker exit; it never waits while holding a lock, so a
+ *   one-shard call there that finds the global lock busy runs again holding every shard).
+ * - **Lock-free reads.** A get under eviction none reads without a lock, checked by its shard's
+ *   sequence word, which a writer makes odd at its first change and even at unlock: a write
+ *   sends back only the reads of its own shard. Under LRU a get takes its shard's lock and the
+ *   global one (it writes the recency list).
+ * - **Undo logs.** Every word an operation changes in the zone's structures goes through `w`,
+ *   which first appends (word, old value) to the operation's log (its shard's, or the wide log
+ *   when it holds every shard; a one-shard operation that outgrows its log runs again so) and
+ *   bumps that log's length; the commit sets it to 0. The global lock's changes go into the log
+ *   of the shard its holder holds. A fresh block's words need no log (rolling back returns the
+ *   block to where it came from; `alloc` logs the two words a free block carries), which holds
+ *   because a block freed by an operation goes back to the allocator only at its commit, so it
+ *   is never handed out again within the operation that still needs its old words for a
+ *   rollback. Recovery restores the logged words newest first, so an unfinished operation leaves
+ *   no trace. Version counters are not logged: they only grow, so a version never repeats even
+ *   across a rollback; shard s gives versions c × SHARDS + s, so no two shards give the same.
  * - **Redo intents** cover the two operations too large to log: `clear` and the free-space merge
  *   (`coalesce`) record their intent in H_REDO first; both are idempotent, and recovery runs an
  *   unfinished one again from the start.
@@ -26,8 +42,11 @@
  *   no operation has to log the freeing of a big collection (layout.ts, Garbage).
  * - **Liveness.** Each thread that maps the zone writes its token into a slot of the liveness
  *   table; the host clears a worker's slot on its 'exit' event (`threadExited`). A lock whose
- *   holder has no slot belongs to a dead thread: whoever sees that takes the lock over with a
- *   compareExchange (so exactly one does), rolls the half-done operation back and goes on.
+ *   holder has no slot belongs to a dead thread: whoever sees that (a waiter, or the host on the
+ *   exit) takes the recovery word H_RECOVER, takes over with a compareExchange every lock a dead
+ *   thread holds, rolls back the logs those locks guard (every shard's it took; the wide log and
+ *   a redo intent when it took every shard), evens their sequence words and releases them. A
+ *   recoverer that dies holding H_RECOVER is recovered in turn: rolling back is idempotent.
  */
 import { isMainThread, threadId } from "node:worker_threads";
 import { zoneFault } from "./fault.js";
@@ -44,7 +63,6 @@ import {
   D_GARBAGE,
   D_KIND,
   entryBytes,
-  F_EXPIRED,
   FLAG_LRU,
   H_BUCKET_MASK,
   H_BUCKETS,
@@ -69,15 +87,15 @@ import {
   H_MAX_SIZE,
   H_READ_COUNTERS,
   READ_COUNTER_STRIDE,
+  H_RECOVER,
   H_REDO,
-  H_SEQ,
+  H_SHARD_LOGS,
+  H_SHARDS,
   H_SIZE,
   H_SKIP_HEAD,
   H_SKIP_LEVEL,
   H_THREADS,
   H_TOP,
-  H_VERSION_HI,
-  H_VERSION_LO,
   H_WAITERS,
   HEADER_WORDS,
   LAYOUT_VERSION,
@@ -100,6 +118,16 @@ import {
   REDO_CLEAR,
   REDO_COALESCE,
   REDO_NONE,
+  S_COUNTERS,
+  S_LOCK,
+  S_LOG_N,
+  S_SEQ,
+  S_VERSION_HI,
+  S_VERSION_LO,
+  SHARD_LOG_CAP,
+  SHARD_MASK,
+  SHARD_WORDS,
+  SHARDS,
   SKIP_HEAD,
   SKIP_MAX_LEVEL,
   TAG_LIST,
@@ -163,19 +191,37 @@ export function randomLevel(): number {
   return level;
 }
 
+/** Thrown by `global` on the host thread when a live worker holds the global lock past a spin: the caller runs the operation again holding every shard. */
+export const NEED_ALL = new Error("zone: the global lock is busy");
+
+const NO_LOCK = 0;
+const ONE_SHARD = 1;
+const ALL_SHARDS = 2;
+
 export class Zone {
   readonly buffer: SharedArrayBuffer;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly u8: Uint8Array;
-  /** What this thread writes into the lock word and its liveness slot. */
+  /** What this thread writes into the lock words and its liveness slot. */
   readonly token: number;
-  /** Steps of the current operation, for the fault hook. */
+  /** Steps of the current call, for the fault hook (the caller sets it to 0). */
   step = 0;
-  /** Mirror of H_LOG_N (the zone's copy is the truth; this one saves a load per write). */
+  /** NO_LOCK, ONE_SHARD (#shard's lock) or ALL_SHARDS (every shard's lock, the wide log). */
+  #mode = NO_LOCK;
+  /** The shard held (ONE_SHARD), or 0 (ALL_SHARDS: its counters take what the operation counts). */
+  #shard = 0;
+  /** True while this thread holds the global lock (H_LOCK), in ONE_SHARD mode. */
+  #global = false;
+  /** The current operation's undo log: its first word, capacity, and the word holding its length. */
+  #logBase = 0;
+  #logCap = 0;
+  #logNWord = H_LOG_N;
+  /** Mirror of the current log's length (the zone's word is the truth; this one saves a load per write). */
   #logN = 0;
-  readonly #logBase: number;
-  readonly #logCap: number;
+  readonly #wideLogBase: number;
+  readonly #wideLogCap: number;
+  readonly #shardLogs: number;
   readonly #bucketBase: number;
   readonly #bucketMask: number;
   readonly #expBase: number;
@@ -185,7 +231,7 @@ export class Zone {
   readonly #wordBytes = new Uint8Array(this.#word.buffer);
   /** This thread's liveness slot (its read counters live there too). */
   #slot = 0;
-  /** True once the current lock hold made H_SEQ odd (its first change); unlock makes it even. */
+  /** True once the current lock hold made the held shards' sequence words odd (its first change); unlock makes them even. */
   #writing = false;
   readonly #heapStart: number;
   readonly #end: number;
@@ -198,13 +244,16 @@ export class Zone {
     const i32 = new Int32Array(buffer);
     // An entry takes at least 72 bytes (record and value block), so no more fit than this.
     const capacity = Math.max(16, Math.min(options.maxSize, Math.floor(bytes / 64)));
-    let buckets = 16;
+    // At least one bucket per shard: a bucket's keys are all of one shard.
+    let buckets = Math.max(16, SHARDS);
     while (buckets < capacity) buckets *= 2;
     const logCap = Math.min(1 << 19, Math.max(4096, Math.floor(bytes / 128)));
     const bucketBase = HEADER_WORDS;
     const expBase = bucketBase + buckets;
     const logBase = (expBase + capacity + 1) & ~1;
-    const heapStart = align8((logBase + 2 * logCap) * 4);
+    // Each shard's log starts a 128-byte line pair of its own.
+    const shardLogs = (logBase + 2 * logCap + 31) & ~31;
+    const heapStart = align8((shardLogs + 2 * SHARD_LOG_CAP * SHARDS) * 4);
     if (heapStart + 64 * 1024 > bytes) {
       throw new RangeError(`a zone of ${bytes} bytes has no room for entries after its indexes (${heapStart} bytes)`);
     }
@@ -217,6 +266,7 @@ export class Zone {
     i32[H_EXP_CAP] = capacity;
     i32[H_LOG_BASE] = logBase;
     i32[H_LOG_CAP] = logCap;
+    i32[H_SHARD_LOGS] = shardLogs;
     i32[H_MAX_SIZE] = options.maxSize;
     i32[H_FLAGS] = options.lru ? FLAG_LRU : 0;
     const zone = new Zone(buffer, false, token);
@@ -244,8 +294,9 @@ export class Zone {
       if (Atomics.load(i32, H_MAGIC) !== MAGIC) throw new TypeError("not a luastore zone (bad magic)");
       if (i32[H_LAYOUT] !== LAYOUT_VERSION) throw new TypeError(`zone layout ${i32[H_LAYOUT]}, this code reads ${LAYOUT_VERSION}`);
     }
-    this.#logBase = i32[H_LOG_BASE]!;
-    this.#logCap = i32[H_LOG_CAP]!;
+    this.#wideLogBase = i32[H_LOG_BASE]!;
+    this.#wideLogCap = i32[H_LOG_CAP]!;
+    this.#shardLogs = i32[H_SHARD_LOGS]!;
     this.#bucketBase = i32[H_BUCKETS]!;
     this.#bucketMask = i32[H_BUCKET_MASK]!;
     this.#expBase = i32[H_EXP_BASE]!;
@@ -262,8 +313,13 @@ export class Zone {
     return (this.i32[H_FLAGS]! & FLAG_LRU) !== 0;
   }
 
+  /** The shard of a key whose hashKey is `h`. */
+  static shardOf(h: number): number {
+    return h & SHARD_MASK;
+  }
+
   // -------------------------------------------------------------------------------------------
-  // Liveness and the lock
+  // Liveness and the locks
   // -------------------------------------------------------------------------------------------
 
   #claimSlot(): number {
@@ -284,7 +340,7 @@ export class Zone {
 
   /**
    * The host calls this on a worker's 'exit' event: the thread is gone, so its slot is freed and,
-   * when it died holding the lock, its half-done operation is rolled back and the lock released.
+   * when it died holding locks, its half-done operations are rolled back and the locks released.
    * True when it had to recover a held lock.
    */
   threadExited(exitedThreadId: number): boolean {
@@ -295,98 +351,266 @@ export class Zone {
   tokenExited(token: number): boolean {
     const i32 = this.i32;
     for (let s = 0; s < THREAD_SLOTS; s++) Atomics.compareExchange(i32, H_THREADS + s, token, 0);
-    if (Atomics.load(i32, H_LOCK) !== token || !this.#takeOver(token)) return false;
-    this.unlock();
+    if (!this.#heldBy(token)) return false;
+    // Another thread may be recovering at this moment: it releases the recovery word within a spin.
+    for (let spin = 0; spin < 100 * LOCK_SPINS; spin++) {
+      const recovered = this.#recoverDead();
+      if (recovered !== undefined) return recovered;
+    }
+    return false;
+  }
+
+  /** True when `token` holds the global lock, some shard's, or the recovery word. */
+  #heldBy(token: number): boolean {
+    const i32 = this.i32;
+    if (Atomics.load(i32, H_LOCK) === token || Atomics.load(i32, H_RECOVER) === token) return true;
+    for (let s = 0; s < SHARDS; s++) if (Atomics.load(i32, H_SHARDS + SHARD_WORDS * s + S_LOCK) === token) return true;
+    return false;
+  }
+
+  /** The lock word of shard `s`. */
+  static shardLock(s: number): number {
+    return H_SHARDS + SHARD_WORDS * s + S_LOCK;
+  }
+
+  /** Takes shard `s`'s lock without waiting; false when another thread holds it. */
+  tryLockShard(s: number): boolean {
+    if (Atomics.compareExchange(this.i32, H_SHARDS + SHARD_WORDS * s + S_LOCK, 0, this.token) !== 0) return false;
+    this.#enterShard(s);
     return true;
   }
 
-  /** Takes the lock without waiting; false when another thread holds it. */
-  tryLock(): boolean {
-    if (Atomics.compareExchange(this.i32, H_LOCK, 0, this.token) !== 0) return false;
-    this.step = 0;
-    return true;
+  #enterShard(s: number): void {
+    this.#mode = ONE_SHARD;
+    this.#shard = s;
+    this.#logBase = this.#shardLogs + 2 * SHARD_LOG_CAP * s;
+    this.#logCap = SHARD_LOG_CAP;
+    this.#logNWord = H_SHARDS + SHARD_WORDS * s + S_LOG_N;
+    this.#logN = 0;
+  }
+
+  #enterAll(): void {
+    this.#mode = ALL_SHARDS;
+    this.#shard = 0;
+    this.#logBase = this.#wideLogBase;
+    this.#logCap = this.#wideLogCap;
+    this.#logNWord = H_LOG_N;
+    this.#logN = 0;
   }
 
   /**
-   * Spins for the lock, taking over a dead holder's; false when a live thread still holds it
-   * (the host thread then waits with `lockAsync`, a worker with `lockBlocking`).
+   * Spins for the lock at word `word`, recovering a dead holder's locks; false when a live thread
+   * still holds it (a worker then sleeps on it, the host thread waits without blocking its loop).
    */
-  lockSpin(): boolean {
+  #spin(word: number): boolean {
     const i32 = this.i32;
     let owner = 0;
     for (let spin = 0; spin < LOCK_SPINS; spin++) {
-      owner = Atomics.load(i32, H_LOCK);
+      owner = Atomics.load(i32, word);
       if (owner === 0) {
-        if (this.tryLock()) return true;
+        if (Atomics.compareExchange(i32, word, 0, this.token) === 0) return true;
       } else if (owner === this.token) {
         throw new Error("zone lock re-entered by its holder");
       }
     }
     // The holder's liveness once the spin is over, not at every turn of it: that walk of the
     // liveness table was a third of a waiter's time, and made the spin too short for a hold.
-    return owner !== 0 && !this.isAlive(owner) && this.#takeOver(owner);
+    if (owner !== 0 && !this.isAlive(owner)) this.#recoverDead();
+    return Atomics.compareExchange(i32, word, 0, this.token) === 0;
   }
 
-  /** Waits (Atomics.wait) until this thread holds the lock: for workers. */
-  lockBlocking(): void {
+  /** Waits (Atomics.wait) until this thread holds the lock at `word`: for workers. */
+  #block(word: number): void {
     const i32 = this.i32;
-    while (!this.lockSpin()) {
-      const owner = Atomics.load(i32, H_LOCK);
+    while (!this.#spin(word)) {
+      const owner = Atomics.load(i32, word);
       if (owner === 0) continue;
-      Atomics.add(i32, H_WAITERS, 1);
-      Atomics.wait(i32, H_LOCK, owner, LOCK_WAIT_MS);
-      Atomics.sub(i32, H_WAITERS, 1);
+      Atomics.add(i32, word + 1, 1);
+      Atomics.wait(i32, word, owner, LOCK_WAIT_MS);
+      Atomics.sub(i32, word + 1, 1);
     }
+  }
+
+  /** Waits without blocking the event loop (the host thread) until the lock at `word` looks free. */
+  async #waitFree(word: number): Promise<void> {
+    const i32 = this.i32;
+    const owner = Atomics.load(i32, word);
+    if (owner === 0) return;
+    Atomics.add(i32, word + 1, 1);
+    const waited = Atomics.waitAsync(i32, word, owner, LOCK_WAIT_MS);
+    if (waited.async) await waited.value;
+    Atomics.sub(i32, word + 1, 1);
+    if (Atomics.load(i32, word) === owner && !this.isAlive(owner)) this.#recoverDead();
+  }
+
+  /** Takes shard `s`'s lock; false only on the host thread while a live worker holds it (then use lockShardAsync). */
+  lockShard(s: number): boolean {
+    const word = H_SHARDS + SHARD_WORDS * s + S_LOCK;
+    if (isMainThread) {
+      if (!this.#spin(word)) return false;
+    } else {
+      this.#block(word);
+    }
+    this.#enterShard(s);
+    return true;
   }
 
   /**
-   * Takes the lock without blocking the event loop (the host thread) and runs `locked` at once,
-   * in the same turn: the lock is never held across an await, so no other task of this thread
+   * Takes shard `s`'s lock without blocking the event loop (the host thread) and runs `locked` at
+   * once, in the same turn: a lock is never held across an await, so no other task of this thread
    * can find it held by its own token. `locked` releases it.
    */
-  async lockAsync<T>(locked: () => T): Promise<T> {
-    const i32 = this.i32;
-    while (!this.lockSpin()) {
-      const owner = Atomics.load(i32, H_LOCK);
-      if (owner === 0) continue;
-      Atomics.add(i32, H_WAITERS, 1);
-      const waited = Atomics.waitAsync(i32, H_LOCK, owner, LOCK_WAIT_MS);
-      if (waited.async) await waited.value;
-      Atomics.sub(i32, H_WAITERS, 1);
-    }
+  async lockShardAsync<T>(s: number, locked: () => T | Promise<T>): Promise<T> {
+    const word = H_SHARDS + SHARD_WORDS * s + S_LOCK;
+    while (!this.#spin(word)) await this.#waitFree(word);
+    this.#enterShard(s);
     return locked();
   }
 
-  /** Takes the lock; false only on the host thread while a live worker holds it (then use lockAsync). */
-  lock(): boolean {
-    if (this.tryLock()) return true;
-    if (isMainThread) return this.lockSpin();
-    this.lockBlocking();
-    return true;
+  /**
+   * Takes every shard's lock, in shard order (so two threads doing so cannot deadlock); false only
+   * on the host thread while a live worker holds one past a spin: then it holds none (use lockAllAsync).
+   */
+  lockAll(): boolean {
+    return this.#lockAllNow() < 0;
   }
 
-  unlock(): void {
-    if (this.#writing) {
-      this.#writing = false;
-      Atomics.add(this.i32, H_SEQ, 1);
+  /** -1 once every shard is held; else (host thread) the shard a live worker holds, with none held. */
+  #lockAllNow(): number {
+    for (let s = 0; s < SHARDS; s++) {
+      const word = H_SHARDS + SHARD_WORDS * s + S_LOCK;
+      if (!isMainThread) this.#block(word);
+      else if (!this.#spin(word)) {
+        for (let t = s - 1; t >= 0; t--) this.#release(H_SHARDS + SHARD_WORDS * t + S_LOCK);
+        return s;
+      }
     }
-    Atomics.store(this.i32, H_LOCK, 0);
-    if (Atomics.load(this.i32, H_WAITERS) !== 0) Atomics.notify(this.i32, H_LOCK, 1);
+    this.#enterAll();
+    return -1;
   }
 
-  /** Takes the lock from a dead holder and undoes what it left half done; false when another thread got there first. */
-  #takeOver(dead: number): boolean {
-    if (Atomics.compareExchange(this.i32, H_LOCK, dead, this.token) !== dead) return false;
-    this.step = 0;
-    // The dead holder left the sequence odd if it began changing the zone: ours to make even.
-    this.#writing = (Atomics.load(this.i32, H_SEQ) & 1) === 1;
-    this.recover();
-    return true;
+  /** lockAll for the host thread: waits without blocking its loop, holding no shard across an await. */
+  async lockAllAsync<T>(locked: () => T | Promise<T>): Promise<T> {
+    for (let busy = this.#lockAllNow(); busy >= 0; busy = this.#lockAllNow()) await this.#waitFree(H_SHARDS + SHARD_WORDS * busy + S_LOCK);
+    return locked();
   }
 
-  /** Rolls back an unfinished operation and finishes an unfinished redo intent (the caller holds the lock). */
+  /**
+   * From one shard to all of them, for an operation that must run again holding every shard
+   * (the shard's undo log is empty: the caller rolled back). False on the host thread when a live
+   * worker holds a shard: then this thread holds no lock (use lockAllAsync).
+   */
+  widen(): boolean {
+    this.unlock();
+    return this.lockAll();
+  }
+
+  /** True while this thread holds one shard's lock only. */
+  get oneShard(): boolean {
+    return this.#mode === ONE_SHARD;
+  }
+
+  /**
+   * Takes the global lock, if the operation holds one shard and not yet the global lock: every
+   * change to what the shards share (allocator, LRU, expiry heap, skip list, size, bytes,
+   * garbage) first calls this. On the host thread a live worker holding it past a spin makes it
+   * throw NEED_ALL (the caller rolls back and runs the operation again holding every shard).
+   */
+  global(): void {
+    if (this.#global || this.#mode !== ONE_SHARD) return;
+    if (Atomics.compareExchange(this.i32, H_LOCK, 0, this.token) !== 0) {
+      if (!isMainThread) this.#block(H_LOCK);
+      else if (!this.#spin(H_LOCK)) throw NEED_ALL;
+    }
+    this.#global = true;
+  }
+
+  #releaseGlobal(): void {
+    if (!this.#global) return;
+    this.#global = false;
+    this.#release(H_LOCK);
+  }
+
+  #release(word: number): void {
+    Atomics.store(this.i32, word, 0);
+    if (Atomics.load(this.i32, word + 1) !== 0) Atomics.notify(this.i32, word, 1);
+  }
+
+  /** Releases what this thread holds: the global lock, then its shard or every shard (last first). */
+  unlock(): void {
+    const i32 = this.i32;
+    this.#releaseGlobal();
+    if (this.#mode === ONE_SHARD) {
+      const base = H_SHARDS + SHARD_WORDS * this.#shard;
+      if (this.#writing) Atomics.add(i32, base + S_SEQ, 1);
+      this.#release(base + S_LOCK);
+    } else if (this.#mode === ALL_SHARDS) {
+      for (let s = SHARDS - 1; s >= 0; s--) {
+        const base = H_SHARDS + SHARD_WORDS * s;
+        if (this.#writing) Atomics.add(i32, base + S_SEQ, 1);
+        this.#release(base + S_LOCK);
+      }
+    }
+    this.#writing = false;
+    this.#mode = NO_LOCK;
+  }
+
+  /**
+   * Recovers every lock held by a dead thread (one whose liveness slot is gone): takes them over,
+   * rolls back the operations they guarded (each shard's log; the wide log and a redo intent when
+   * every shard was a dead thread's) and releases them. One thread recovers at a time, under
+   * H_RECOVER; a recoverer that dies is recovered in turn (rolling back is idempotent). True when
+   * it recovered a lock, false when there was none, undefined when a live thread is recovering.
+   */
+  #recoverDead(): boolean | undefined {
+    const i32 = this.i32;
+    const me = this.token;
+    const recoverer = Atomics.compareExchange(i32, H_RECOVER, 0, me);
+    if (recoverer !== 0) {
+      if (recoverer === me || this.isAlive(recoverer)) return undefined;
+      if (Atomics.compareExchange(i32, H_RECOVER, recoverer, me) !== recoverer) return undefined;
+    }
+    const taken: number[] = [];
+    for (let s = 0; s < SHARDS; s++) {
+      const word = H_SHARDS + SHARD_WORDS * s + S_LOCK;
+      const owner = Atomics.load(i32, word);
+      if (owner !== 0 && owner !== me && !this.isAlive(owner) && Atomics.compareExchange(i32, word, owner, me) === owner) taken.push(s);
+    }
+    const owner = Atomics.load(i32, H_LOCK);
+    const global = owner !== 0 && owner !== me && !this.isAlive(owner) && Atomics.compareExchange(i32, H_LOCK, owner, me) === owner;
+    for (const s of taken) this.#rollbackLog(this.#shardLogs + 2 * SHARD_LOG_CAP * s, H_SHARDS + SHARD_WORDS * s + S_LOG_N);
+    if (taken.length === SHARDS) {
+      // Every shard was a dead thread's: what the wide log or a redo intent holds is its too.
+      this.#rollbackLog(this.#wideLogBase, H_LOG_N);
+      const redo = i32[H_REDO];
+      if (redo !== REDO_NONE) {
+        // This thread holds no shard of its own then (the dead one held them all): run the
+        // intent as an operation holding every shard, which it is.
+        const step = this.step;
+        this.#enterAll();
+        this.#writing = true;
+        if (redo === REDO_CLEAR) this.clear();
+        else if (redo === REDO_COALESCE) this.coalesce();
+        this.#writing = false;
+        this.#mode = NO_LOCK;
+        this.step = step;
+      }
+    }
+    for (const s of taken) {
+      const base = H_SHARDS + SHARD_WORDS * s;
+      // A holder that began changing the shard left its sequence odd: even it, so readers go on.
+      if ((Atomics.load(i32, base + S_SEQ) & 1) === 1) Atomics.add(i32, base + S_SEQ, 1);
+    }
+    if (global) this.#release(H_LOCK);
+    for (let k = taken.length - 1; k >= 0; k--) this.#release(H_SHARDS + SHARD_WORDS * taken[k]! + S_LOCK);
+    Atomics.store(i32, H_RECOVER, 0);
+    return taken.length > 0 || global;
+  }
+
+  /** Rolls back an unfinished operation of this thread (the caller holds its locks) and finishes an unfinished redo intent. */
   recover(): void {
     this.rollback();
+    if (this.#mode !== ALL_SHARDS) return;
     const redo = this.i32[H_REDO];
     if (redo === REDO_CLEAR) this.clear();
     else if (redo === REDO_COALESCE) this.coalesce();
@@ -405,7 +629,7 @@ export class Zone {
     const e = this.#logBase + (n << 1);
     i32[e] = index;
     i32[e + 1] = i32[index]!;
-    i32[H_LOG_N] = this.#logN = n + 1;
+    i32[this.#logNWord] = this.#logN = n + 1;
     if (zoneFault !== undefined) zoneFault(this.step++);
     i32[index] = value;
   }
@@ -421,15 +645,16 @@ export class Zone {
     i32[e + 1] = i32[index]!;
     i32[e + 2] = index + 1;
     i32[e + 3] = i32[index + 1]!;
-    i32[H_LOG_N] = this.#logN = n + 2;
+    i32[this.#logNWord] = this.#logN = n + 2;
     if (zoneFault !== undefined) zoneFault(this.step++);
     this.f64[index >>> 1] = value;
   }
 
-  /** The first change under this lock hold: lock-free readers must retry from now on. */
+  /** The first change under this lock hold: lock-free readers of the held shards must retry from now on. */
   #beginWriting(): void {
     this.#writing = true;
-    Atomics.add(this.i32, H_SEQ, 1);
+    if (this.#mode === ONE_SHARD) Atomics.add(this.i32, H_SHARDS + SHARD_WORDS * this.#shard + S_SEQ, 1);
+    else for (let s = 0; s < SHARDS; s++) Atomics.add(this.i32, H_SHARDS + SHARD_WORDS * s + S_SEQ, 1);
   }
 
   /**
@@ -437,24 +662,25 @@ export class Zone {
    * missing, or null when it cannot tell (a writer was at work, the key expired and must be
    * removed, or what it read did not hold together): then take the lock. Every offset read is
    * checked against the zone, so a read racing a writer sees garbage at worst, never a fault;
-   * the sequence word then tells it to throw that away.
+   * the key's shard's sequence word then tells it to throw that away.
    */
   readUnlocked(key: string, h: number, clock: { now(): number }): Uint8Array | undefined | null {
     // A writer's change is over in well under a microsecond: waiting it out and reading again
     // costs less than the lock, which readers falling back to it made contended for every writer.
+    const seqWord = H_SHARDS + SHARD_WORDS * (h & SHARD_MASK) + S_SEQ;
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      const value = this.#readOnce(key, h, clock);
+      const value = this.#readOnce(key, h, seqWord, clock);
       if (value !== null) return value;
     }
     return null;
   }
 
-  #readOnce(key: string, h: number, clock: { now(): number }): Uint8Array | undefined | null {
+  #readOnce(key: string, h: number, seqWord: number, clock: { now(): number }): Uint8Array | undefined | null {
     const i32 = this.i32;
-    let seq = Atomics.load(i32, H_SEQ);
+    let seq = Atomics.load(i32, seqWord);
     for (let spin = 0; (seq & 1) !== 0; spin++) {
       if (spin === SEQ_SPINS) return null;
-      seq = Atomics.load(i32, H_SEQ);
+      seq = Atomics.load(i32, seqWord);
     }
     const u8 = this.u8;
     const start = this.#heapStart;
@@ -479,52 +705,63 @@ export class Zone {
           const length = i32[r + R_VLEN]!;
           if (vb < start || length < 0 || vb + length > end) return null;
           const value = copyBytes(u8, vb, length);
-          return Atomics.load(i32, H_SEQ) === seq ? value : null;
+          return Atomics.load(i32, seqWord) === seq ? value : null;
         }
       }
       rec = i32[r + R_HNEXT]!;
     }
-    return Atomics.load(i32, H_SEQ) === seq ? undefined : null;
+    return Atomics.load(i32, seqWord) === seq ? undefined : null;
   }
 
-  /** Makes the current operation's changes final. */
+  /** Makes the current operation's changes final, and releases the global lock if it took it. */
   commit(): void {
     const freed = this.#freed;
     if (freed.length !== 0) {
       for (let i = 0; i < freed.length; i++) this.#freeNow(freed[i]!);
       freed.length = 0;
     }
-    if (this.#logN === 0) return;
-    if (zoneFault !== undefined) zoneFault(this.step++);
-    this.i32[H_LOG_N] = 0;
-    this.#logN = 0;
+    if (this.#logN !== 0) {
+      if (zoneFault !== undefined) zoneFault(this.step++);
+      this.i32[this.#logNWord] = 0;
+      this.#logN = 0;
+    }
+    this.#releaseGlobal();
   }
 
-  /** Undoes the current (or a dead thread's) unfinished operation, newest change first. */
+  /** Undoes the current unfinished operation, newest change first, and releases the global lock if it took it. */
   rollback(): void {
-    const i32 = this.i32;
-    const base = this.#logBase;
-    // Each restored word is dropped from the log at once: a rollback cut short repeats harmlessly.
-    for (let n = i32[H_LOG_N]!; n > 0; n--) {
-      const e = base + ((n - 1) << 1);
-      i32[i32[e]!] = i32[e + 1]!;
-      i32[H_LOG_N] = n - 1;
-    }
+    if (this.#mode !== NO_LOCK) this.#rollbackLog(this.#logBase, this.#logNWord);
     this.#logN = 0;
     this.#freed.length = 0;
+    this.#releaseGlobal();
+  }
+
+  #rollbackLog(base: number, nWord: number): void {
+    const i32 = this.i32;
+    // Each restored word is dropped from the log at once: a rollback cut short repeats harmlessly.
+    for (let n = i32[nWord]!; n > 0; n--) {
+      const e = base + ((n - 1) << 1);
+      i32[i32[e]!] = i32[e + 1]!;
+      i32[nWord] = n - 1;
+    }
   }
 
   /**
-   * Gives `rec` a new version from the header counter, which is never logged and so never
-   * goes back: a version is not reused even after a rollback. `fresh`: rec was allocated by
-   * this operation, its words need no undo.
+   * Gives `rec` a new version from the counter of the shard held (shard 0's when every shard
+   * is), which is never logged and so never goes back: a version is not reused even after a
+   * rollback. Shard s gives c × SHARDS + s, so no two shards give the same one. `fresh`: rec was
+   * allocated by this operation, its words need no undo.
    */
   nextVersion(rec: number, fresh: boolean): void {
     const i32 = this.i32;
-    const lo = (i32[H_VERSION_LO]! + 1) | 0;
-    const hi = lo === 0 ? i32[H_VERSION_HI]! + 1 : i32[H_VERSION_HI]!;
-    i32[H_VERSION_HI] = hi;
-    i32[H_VERSION_LO] = lo;
+    const s = this.#shard;
+    const base = H_SHARDS + SHARD_WORDS * s;
+    const c = i32[base + S_VERSION_HI]! * 4294967296 + (i32[base + S_VERSION_LO]! >>> 0) + 1;
+    i32[base + S_VERSION_HI] = Math.floor(c / 4294967296);
+    i32[base + S_VERSION_LO] = c >>> 0;
+    const version = c * SHARDS + s;
+    const lo = version >>> 0;
+    const hi = Math.floor(version / 4294967296);
     const r = rec >> 2;
     if (fresh) {
       i32[r + R_VLO] = lo;
@@ -541,6 +778,7 @@ export class Zone {
 
   /** A block of at least `bytes` (a multiple of 8), or 0 when none is free. */
   alloc(bytes: number, flags: number): number {
+    this.global();
     const i32 = this.i32;
     // Every block on list c (and above) holds at least `bytes`; a bigger one is split.
     const c = classUp(bytes);
@@ -610,6 +848,7 @@ export class Zone {
    * and the rollback would need them as they were.
    */
   free(b: number): void {
+    this.global();
     this.#freed.push(b);
   }
 
@@ -636,6 +875,7 @@ export class Zone {
    * run between operations, with the undo log empty).
    */
   coalesce(): void {
+    this.global();
     const i32 = this.i32;
     if (!this.#writing) this.#beginWriting();
     Atomics.store(i32, H_REDO, REDO_COALESCE);
@@ -920,6 +1160,10 @@ export class Zone {
     const vb = i32[r + R_VALUE]!;
     if (bytes > IN_PLACE_BYTES || (i32[r + R_INFO]! & 0xff0000) !== TAG_STRING << 16) return false;
     if ((i32[vb >> 2]! & ~BLOCK_FLAGS) !== valueBlockBytes(bytes)) return false;
+    // The byte total is shared: a value of another length takes the global lock for it (first, so
+    // NEED_ALL finds nothing written yet). One of the same length writes its shard's words only.
+    const oldBytes = i32[r + R_VLEN]! + i32[r + R_MLEN]!;
+    if (oldBytes !== bytes) this.global();
     const word = this.#word;
     const wordBytes = this.#wordBytes;
     const base = (vb >> 2) + 1;
@@ -929,7 +1173,6 @@ export class Zone {
       for (let j = 0; j < 4 && p < bytes; j++, p++) wordBytes[j] = p < n ? value[p]! : metadata![p - n]!;
       if (word[0] !== old) this.w(base + k, word[0]!);
     }
-    const oldBytes = i32[r + R_VLEN]! + i32[r + R_MLEN]!;
     if (i32[r + R_VLEN] !== n) this.w(r + R_VLEN, n);
     if (i32[r + R_MLEN] !== m) this.w(r + R_MLEN, m);
     if (oldBytes !== bytes) this.w(H_BYTES, i32[H_BYTES]! - oldBytes + bytes);
@@ -952,12 +1195,14 @@ export class Zone {
     const r = rec >> 2;
     const old = this.i32[r + R_VLEN]!;
     if (old === bytes) return;
+    this.global();
     this.w(r + R_VLEN, bytes);
     this.w(H_BYTES, this.i32[H_BYTES]! - old + bytes);
   }
 
   /** Puts a collection's descriptor (and so its whole chain) on the garbage list. */
   #discard(desc: number): void {
+    this.global();
     this.w((desc >> 2) + D_GARBAGE, this.i32[H_GARBAGE]!);
     this.w(H_GARBAGE, desc);
   }
@@ -973,6 +1218,7 @@ export class Zone {
    * Returns how many it freed.
    */
   reclaim(limit: number): number {
+    this.global();
     const i32 = this.i32;
     let n = 0;
     while (n < limit) {
@@ -999,6 +1245,7 @@ export class Zone {
 
   /** Removes `rec` from every index and frees its blocks. */
   remove(rec: number): void {
+    this.global();
     const i32 = this.i32;
     const r = rec >> 2;
     const info = i32[r + R_INFO]!;
@@ -1020,6 +1267,7 @@ export class Zone {
   setExpiry(rec: number, expiresAt: number): void {
     const old = this.expiresAt(rec);
     if (old === expiresAt) return;
+    this.global();
     this.wf64((rec >> 2) + R_EXPIRES, expiresAt);
     if (old === 0) this.#heapPush(rec);
     else if (expiresAt === 0) this.#heapRemove(rec);
@@ -1032,6 +1280,7 @@ export class Zone {
 
   /** Moves `rec` to the most recent end of the LRU list. */
   touch(rec: number): void {
+    this.global();
     const i32 = this.i32;
     if (i32[H_LRU_NEXT] === rec) return;
     this.#lruUnlink(rec);
@@ -1218,9 +1467,10 @@ export class Zone {
   // Counters and clear
   // -------------------------------------------------------------------------------------------
 
-  /** Adds 1 to the float64 counter `f` (F_*) as part of the current operation. */
+  /** Adds 1 to the float64 counter `f` (F_*) of the shard held (shard 0's when every shard is), as part of the current operation. */
   count(f: number, by = 1): void {
-    this.wf64(f << 1, this.f64[f]! + by);
+    const at = ((H_SHARDS + SHARD_WORDS * this.#shard + S_COUNTERS) >> 1) + f;
+    this.wf64(at << 1, this.f64[at]! + by);
   }
 
   /** Counts a hit (0) or a miss (1) in this thread's slot: no lock and no undo needed. */
@@ -1235,11 +1485,14 @@ export class Zone {
     return sum;
   }
 
+  /** The write counter `f` (F_*) summed over the shards. */
   counter(f: number): number {
-    return this.f64[f]!;
+    let sum = 0;
+    for (let s = 0; s < SHARDS; s++) sum += this.f64[((H_SHARDS + SHARD_WORDS * s + S_COUNTERS) >> 1) + f]!;
+    return sum;
   }
 
-  /** Removes every entry (a redo intent: idempotent, so recovery finishes it). */
+  /** Removes every entry (a redo intent: idempotent, so recovery finishes it). Holding every shard. */
   clear(): void {
     const i32 = this.i32;
     if (!this.#writing) this.#beginWriting();
@@ -1283,6 +1536,19 @@ export class Zone {
     if (i32[H_MAGIC] !== MAGIC) problem("bad magic");
     if (i32[H_LOG_N] !== 0) problem(`undo log holds ${i32[H_LOG_N]} entries`);
     if (i32[H_REDO] !== REDO_NONE) problem(`redo intent ${i32[H_REDO]} pending`);
+    if (i32[H_RECOVER] !== 0) problem(`recovery word held by ${i32[H_RECOVER]}`);
+    const lockHolder = i32[H_LOCK]!;
+    if (lockHolder !== 0 && lockHolder !== this.token) problem(`global lock held by ${lockHolder}`);
+    // Every shard: its log empty, its sequence even (unless this thread is writing), its lock free or this thread's.
+    const versionCounters: number[] = [];
+    for (let s = 0; s < SHARDS; s++) {
+      const base = H_SHARDS + SHARD_WORDS * s;
+      if (i32[base + S_LOG_N] !== 0) problem(`shard ${s} undo log holds ${i32[base + S_LOG_N]} entries`);
+      if (!this.#writing && (i32[base + S_SEQ]! & 1) !== 0) problem(`shard ${s} sequence ${i32[base + S_SEQ]} is odd`);
+      const holder = i32[base + S_LOCK]!;
+      if (holder !== 0 && holder !== this.token) problem(`shard ${s} lock held by ${holder}`);
+      versionCounters.push(i32[base + S_VERSION_HI]! * 4294967296 + (i32[base + S_VERSION_LO]! >>> 0));
+    }
     const heapStart = i32[H_HEAP_START]!;
     const top = i32[H_TOP]!;
     const end = i32[H_END]!;
@@ -1380,6 +1646,9 @@ export class Zone {
           if (i32[r + R_MLEN] !== 0) problem(`collection ${JSON.stringify(key)} has metadata`);
         } else problem(`entry ${rec} has tag ${tag}, its block kind ${i32[(vb >> 2) + D_KIND]}`);
         reached.add(vb);
+        // A version comes from one shard's counter: c × SHARDS + shard, c at most what the counter reached.
+        const version = this.version(rec);
+        if (version < SHARDS || Math.floor(version / SHARDS) > versionCounters[version % SHARDS]!) problem(`entry ${JSON.stringify(key)} has version ${version}, beyond its shard's counter`);
         bytes += (info & 0xffff) + vlen;
         if (this.expiresAt(rec) !== 0) withTtl++;
         rec = i32[r + R_HNEXT]!;
