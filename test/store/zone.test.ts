@@ -3,7 +3,8 @@ import { ManualClock } from "../../src/clock.js";
 import { encodeValue } from "../../src/codec/msgpack.js";
 import { ErrorKind } from "../../src/errors.js";
 import { attachZone, createZone, ZoneStore } from "../../src/store/zone/index.js";
-import { hashKey as hashKeyFn } from "../../src/store/zone/zone.js";
+import { H_LOCK, H_SHARDS, H_THREADS, R_SEQ, R_VLEN, S_LOCK, S_LOG_N, SHARD_WORDS, SHARDS, THREAD_SLOTS } from "../../src/store/zone/layout.js";
+import { hashKey as hashKeyFn, THREAD_TOKEN, Zone } from "../../src/store/zone/zone.js";
 import { storeSuite } from "./store-suite.js";
 import { zoneConfig, zoneSuiteSkips } from "./zone-config.js";
 
@@ -324,5 +325,100 @@ describe("store.memory (zone): lists and sorted sets in the zone", () => {
     const zset = z.valueBlock(z.find("z", hashKeyFn("z")));
     z.i32[(zset >> 2) + 7]! += 1; // the head's span at level 0
     expect((store.verify() as string[]).join()).toMatch(/span/);
+  });
+});
+
+describe("store.memory (zone): shards", () => {
+  const shardOfKey = (key: string) => Zone.shardOf(hashKeyFn(key));
+  /** The words of the shard table, as they are now. */
+  const shardTable = (store: ZoneStore) => Array.from(store.zone.i32.subarray(H_SHARDS, H_SHARDS + SHARDS * SHARD_WORDS));
+
+  it("a set of an existing key, its value the size of the old one, writes only its own shard's lock line, and no sequence word", () => {
+    const store = createZone(zoneConfig(), { clock: new ManualClock(START) });
+    for (let i = 0; i < 64; i++) store.set(`k${i}`, value(i), 0);
+    const before = shardTable(store);
+    store.set("k7", value(99), 0);
+    const after = shardTable(store);
+    const shard = shardOfKey("k7");
+    for (let word = 0; word < before.length; word++) {
+      if (before[word] === after[word]) continue;
+      // Another shard's words, or this shard's sequence, would send other readers back.
+      expect(Math.floor(word / SHARD_WORDS), `word ${word} changed`).toBe(shard);
+      expect(word % SHARD_WORDS, `word ${word} changed`).toBeGreaterThanOrEqual(S_LOCK);
+    }
+    expect(store.get("k7")).toEqual(value(99));
+    expect(store.verify()).toEqual([]);
+  });
+
+  it("versions of keys across every shard never repeat, and each key's grow", () => {
+    const store = createZone(zoneConfig(), { clock: new ManualClock(START) });
+    const seen = new Set<string>();
+    const last = new Map<string, string>();
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 200; i++) {
+        const key = `k${i}`;
+        store.set(key, value(round), 0);
+        const version = (store.entry(key) as { version: string }).version;
+        expect(seen.has(version), `${key} got ${version} again`).toBe(false);
+        seen.add(version);
+        // Fixed-width hex: string order is number order.
+        if (last.has(key)) expect(version > last.get(key)!).toBe(true);
+        last.set(key, version);
+      }
+    }
+    // The 200 keys fell into every shard, each shard's counter giving its own versions.
+    expect(new Set(Array.from({ length: 200 }, (_, i) => shardOfKey(`k${i}`))).size).toBe(SHARDS);
+  });
+
+  it("verify reports a shard's unfinished log and an entry left odd", () => {
+    const store = createZone(zoneConfig(), { clock: new ManualClock(START) });
+    for (let i = 0; i < 20; i++) store.set(`k${i}`, value(i), 0);
+    const z = store.zone;
+    const base = H_SHARDS + SHARD_WORDS * 3;
+    z.i32[base + S_LOG_N] = 1;
+    expect((store.verify() as string[]).join()).toMatch(/shard 3 undo log/);
+    z.i32[base + S_LOG_N] = 0;
+    const rec = z.find("k4", hashKeyFn("k4"));
+    z.i32[(rec >> 2) + R_SEQ]! += 1;
+    expect((store.verify() as string[]).join()).toMatch(/odd sequence/);
+  });
+
+  it("a host-thread write that needs the global lock while another thread holds it waits without blocking the loop, then applies", async () => {
+    const store = createZone(zoneConfig(), { clock: new ManualClock(START) });
+    // Another live thread (its own token and liveness slot) inside an insert: its shard and the global lock.
+    const other = Zone.attach(store.buffer, THREAD_TOKEN + 1000);
+    const key = "fresh";
+    const otherShard = (shardOfKey(key) + 1) % SHARDS;
+    expect(other.tryLockShard(otherShard)).toBe(true);
+    expect(Atomics.compareExchange(store.zone.i32, H_LOCK, 0, other.token)).toBe(0);
+    const pending = store.set(key, value(5), 0);
+    expect(pending).toBeInstanceOf(Promise);
+    let settled = false;
+    void (pending as Promise<void>).then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(settled).toBe(false);
+    Atomics.store(store.zone.i32, H_LOCK, 0);
+    other.unlock();
+    await pending;
+    expect(store.get(key)).toEqual(value(5));
+    expect(store.verify()).toEqual([]);
+  });
+
+  it("a thread that died holding a shard's and the global lock is recovered whole by the next thread that needs the shard", () => {
+    const store = createZone(zoneConfig(), { clock: new ManualClock(START) });
+    for (let i = 0; i < 20; i++) store.set(`k${i}`, value(i), 0);
+    // A half-done write of another thread: a logged change under k3's shard and the global lock.
+    const dead = Zone.attach(store.buffer, THREAD_TOKEN + 2000);
+    expect(dead.tryLockShard(shardOfKey("k3"))).toBe(true);
+    dead.global();
+    dead.w((dead.find("k3", hashKeyFn("k3")) >> 2) + R_VLEN, 12345);
+    // Then it dies: its liveness slot goes (as the host clears a worker's on exit), its locks stay.
+    const i32 = store.zone.i32;
+    for (let slot = 0; slot < THREAD_SLOTS; slot++) Atomics.compareExchange(i32, H_THREADS + slot, dead.token, 0);
+    store.set("k3", value(30), 0);
+    expect(Atomics.load(i32, H_LOCK)).toBe(0);
+    expect(store.get("k3")).toEqual(value(30));
+    expect(store.get("k4")).toEqual(value(4));
+    expect(store.verify()).toEqual([]);
   });
 });

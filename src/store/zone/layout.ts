@@ -14,10 +14,11 @@
  *   attached thread), the shard table and the per-thread read counters.
  * - **Shards** (`S_*`, one 128-byte stretch each, so no two share a cache line or its prefetched
  *   pair): a key belongs to shard `hashKey & (SHARDS - 1)`, and so does its hash bucket. Each shard
- *   has its lock word and waiters, the sequence word of its lock-free reads, its undo log's length,
- *   its version counter (two u32: never rolled back) and its write counters (f64). Everything a
- *   set of an existing key writes is in its shard, its entry or its value block: two threads
- *   writing keys of different shards share no word.
+ *   has the sequence word of its lock-free reads on one line, and on the next its lock word and
+ *   waiters, its undo log's length and first pairs, its version counter (two u32: never rolled
+ *   back). Everything a set of an existing key writes is on its shard's lock line, its entry, its
+ *   value block and the thread's own counters: two threads writing keys of different shards share
+ *   no word, and readers of a shard share nothing a set writes but the entry it sets.
  * - **Hash buckets**: a power of two of words, each the offset of the first entry of its chain
  *   (0 = empty; offset 0 is the header, never an entry).
  * - **Expiry heap**: a binary min-heap of entry offsets ordered by `expiresAt`; an entry keeps its
@@ -33,7 +34,7 @@
  *  0 block header      1 hash chain next    2 LRU prev          3 LRU next
  *  4 version lo        5 version hi         6-7 expiresAt (f64, clock ms; 0 = never)
  *  8 heap position (-1 = no TTL)            9 value block offset
- * 10 value length     11 metadata length   12 share (0 = none; reserved for quotas)
+ * 10 value length     11 metadata length   12 sequence (even; odd while rewritten in place)
  * 13 key length (bits 0-15) | type tag (bits 16-23) | skip-list level (bits 24-31)
  * 14.. skip-list forward offsets, one per level, then the key bytes
  * ```
@@ -137,7 +138,12 @@ export const R_HEAPIDX = 8;
 export const R_VALUE = 9;
 export const R_VLEN = 10;
 export const R_MLEN = 11;
-export const R_SHARE = 12;
+/**
+ * The entry's sequence word: odd while a call rewrites its value in place (without the global
+ * lock), so a lock-free get of it retries; never rolled back. (It was reserved for quotas: a
+ * zone quota needs a word of its own when it comes.)
+ */
+export const R_SEQ = 12;
 export const R_INFO = 13;
 export const R_FWD = 14;
 
@@ -239,38 +245,50 @@ export const SHARD_MASK = SHARDS - 1;
 export const SHARD_WORDS = 32;
 /** The shard table: word of shard 0's header, 32-word aligned (so every shard starts a 128-byte line pair). */
 export const H_SHARDS = (H_FREE_HEADS + CLASS_COUNT + 31) & ~31;
-/** Shard words (from `H_SHARDS + SHARD_WORDS * s`): the lock (0 or the holder's token) and its waiters. */
-export const S_LOCK = 0;
-export const S_WAITERS = 1;
 /**
- * The sequence word: odd while a writer changes the shard's entries. A get under eviction none
- * reads without a lock and keeps what it read only when its shard's word was even and unchanged
- * around the read, so a write to one shard sends no other shard's reads back.
+ * Shard words (from `H_SHARDS + SHARD_WORDS * s`), on two cache lines. The first holds the
+ * sequence word of lock-free reads, which only a change to the shard's structure writes; the
+ * second what every call of the shard writes (lock, log, version counter), so that readers of
+ * a shard keep their copy of its sequence while writers take turns at its lock.
+ *
+ * The sequence word is odd while a writer changes the shard's structure: its chains, entries
+ * other than by an in-place rewrite, their blocks (any call that takes the global lock, or
+ * holds every shard). A get under eviction none reads without a lock and keeps what it read
+ * only when its shard's word and its entry's (R_SEQ) were even and unchanged around the read.
  */
-export const S_SEQ = 2;
+export const S_SEQ = 0;
+/** The lock (0 or the holder's token) and its waiters. */
+export const S_LOCK = 16;
+export const S_WAITERS = 17;
 /** Entries in the shard's undo log; non-zero while an operation of the shard is under way. */
-export const S_LOG_N = 3;
+export const S_LOG_N = 18;
 /** The shard's version counter c (two u32): its versions are c * SHARDS + shard, so no two shards give the same. */
-export const S_VERSION_LO = 4;
-export const S_VERSION_HI = 5;
-/** Word of the shard's write counters: float64 (F_* from here). */
-export const S_COUNTERS = 8;
-/** Write counters, float64 indexes from a shard's S_COUNTERS; stats sums every shard. */
-export const F_SETS = 0;
-export const F_DELETES = 1;
-export const F_EXPIRED = 2;
-export const F_EVICTED = 3;
-/** Pairs in each shard's undo log: a one-key operation that outgrows it runs again holding every shard, with the wide log. */
+export const S_VERSION_LO = 19;
+export const S_VERSION_HI = 20;
+/** The entry whose R_SEQ the holder made odd (an in-place rewrite), 0 = none: recovery makes it even. */
+export const S_ENTRY = 21;
+/** The shard log's first S_LOG_HEAD_PAIRS pairs, on the lock's line: a set's version change is logged there. */
+export const S_LOG_HEAD = 22;
+export const S_LOG_HEAD_PAIRS = 5;
+/** Pairs in each shard's undo log past its head: a one-key operation that outgrows it runs again holding every shard, with the wide log. */
 export const SHARD_LOG_CAP = 1024;
 
 /**
- * Per liveness slot, two float64 read counters (hits, misses): a lock-free get counts in its
- * own thread's slot, so readers never write a shared word. Each slot has a 64-byte cache line
- * of its own: two workers counting in one line made every get of each a cache miss for the other
- * (measured: 2 workers no faster than 1).
+ * Per liveness slot, float64 counters (F_*): a call counts in its own thread's slot, so counting
+ * writes no shared word. Each slot has a 64-byte cache line of its own: two workers counting in
+ * one line made every get of each a cache miss for the other (measured: 2 workers no faster than
+ * 1). Write counts are added at the commit of the operation that made them (a rolled-back one
+ * counts nothing), unlogged: a thread that dies between its commit and its count loses one.
  */
 export const H_READ_COUNTERS = (H_SHARDS + SHARDS * SHARD_WORDS + 15) & ~15;
-/** Float64 words from one slot's read counters to the next (one cache line). */
+/** Counters of a thread slot, float64 indexes from its first: reads (hits, misses), then writes; stats sums every slot. */
+export const F_HITS = 0;
+export const F_MISSES = 1;
+export const F_SETS = 2;
+export const F_DELETES = 3;
+export const F_EXPIRED = 4;
+export const F_EVICTED = 5;
+/** Float64 words from one slot's counters to the next (one cache line). */
 export const READ_COUNTER_STRIDE = 8;
 /** Header words (an even count, so what follows is 8-aligned). */
 export const HEADER_WORDS = H_READ_COUNTERS + 2 * READ_COUNTER_STRIDE * THREAD_SLOTS;

@@ -86,6 +86,8 @@ import {
   H_MAGIC,
   H_MAX_SIZE,
   H_READ_COUNTERS,
+  F_EVICTED,
+  F_SETS,
   READ_COUNTER_STRIDE,
   H_RECOVER,
   H_REDO,
@@ -110,7 +112,7 @@ import {
   R_MLEN,
   R_NEXT,
   R_PREV,
-  R_SHARE,
+  R_SEQ,
   R_VALUE,
   R_VHI,
   R_VLEN,
@@ -118,7 +120,9 @@ import {
   REDO_CLEAR,
   REDO_COALESCE,
   REDO_NONE,
-  S_COUNTERS,
+  S_ENTRY,
+  S_LOG_HEAD,
+  S_LOG_HEAD_PAIRS,
   S_LOCK,
   S_LOG_N,
   S_SEQ,
@@ -219,6 +223,14 @@ export class Zone {
   #logNWord = H_LOG_N;
   /** Mirror of the current log's length (the zone's word is the truth; this one saves a load per write). */
   #logN = 0;
+  /** A shard log's first pairs sit on its lock line (S_LOG_HEAD): their first word, and how many (0 for the wide log). */
+  #headBase = 0;
+  #headN = 0;
+  /** The entry whose R_SEQ this hold made odd (an in-place rewrite without the global lock), 0 = none. */
+  #marked = 0;
+  /** Write counts (F_*) of the current operation, added to this thread's slot at its commit. */
+  readonly #pending = new Float64Array(READ_COUNTER_STRIDE);
+  #counted = false;
   readonly #wideLogBase: number;
   readonly #wideLogCap: number;
   readonly #shardLogs: number;
@@ -383,8 +395,10 @@ export class Zone {
   #enterShard(s: number): void {
     this.#mode = ONE_SHARD;
     this.#shard = s;
+    this.#headBase = H_SHARDS + SHARD_WORDS * s + S_LOG_HEAD;
+    this.#headN = S_LOG_HEAD_PAIRS;
     this.#logBase = this.#shardLogs + 2 * SHARD_LOG_CAP * s;
-    this.#logCap = SHARD_LOG_CAP;
+    this.#logCap = S_LOG_HEAD_PAIRS + SHARD_LOG_CAP;
     this.#logNWord = H_SHARDS + SHARD_WORDS * s + S_LOG_N;
     this.#logN = 0;
   }
@@ -392,6 +406,7 @@ export class Zone {
   #enterAll(): void {
     this.#mode = ALL_SHARDS;
     this.#shard = 0;
+    this.#headN = 0;
     this.#logBase = this.#wideLogBase;
     this.#logCap = this.#wideLogCap;
     this.#logNWord = H_LOG_N;
@@ -523,6 +538,31 @@ export class Zone {
       else if (!this.#spin(H_LOCK)) throw NEED_ALL;
     }
     this.#global = true;
+    // What the global lock guards is the shard's structure: its readers retry from now on.
+    if (!this.#writing) this.#beginWriting();
+  }
+
+  /**
+   * Before an in-place rewrite of `rec`'s value (holding its shard, maybe not the global lock):
+   * its lock-free readers retry from now on. The entry goes into S_ENTRY first, so recovery can
+   * make its sequence even again.
+   */
+  #markEntry(rec: number): void {
+    if (this.#mode !== ONE_SHARD || this.#writing || this.#marked === rec) return;
+    if (this.#marked !== 0) return this.global(); // a second entry: the shard's sequence covers both
+    const i32 = this.i32;
+    i32[H_SHARDS + SHARD_WORDS * this.#shard + S_ENTRY] = rec;
+    Atomics.add(i32, (rec >> 2) + R_SEQ, 1);
+    this.#marked = rec;
+  }
+
+  /** Makes the marked entry's sequence even again (its rewrite is over, or it is about to be removed). */
+  #unmark(): void {
+    const rec = this.#marked;
+    if (rec === 0) return;
+    this.#marked = 0;
+    Atomics.add(this.i32, (rec >> 2) + R_SEQ, 1);
+    this.i32[H_SHARDS + SHARD_WORDS * this.#shard + S_ENTRY] = 0;
   }
 
   #releaseGlobal(): void {
@@ -542,6 +582,7 @@ export class Zone {
     this.#releaseGlobal();
     if (this.#mode === ONE_SHARD) {
       const base = H_SHARDS + SHARD_WORDS * this.#shard;
+      this.#unmark();
       if (this.#writing) Atomics.add(i32, base + S_SEQ, 1);
       this.#release(base + S_LOCK);
     } else if (this.#mode === ALL_SHARDS) {
@@ -578,10 +619,19 @@ export class Zone {
     }
     const owner = Atomics.load(i32, H_LOCK);
     const global = owner !== 0 && owner !== me && !this.isAlive(owner) && Atomics.compareExchange(i32, H_LOCK, owner, me) === owner;
-    for (const s of taken) this.#rollbackLog(this.#shardLogs + 2 * SHARD_LOG_CAP * s, H_SHARDS + SHARD_WORDS * s + S_LOG_N);
+    for (const s of taken) {
+      const base = H_SHARDS + SHARD_WORDS * s;
+      this.#rollbackLog(base + S_LOG_HEAD, S_LOG_HEAD_PAIRS, this.#shardLogs + 2 * SHARD_LOG_CAP * s, base + S_LOG_N);
+      // An entry the holder was rewriting in place: whole again, so its sequence goes even.
+      const rec = i32[base + S_ENTRY]!;
+      if (rec !== 0) {
+        if ((Atomics.load(i32, (rec >> 2) + R_SEQ) & 1) === 1) Atomics.add(i32, (rec >> 2) + R_SEQ, 1);
+        i32[base + S_ENTRY] = 0;
+      }
+    }
     if (taken.length === SHARDS) {
       // Every shard was a dead thread's: what the wide log or a redo intent holds is its too.
-      this.#rollbackLog(this.#wideLogBase, H_LOG_N);
+      this.#rollbackLog(0, 0, this.#wideLogBase, H_LOG_N);
       const redo = i32[H_REDO];
       if (redo !== REDO_NONE) {
         // This thread holds no shard of its own then (the dead one held them all): run the
@@ -623,10 +673,13 @@ export class Zone {
   /** Logs the old value of word `index`, then sets it to `value`. */
   w(index: number, value: number): void {
     const i32 = this.i32;
-    if (!this.#writing) this.#beginWriting();
+    // Holding one shard, only what the global lock guards (which made the sequence odd) or the
+    // marked entry's rewrite is ever seen by a lock-free reader; the rest (versions, collections)
+    // is read under the lock only.
+    if (!this.#writing && this.#mode !== ONE_SHARD) this.#beginWriting();
     const n = this.#logN;
     if (n === this.#logCap) throw LOG_FULL;
-    const e = this.#logBase + (n << 1);
+    const e = n < this.#headN ? this.#headBase + (n << 1) : this.#logBase + ((n - this.#headN) << 1);
     i32[e] = index;
     i32[e + 1] = i32[index]!;
     i32[this.#logNWord] = this.#logN = n + 1;
@@ -637,14 +690,16 @@ export class Zone {
   /** Logs both words of the float64 at word `index` (even), then sets it. */
   wf64(index: number, value: number): void {
     const i32 = this.i32;
-    if (!this.#writing) this.#beginWriting();
+    if (!this.#writing && this.#mode !== ONE_SHARD) this.#beginWriting();
     const n = this.#logN;
     if (n + 2 > this.#logCap) throw LOG_FULL;
-    const e = this.#logBase + (n << 1);
+    const head = this.#headN;
+    const e = n < head ? this.#headBase + (n << 1) : this.#logBase + ((n - head) << 1);
+    const e1 = n + 1 < head ? this.#headBase + ((n + 1) << 1) : this.#logBase + ((n + 1 - head) << 1);
     i32[e] = index;
     i32[e + 1] = i32[index]!;
-    i32[e + 2] = index + 1;
-    i32[e + 3] = i32[index + 1]!;
+    i32[e1] = index + 1;
+    i32[e1 + 1] = i32[index + 1]!;
     i32[this.#logNWord] = this.#logN = n + 2;
     if (zoneFault !== undefined) zoneFault(this.step++);
     this.f64[index >>> 1] = value;
@@ -699,13 +754,19 @@ export class Zone {
         if (i === n) {
           // A list or sorted set: the locked get answers that it is not a value.
           if ((info & 0xff0000) !== TAG_STRING << 16) return null;
+          // The entry's own sequence: a set of it in place makes it odd, a set of another key leaves it.
+          let entrySeq = Atomics.load(i32, r + R_SEQ);
+          for (let spin = 0; (entrySeq & 1) !== 0; spin++) {
+            if (spin === SEQ_SPINS) return null;
+            entrySeq = Atomics.load(i32, r + R_SEQ);
+          }
           const expiresAt = this.f64[(rec >> 3) + (R_EXPIRES >> 1)]!;
           if (expiresAt !== 0 && expiresAt <= clock.now()) return null;
           const vb = i32[r + R_VALUE]! + 4;
           const length = i32[r + R_VLEN]!;
           if (vb < start || length < 0 || vb + length > end) return null;
           const value = copyBytes(u8, vb, length);
-          return Atomics.load(i32, seqWord) === seq ? value : null;
+          return Atomics.load(i32, r + R_SEQ) === entrySeq && Atomics.load(i32, seqWord) === seq ? value : null;
         }
       }
       rec = i32[r + R_HNEXT]!;
@@ -725,24 +786,39 @@ export class Zone {
       this.i32[this.#logNWord] = 0;
       this.#logN = 0;
     }
+    if (this.#counted) {
+      const base = (H_READ_COUNTERS >> 1) + READ_COUNTER_STRIDE * this.#slot;
+      const pending = this.#pending;
+      for (let f = F_SETS; f <= F_EVICTED; f++) {
+        this.f64[base + f] = this.f64[base + f]! + pending[f]!;
+        pending[f] = 0;
+      }
+      this.#counted = false;
+    }
     this.#releaseGlobal();
   }
 
   /** Undoes the current unfinished operation, newest change first, and releases the global lock if it took it. */
   rollback(): void {
-    if (this.#mode !== NO_LOCK) this.#rollbackLog(this.#logBase, this.#logNWord);
+    if (this.#mode !== NO_LOCK) this.#rollbackLog(this.#headBase, this.#headN, this.#logBase, this.#logNWord);
     this.#logN = 0;
     this.#freed.length = 0;
+    if (this.#counted) {
+      this.#pending.fill(0);
+      this.#counted = false;
+    }
     this.#releaseGlobal();
   }
 
-  #rollbackLog(base: number, nWord: number): void {
+  /** Rolls back the log whose first `headN` pairs are at `headBase` and the rest at `base`, its length in word `nWord`. */
+  #rollbackLog(headBase: number, headN: number, base: number, nWord: number): void {
     const i32 = this.i32;
     // Each restored word is dropped from the log at once: a rollback cut short repeats harmlessly.
     for (let n = i32[nWord]!; n > 0; n--) {
-      const e = base + ((n - 1) << 1);
+      const k = n - 1;
+      const e = k < headN ? headBase + (k << 1) : base + ((k - headN) << 1);
       i32[i32[e]!] = i32[e + 1]!;
-      i32[nWord] = n - 1;
+      i32[nWord] = k;
     }
   }
 
@@ -1094,7 +1170,7 @@ export class Zone {
     i32[r + R_VALUE] = vb;
     i32[r + R_VLEN] = vlen;
     i32[r + R_MLEN] = m;
-    i32[r + R_SHARE] = 0;
+    i32[r + R_SEQ] = 0;
     i32[r + R_INFO] = key.length | (tag << 16) | (level << 24);
     i32[r + R_HEAPIDX] = -1;
     this.f64[(rec >> 3) + (R_EXPIRES >> 1)] = expiresAt;
@@ -1171,10 +1247,16 @@ export class Zone {
       const old = i32[base + k]!;
       word[0] = old;
       for (let j = 0; j < 4 && p < bytes; j++, p++) wordBytes[j] = p < n ? value[p]! : metadata![p - n]!;
-      if (word[0] !== old) this.w(base + k, word[0]!);
+      if (word[0] !== old) {
+        this.#markEntry(rec);
+        this.w(base + k, word[0]!);
+      }
     }
-    if (i32[r + R_VLEN] !== n) this.w(r + R_VLEN, n);
-    if (i32[r + R_MLEN] !== m) this.w(r + R_MLEN, m);
+    if (i32[r + R_VLEN] !== n || i32[r + R_MLEN] !== m) {
+      this.#markEntry(rec);
+      this.w(r + R_VLEN, n);
+      this.w(r + R_MLEN, m);
+    }
     if (oldBytes !== bytes) this.w(H_BYTES, i32[H_BYTES]! - oldBytes + bytes);
     this.nextVersion(rec, false);
     return true;
@@ -1246,6 +1328,8 @@ export class Zone {
   /** Removes `rec` from every index and frees its blocks. */
   remove(rec: number): void {
     this.global();
+    // The shard's sequence is odd now: the entry's own need not stay so, and its block is about to go.
+    if (rec === this.#marked) this.#unmark();
     const i32 = this.i32;
     const r = rec >> 2;
     const info = i32[r + R_INFO]!;
@@ -1467,10 +1551,10 @@ export class Zone {
   // Counters and clear
   // -------------------------------------------------------------------------------------------
 
-  /** Adds 1 to the float64 counter `f` (F_*) of the shard held (shard 0's when every shard is), as part of the current operation. */
+  /** Counts `by` in the write counter `f` (F_SETS ..): added to this thread's slot when the operation commits. */
   count(f: number, by = 1): void {
-    const at = ((H_SHARDS + SHARD_WORDS * this.#shard + S_COUNTERS) >> 1) + f;
-    this.wf64(at << 1, this.f64[at]! + by);
+    this.#pending[f] = this.#pending[f]! + by;
+    this.#counted = true;
   }
 
   /** Counts a hit (0) or a miss (1) in this thread's slot: no lock and no undo needed. */
@@ -1480,15 +1564,13 @@ export class Zone {
 
   /** Hits (0) or misses (1) of every thread. */
   readCount(which: 0 | 1): number {
-    let sum = 0;
-    for (let s = 0; s < THREAD_SLOTS; s++) sum += this.f64[(H_READ_COUNTERS >> 1) + READ_COUNTER_STRIDE * s + which]!;
-    return sum;
+    return this.counter(which);
   }
 
-  /** The write counter `f` (F_*) summed over the shards. */
+  /** The counter `f` (F_*) summed over the thread slots. */
   counter(f: number): number {
     let sum = 0;
-    for (let s = 0; s < SHARDS; s++) sum += this.f64[((H_SHARDS + SHARD_WORDS * s + S_COUNTERS) >> 1) + f]!;
+    for (let s = 0; s < THREAD_SLOTS; s++) sum += this.f64[(H_READ_COUNTERS >> 1) + READ_COUNTER_STRIDE * s + f]!;
     return sum;
   }
 
@@ -1544,6 +1626,7 @@ export class Zone {
     for (let s = 0; s < SHARDS; s++) {
       const base = H_SHARDS + SHARD_WORDS * s;
       if (i32[base + S_LOG_N] !== 0) problem(`shard ${s} undo log holds ${i32[base + S_LOG_N]} entries`);
+      if (i32[base + S_ENTRY] !== 0) problem(`shard ${s} marks entry ${i32[base + S_ENTRY]} as rewritten`);
       if (!this.#writing && (i32[base + S_SEQ]! & 1) !== 0) problem(`shard ${s} sequence ${i32[base + S_SEQ]} is odd`);
       const holder = i32[base + S_LOCK]!;
       if (holder !== 0 && holder !== this.token) problem(`shard ${s} lock held by ${holder}`);
@@ -1647,6 +1730,7 @@ export class Zone {
         } else problem(`entry ${rec} has tag ${tag}, its block kind ${i32[(vb >> 2) + D_KIND]}`);
         reached.add(vb);
         // A version comes from one shard's counter: c × SHARDS + shard, c at most what the counter reached.
+        if ((i32[r + R_SEQ]! & 1) !== 0) problem(`entry ${JSON.stringify(key)} has an odd sequence ${i32[r + R_SEQ]}`);
         const version = this.version(rec);
         if (version < SHARDS || Math.floor(version / SHARDS) > versionCounters[version % SHARDS]!) problem(`entry ${JSON.stringify(key)} has version ${version}, beyond its shard's counter`);
         bytes += (info & 0xffff) + vlen;
