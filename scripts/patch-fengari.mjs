@@ -217,7 +217,7 @@ const luaL_prepbuffsize = function(B, sz) {
       `${SELF_CACHE_MARK}
 const luastore_selfmiss = function(L, i, mt, key) {
     let c = i.luastore_ic;
-    if (c) c.mt = null;  /* forget the last one: it no longer holds */
+    if (c) c.mt = void 0;  /* forget the last one (undefined: a userdata with no metatable has null) */
     if (mt === null || !key.ttisstring()) return;
     let ie = mt.strong.get(luaS_hashlongstr(L.l_G.tmname[ltm.TMS.TM_INDEX]));
     if (ie === void 0 || ie.value.type !== LUA_TTABLE) return;

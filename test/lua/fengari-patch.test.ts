@@ -146,10 +146,13 @@ describe("OP_SELF's method cache, patched", () => {
     try(u, 14)
     idx.m = function(_, x) return "h" .. x end
     try(u, 15)
+    local bare = mk(nil)
+    try(bare, 16) try(bare, 17)
     return table.concat(log, ",")`;
   const expected = [
     "a1", "a2", "b3", "attempt to call a nil value (method 'm')", "c5", "d6", "e7", "fm8", "d9", "g10", "d11",
     "attempt to index a userdata value (local 'o')", "d13", "attempt to call a boolean value (method 'm')", "h15",
+    "attempt to index a userdata value (local 'o')", "attempt to index a userdata value (local 'o')",
   ].join(",");
 
   it("answers what the generic lookup answers after every change to the metatable and its __index table", () => {
