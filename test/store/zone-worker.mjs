@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { attachZone, setZoneFault } from "../../dist/store/zone/index.js";
 import { StoreServer } from "../../dist/runtime/store-thread/store-server.js";
-import { Bell } from "../../dist/runtime/threads/channel.js";
+import { sleepUntilRung } from "../../dist/runtime/threads/channel.js";
 
 /** How long the loop polls after a request before it sleeps on the bell (a case's next call comes within microseconds). */
 const SPIN_MS = 0.05;
@@ -115,18 +115,5 @@ function pump() {
 }
 
 function sleep() {
-  const ring = Atomics.load(bell, Bell.RING);
-  Atomics.store(bell, Bell.SLEEPING, 1);
-  if (server.hasWork()) {
-    Atomics.store(bell, Bell.SLEEPING, 0);
-    setImmediate(pump);
-    return;
-  }
-  const wait = Atomics.waitAsync(bell, Bell.RING, ring);
-  const wake = () => {
-    Atomics.store(bell, Bell.SLEEPING, 0);
-    pump();
-  };
-  if (wait.async) void wait.value.then(wake);
-  else setImmediate(wake);
+  sleepUntilRung(bell, () => server.hasWork(), pump);
 }

@@ -22,7 +22,7 @@
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { systemClock, type Clock } from "../../clock.js";
 import { AdaptiveSpin } from "../threads/adaptive-spin.js";
-import { Bell } from "../threads/channel.js";
+import { sleepUntilRung } from "../threads/channel.js";
 import { RemoteStoreTarget } from "./remote-store.js";
 import { closeStoreSlots, createStoreSlots, storeMetrics } from "../store-slots.js";
 import { StoreServer } from "./store-server.js";
@@ -133,18 +133,5 @@ function pump(): void {
 }
 
 function sleep(): void {
-  const ring = Atomics.load(bell, Bell.RING);
-  Atomics.store(bell, Bell.SLEEPING, 1);
-  if (server.hasWork()) {
-    Atomics.store(bell, Bell.SLEEPING, 0);
-    setImmediate(pump);
-    return;
-  }
-  const wait = Atomics.waitAsync(bell, Bell.RING, ring);
-  const wake = (): void => {
-    Atomics.store(bell, Bell.SLEEPING, 0);
-    pump();
-  };
-  if (wait.async) void wait.value.then(wake);
-  else setImmediate(wake);
+  sleepUntilRung(bell, () => server.hasWork(), pump);
 }

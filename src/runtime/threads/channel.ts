@@ -89,6 +89,28 @@ export function ringBell(bell: Int32Array): void {
   }
 }
 
+/**
+ * The store thread's side of the bell: marks itself SLEEPING, then runs `pump` once more work is
+ * there, at once (on the next turn) if `hasWork()` already says so, else when a ring wakes it.
+ * The check after SLEEPING is set closes the race with a writer that rang before it was seen.
+ */
+export function sleepUntilRung(bell: Int32Array, hasWork: () => boolean, pump: () => void): void {
+  const ring = Atomics.load(bell, Bell.RING);
+  Atomics.store(bell, Bell.SLEEPING, 1);
+  if (hasWork()) {
+    Atomics.store(bell, Bell.SLEEPING, 0);
+    setImmediate(pump);
+    return;
+  }
+  const wait = Atomics.waitAsync(bell, Bell.RING, ring);
+  const wake = (): void => {
+    Atomics.store(bell, Bell.SLEEPING, 0);
+    pump();
+  };
+  if (wait.async) void wait.value.then(wake);
+  else setImmediate(wake);
+}
+
 export function createChannelBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(HEADER_BYTES + CHANNEL_MESSAGE_BYTES);
 }
